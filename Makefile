@@ -1,0 +1,41 @@
+# Quick start: `make demo` and `make test`. Both create their virtual environments when missing.
+PYTHON ?= python3
+VENV := .venv
+BVENV := .venv-blender
+BIN := $(VENV)/bin
+PIP_FLAGS := --disable-pip-version-check -q
+
+.PHONY: demo test lint bench venv blender-venv clean
+
+venv: $(VENV)/.installed
+blender-venv: $(BVENV)/.installed
+
+# torch first, pinned: its CPU build is what these machines have; a bare 'torch' would pull CUDA.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) torch==2.13.0
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[dev]"
+	touch $@
+
+# Blender as a Python module needs numpy<2, so it lives in its own environment.
+$(BVENV)/.installed:
+	test -x $(BVENV)/bin/python || $(PYTHON) -m venv $(BVENV)
+	$(BVENV)/bin/pip install $(PIP_FLAGS) "bpy==5.0.1" "numpy>=1.26,<2" "python-osc>=1.8"
+	touch $@
+
+demo: venv
+	$(BIN)/avatar-bridge demo
+
+test: venv blender-venv
+	$(BIN)/ruff check avatar_bridge tests benchmarks examples blender_addon
+	AVATAR_BRIDGE_BLENDER_PYTHON=$(abspath $(BVENV))/bin/python $(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff check avatar_bridge tests benchmarks examples blender_addon
+
+bench: venv
+	$(BIN)/python benchmarks/bench_export.py
+	$(BIN)/python benchmarks/bench_au_agreement.py
+
+clean:
+	rm -rf $(VENV) $(BVENV) out build dist .pytest_cache

@@ -1,0 +1,54 @@
+"""The ``avatar-bridge`` command line: one typer app, one module per command group.
+
+Errors of avatar-bridge's own hierarchy become one line on stderr and a non-zero exit code;
+tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+import typer
+
+from avatar_bridge.errors import AvatarBridgeError
+
+app = typer.Typer(
+    name="avatar-bridge",
+    help=(
+        "Read a real face from a camera or a video, down to its micro-expressions, and drive an avatar "
+        "with it.\n\n"
+        "Start with:  avatar-bridge export VIDEO   (AU and blendshape curves as CSV, JSON and a plot)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+# Command modules register themselves on ``app`` when imported. Add one import line per module.
+from avatar_bridge.cli import export as _export  # noqa: E402,F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script: run the app and turn errors into one line."""
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
+    try:
+        app(args=argv, standalone_mode=False)
+    except AvatarBridgeError as e:
+        typer.secho(f"error: {e}", err=True, fg="red")
+        return 1
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        typer.secho("interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

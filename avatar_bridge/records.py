@@ -1,0 +1,228 @@
+"""The typed records that flow between stages.
+
+Every record carries the source timestamp (seconds, from the source's own clock) and the frame
+index, so that later stages never read a clock of their own. Arrays are checked for shape in
+``__post_init__`` and validation messages name the expected and the actual shape.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from avatar_bridge.channels import ARKIT_NAMES, AU_INTENSITY, AU_PRESENCE
+from avatar_bridge.errors import InputError
+
+NUM_LANDMARKS = 478
+
+
+def _check_shape(name: str, array: np.ndarray, shape: tuple[int | None, ...]) -> None:
+    ok = array.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, array.shape, strict=True))
+    if not ok:
+        want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
+        raise InputError(f"{name} must have shape {want}, got {tuple(array.shape)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One image from a source.
+
+    ``image`` is RGB uint8, H x W x 3 (MediaPipe's order; OpenCV's BGR is converted once, in capture).
+    ``timestamp`` is seconds on the source's clock: container time for files, a monotonic clock
+    for cameras, so variable frame rates need no special handling downstream.
+    """
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+
+    def __post_init__(self) -> None:
+        _check_shape("Frame.image", self.image, (None, None, 3))
+        if self.image.dtype != np.uint8:
+            raise InputError(f"Frame.image must be uint8, got {self.image.dtype}")
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) in pixels."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class HeadPose:
+    """Rigid head pose from MediaPipe's facial transformation matrix.
+
+    The matrix maps MediaPipe's canonical face model (centimetres, +y up, +z towards the camera)
+    into camera space. Euler angles are radians: pitch about x (positive = looking up), yaw about y
+    (positive = turning to the subject's left), roll about z.
+    """
+
+    matrix: np.ndarray  # (4, 4) float32
+
+    def __post_init__(self) -> None:
+        _check_shape("HeadPose.matrix", self.matrix, (4, 4))
+
+    @property
+    def rotation(self) -> np.ndarray:
+        """3x3 rotation matrix (scale removed)."""
+        r = self.matrix[:3, :3].astype(np.float64)
+        u, _, vt = np.linalg.svd(r)
+        return (u @ vt).astype(np.float32)
+
+    @property
+    def translation(self) -> np.ndarray:
+        """Translation in centimetres, camera space."""
+        return self.matrix[:3, 3].astype(np.float32)
+
+    @property
+    def euler(self) -> np.ndarray:
+        """(pitch, yaw, roll) in radians, XYZ convention as OpenFace's pose_Rx/Ry/Rz."""
+        r = self.rotation
+        sy = math.hypot(r[0, 0], r[1, 0])
+        if sy > 1e-6:
+            pitch = math.atan2(r[2, 1], r[2, 2])
+            yaw = math.atan2(-r[2, 0], sy)
+            roll = math.atan2(r[1, 0], r[0, 0])
+        else:  # gimbal lock: yaw at +-90 degrees
+            pitch = math.atan2(-r[1, 2], r[1, 1])
+            yaw = math.atan2(-r[2, 0], sy)
+            roll = 0.0
+        return np.array([pitch, yaw, roll], dtype=np.float32)
+
+    @property
+    def quaternion(self) -> np.ndarray:
+        """Rotation as (x, y, z, w)."""
+        r = self.rotation.astype(np.float64)
+        w = math.sqrt(max(0.0, 1.0 + r[0, 0] + r[1, 1] + r[2, 2])) / 2.0
+        x = math.copysign(math.sqrt(max(0.0, 1.0 + r[0, 0] - r[1, 1] - r[2, 2])) / 2.0, r[2, 1] - r[1, 2])
+        y = math.copysign(math.sqrt(max(0.0, 1.0 - r[0, 0] + r[1, 1] - r[2, 2])) / 2.0, r[0, 2] - r[2, 0])
+        z = math.copysign(math.sqrt(max(0.0, 1.0 - r[0, 0] - r[1, 1] + r[2, 2])) / 2.0, r[1, 0] - r[0, 1])
+        return np.array([x, y, z, w], dtype=np.float32)
+
+    @classmethod
+    def identity(cls) -> HeadPose:
+        return cls(np.eye(4, dtype=np.float32))
+
+
+@dataclass(frozen=True, slots=True)
+class FaceObservation:
+    """One tracked face in one frame.
+
+    ``landmarks``: (478, 3) MediaPipe normalised coordinates (x, y in 0..1 of the image width and
+    height, z roughly in the x scale). ``blendshapes``: (52,) in ARKit's canonical order
+    (:data:`avatar_bridge.channels.ARKIT_NAMES`); channels MediaPipe does not estimate
+    (``tongueOut``) are NaN, never invented.
+    """
+
+    face_id: int
+    landmarks: np.ndarray
+    blendshapes: np.ndarray
+    pose: HeadPose
+    image_size: tuple[int, int]  # (width, height)
+    confidence: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_shape("FaceObservation.landmarks", self.landmarks, (NUM_LANDMARKS, 3))
+        _check_shape("FaceObservation.blendshapes", self.blendshapes, (len(ARKIT_NAMES),))
+
+    @property
+    def landmarks_px(self) -> np.ndarray:
+        """(478, 3) landmarks in pixels; z is scaled like x."""
+        w, h = self.image_size
+        return self.landmarks * np.array([w, h, w], dtype=np.float32)
+
+    def blendshape(self, name: str) -> float:
+        return float(self.blendshapes[ARKIT_NAMES.index(name)])
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingResult:
+    """All faces found in one frame (an empty tuple when none was found)."""
+
+    index: int
+    timestamp: float
+    image_size: tuple[int, int]
+    faces: tuple[FaceObservation, ...] = ()
+
+    @property
+    def success(self) -> bool:
+        return bool(self.faces)
+
+
+@dataclass(frozen=True, slots=True)
+class ActionUnits:
+    """OpenFace-style action units of one face in one frame.
+
+    ``intensity``: (17,) on 0-5 in :data:`AU_INTENSITY` order (``AUxx_r``); ``presence``: (18,)
+    of 0/1 in :data:`AU_PRESENCE` order (``AUxx_c``). Both are relative to the person's neutral face.
+    """
+
+    index: int
+    timestamp: float
+    face_id: int
+    intensity: np.ndarray
+    presence: np.ndarray
+    calibrated: bool = False
+
+    def __post_init__(self) -> None:
+        _check_shape("ActionUnits.intensity", self.intensity, (len(AU_INTENSITY),))
+        _check_shape("ActionUnits.presence", self.presence, (len(AU_PRESENCE),))
+
+    def __getitem__(self, au: str) -> float:
+        """Intensity of ``au`` ('AU12' or 'AU12_r'), or presence for 'AU12_c'."""
+        if au.endswith("_c"):
+            return float(self.presence[AU_PRESENCE.index(au[:-2])])
+        return float(self.intensity[AU_INTENSITY.index(au.removesuffix("_r"))])
+
+
+class EventKind(str, Enum):
+    MICRO = "micro"
+    MACRO = "macro"
+
+
+@dataclass(frozen=True, slots=True)
+class ExpressionEvent:
+    """A spotted facial expression, emitted after its offset (``emitted_at`` >= ``offset``).
+
+    Times are source seconds. ``aus`` maps AU name to peak intensity; ``regions`` names the face
+    regions that moved ('left_eye', 'right_eye', 'nose', 'mouth').
+    """
+
+    kind: EventKind
+    face_id: int
+    onset: float
+    apex: float
+    offset: float
+    emitted_at: float
+    aus: dict[str, float] = field(default_factory=dict)
+    regions: tuple[str, ...] = ()
+    side: str = "both"  # 'left', 'right' or 'both' (the subject's own sides)
+    magnitude: float = 0.0
+    confidence: float = 0.0
+    label: str = ""  # e.g. 'positive', 'negative', 'surprise'
+    emotion: str = ""  # e.g. 'happiness'
+
+    @property
+    def duration(self) -> float:
+        return self.offset - self.onset
+
+
+@dataclass(frozen=True, slots=True)
+class RigWeights:
+    """Target-rig blendshape weights for one face in one frame: names plus a parallel array."""
+
+    index: int
+    timestamp: float
+    face_id: int
+    names: tuple[str, ...]
+    values: np.ndarray
+    pose: HeadPose = field(default_factory=HeadPose.identity)
+    face_found: bool = True
+
+    def __post_init__(self) -> None:
+        _check_shape("RigWeights.values", self.values, (len(self.names),))
+
+    def as_dict(self) -> dict[str, float]:
+        return {n: float(v) for n, v in zip(self.names, self.values, strict=True)}
