@@ -226,3 +226,17 @@ class RigWeights:
 
     def as_dict(self) -> dict[str, float]:
         return {n: float(v) for n, v in zip(self.names, self.values, strict=True)}
+
+
+@dataclass(frozen=True, slots=True)
+class FrameOutput:
+    """What an output sink receives for one frame: per-face rig weights (already retargeted to the
+    sink's profile), the faces' action units, the expression events emitted at this frame and,
+    for renderers that draw a debug view, the camera frame itself (None when not wanted)."""
+
+    index: int
+    timestamp: float
+    weights: tuple[RigWeights, ...] = ()
+    aus: tuple[ActionUnits, ...] = ()
+    events: tuple[ExpressionEvent, ...] = ()
+    frame: Frame | None = None
