@@ -94,7 +94,9 @@ class VideoFileSource:
         if not self.path.exists():
             raise InputError(f"video not found: {self.path}")
         if self.path.is_dir():
-            raise InputError(f"{self.path} is a folder; pass a video file (folders of images are read as images)")
+            raise InputError(
+                f"{self.path} is a folder; pass a video file (folders of images are read as images)"
+            )
         self._cap = cv2.VideoCapture(str(self.path))
         if not self._cap.isOpened():
             self._cap.release()
@@ -119,10 +121,12 @@ class VideoFileSource:
         kept = 0
         while True:
             if not cap.grab():
+                # Container frame counts are estimates: only a clear shortfall means a broken file.
                 expected = self.info.frame_count
-                if expected is not None and raw_index + 1 < expected - 1 and opts.end is None:
+                shortfall = (expected or 0) - (raw_index + 1)
+                if expected is not None and opts.end is None and shortfall > max(3, 0.02 * expected):
                     self.decode_failed = True
-                    log.warning("%s: decoding stopped at frame %d of %d (truncated or corrupt file)",
+                    log.info("%s: decoding stopped at frame %d of %d (truncated or corrupt file)",
                                 self.path.name, raw_index + 1, expected)  # fmt: skip
                 break
             raw_index += 1
@@ -141,13 +145,15 @@ class VideoFileSource:
             ok, bgr = cap.retrieve()
             if not ok or bgr is None:
                 self.decode_failed = True
-                log.warning("%s: frame %d could not be decoded; stopping", self.path.name, raw_index)
+                log.info("%s: frame %d could not be decoded; stopping", self.path.name, raw_index)
                 break
             self.frames_read += 1
             yield Frame(raw_index, ts, _to_rgb(bgr, opts.max_size))
         if self.frames_read == 0:
-            raise InputError(f"no frame could be decoded from {self.path}"
-                             + (" in the chosen time range" if opts.start or opts.end else ""))
+            raise InputError(
+                f"no frame could be decoded from {self.path}"
+                + (" in the chosen time range" if opts.start or opts.end else "")
+            )
 
     def close(self) -> None:
         self._cap.release()
@@ -220,7 +226,9 @@ class ImageFolderSource:
         if first is None:
             raise InputError(f"cannot read image {self.paths[0]}")
         fps = self.options.fps or 30.0
-        self.info = SourceInfo("images", self.folder.name, first.shape[1], first.shape[0], fps, len(self.paths))
+        self.info = SourceInfo(
+            "images", self.folder.name, first.shape[1], first.shape[0], fps, len(self.paths)
+        )
         self.frames_read = 0
         self.decode_failed = False
 

@@ -57,7 +57,10 @@ def load_recording(path: str | Path) -> list[TrackingResult]:
     """Read a recording written by :func:`save_recording` back into records."""
     try:
         data = np.load(Path(path), allow_pickle=False)
-        cols = {k: data[k] for k in ("index", "timestamp", "face_id", "landmarks", "blendshapes", "matrix", "image_size")}
+        cols = {
+            k: data[k]
+            for k in ("index", "timestamp", "face_id", "landmarks", "blendshapes", "matrix", "image_size")
+        }
     except (OSError, KeyError, ValueError) as e:
         raise InputError(f"{path} is not an avatar-bridge recording: {e}") from e
     return list(_rows_to_results(cols))
@@ -77,7 +80,9 @@ def _rows_to_results(c: dict[str, np.ndarray]) -> Iterator[TrackingResult]:
             j += 1
         size = (int(c["image_size"][i][0]), int(c["image_size"][i][1]))
         faces = tuple(
-            FaceObservation(int(c["face_id"][k]), c["landmarks"][k], c["blendshapes"][k], HeadPose(c["matrix"][k]), size)
+            FaceObservation(
+                int(c["face_id"][k]), c["landmarks"][k], c["blendshapes"][k], HeadPose(c["matrix"][k]), size
+            )
             for k in range(i, j)
             if c["face_id"][k] >= 0
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 import numpy as np
 
@@ -20,7 +20,9 @@ NUM_LANDMARKS = 478
 
 
 def _check_shape(name: str, array: np.ndarray, shape: tuple[int | None, ...]) -> None:
-    ok = array.ndim == len(shape) and all(s is None or s == a for s, a in zip(shape, array.shape, strict=True))
+    ok = array.ndim == len(shape) and all(
+        s is None or s == a for s, a in zip(shape, array.shape, strict=True)
+    )
     if not ok:
         want = "(" + ", ".join("N" if s is None else str(s) for s in shape) + ")"
         raise InputError(f"{name} must have shape {want}, got {tuple(array.shape)}")
@@ -177,7 +179,7 @@ class ActionUnits:
         return float(self.intensity[AU_INTENSITY.index(au.removesuffix("_r"))])
 
 
-class EventKind(str, Enum):
+class EventKind(StrEnum):
     MICRO = "micro"
     MACRO = "macro"
 
@@ -240,3 +242,4 @@ class FrameOutput:
     aus: tuple[ActionUnits, ...] = ()
     events: tuple[ExpressionEvent, ...] = ()
     frame: Frame | None = None
+    faces: tuple[FaceObservation, ...] = ()  # the tracked faces, for debug views (landmarks)

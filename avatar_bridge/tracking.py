@@ -6,10 +6,13 @@ landmark and category objects) to NumPy arrays in ARKit order happens here, once
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +25,7 @@ from avatar_bridge.resources import FACE_LANDMARKER, resolve_model
 log = logging.getLogger(__name__)
 
 
-class TrackerMode(str, Enum):
+class TrackerMode(StrEnum):
     """IMAGE: every frame on its own (photos). VIDEO: frames of one stream with increasing
     timestamps; MediaPipe tracks between frames, which is faster and steadier. Cameras use VIDEO
     mode too, fed with the newest frame by the pipeline, which keeps latency bounded."""
@@ -38,7 +41,8 @@ class TrackerOptions:
     model_path: explicit model file (None = ``$AVATAR_BRIDGE_MODEL_DIR`` or the packaged file).
     num_faces: most faces to track. The three confidences are MediaPipe's (0.5 each by default).
     match_distance: how far (fraction of the image width) a face centre may move between frames
-    and still keep its face_id.
+    and still keep its face_id. quiet_native_logs: hide the C++ start-up chatter MediaPipe
+    prints on stderr while the model loads and runs its first frame (errors still raise).
     """
 
     model_path: str | os.PathLike[str] | None = None
@@ -48,14 +52,37 @@ class TrackerOptions:
     min_face_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     match_distance: float = 0.25
+    quiet_native_logs: bool = True
 
     def __post_init__(self) -> None:
         if self.num_faces < 1:
             raise InputError(f"num_faces must be 1 or more, got {self.num_faces}")
-        for name in ("min_face_detection_confidence", "min_face_presence_confidence", "min_tracking_confidence"):
+        for name in (
+            "min_face_detection_confidence",
+            "min_face_presence_confidence",
+            "min_tracking_confidence",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise InputError(f"{name} must be within 0..1, got {value}")
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced(enabled: bool) -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null: MediaPipe's C++ logging ignores GLOG_* settings."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 @dataclass(slots=True)
@@ -106,7 +133,9 @@ class FaceTracker:
             from mediapipe import Image, ImageFormat
             from mediapipe.tasks.python import BaseOptions, vision
         except ImportError as e:  # pragma: no cover - mediapipe is a hard dependency
-            raise BackendUnavailableError(f"mediapipe is not importable ({e}); pip install mediapipe==1.2.2") from e
+            raise BackendUnavailableError(
+                f"mediapipe is not importable ({e}); pip install mediapipe==1.2.2"
+            ) from e
         self._image_cls, self._srgb = Image, ImageFormat.SRGB
         mode = vision.RunningMode.VIDEO if opts.mode is TrackerMode.VIDEO else vision.RunningMode.IMAGE
         mp_options = vision.FaceLandmarkerOptions(
@@ -120,7 +149,8 @@ class FaceTracker:
             output_facial_transformation_matrixes=True,
         )
         try:
-            self._landmarker = vision.FaceLandmarker.create_from_options(mp_options)
+            with _native_stderr_silenced(opts.quiet_native_logs):
+                self._landmarker = vision.FaceLandmarker.create_from_options(mp_options)
         except Exception as e:  # MediaPipe raises RuntimeError/ValueError with long C++ messages
             raise ModelError(f"MediaPipe could not load {self.model_path}: {str(e).splitlines()[0]}") from e
         self._arkit_from_mp = mediapipe_to_arkit_index()
@@ -128,6 +158,7 @@ class FaceTracker:
         self._ids = _FaceIds(opts.match_distance)
         self._last_ms = -1
         self._closed = False
+        self._first = True
 
     def update(self, frame: Frame) -> TrackingResult:
         """Track the faces of ``frame``; timestamps must increase in VIDEO mode."""
@@ -144,9 +175,12 @@ class FaceTracker:
                     )
                 ts_ms = self._last_ms + 1  # sub-millisecond spacing (>1000 fps) or a repeated stamp
             self._last_ms = ts_ms
-            result = self._landmarker.detect_for_video(image, ts_ms)
+            with _native_stderr_silenced(self._first and self.options.quiet_native_logs):
+                result = self._landmarker.detect_for_video(image, ts_ms)
         else:
-            result = self._landmarker.detect(image)
+            with _native_stderr_silenced(self._first and self.options.quiet_native_logs):
+                result = self._landmarker.detect(image)
+        self._first = False
         return self._convert(frame, result)
 
     def _convert(self, frame: Frame, result: object) -> TrackingResult:
@@ -158,12 +192,19 @@ class FaceTracker:
             blend = np.full(len(ARKIT_NAMES), np.nan, dtype=np.float32)
             blend[self._tracked] = scores[self._arkit_from_mp[self._tracked]]
             matrices = result.facial_transformation_matrixes  # type: ignore[attr-defined]
-            matrix = np.asarray(matrices[i], dtype=np.float32) if i < len(matrices) else np.eye(4, dtype=np.float32)
+            matrix = (
+                np.asarray(matrices[i], dtype=np.float32)
+                if i < len(matrices)
+                else np.eye(4, dtype=np.float32)
+            )
             raw.append((landmarks, blend, matrix))
         ids = self._ids.assign([lm[:, :2].mean(axis=0) for lm, _, _ in raw])
         faces = tuple(
             sorted(
-                (FaceObservation(fid, lm, bs, HeadPose(m), size, 1.0) for fid, (lm, bs, m) in zip(ids, raw, strict=True)),
+                (
+                    FaceObservation(fid, lm, bs, HeadPose(m), size, 1.0)
+                    for fid, (lm, bs, m) in zip(ids, raw, strict=True)
+                ),
                 key=lambda f: f.face_id,
             )
         )

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import sys
 
-import click
 import typer
+from typer.exceptions import Abort, Exit, TyperException
 
 from avatar_bridge.errors import AvatarBridgeError
 
@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on ``app`` when imported. Add one import line per module.
+from avatar_bridge.cli import avatar as _avatar  # noqa: E402,F401
 from avatar_bridge.cli import export as _export  # noqa: E402,F401
 
 
@@ -39,12 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     except AvatarBridgeError as e:
         typer.secho(f"error: {e}", err=True, fg="red")
         return 1
-    except click.exceptions.Exit as e:
+    except Exit as e:
         return e.exit_code
-    except click.ClickException as e:
-        e.show()
+    except TyperException as e:  # usage errors: bad option, missing argument...
+        show = getattr(e, "show", None)
+        if show is not None:
+            show()
+        else:
+            typer.secho(f"error: {e.format_message()}", err=True, fg="red")
         return e.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (Abort, KeyboardInterrupt):
         typer.secho("interrupted", err=True)
         return 130
     return 0

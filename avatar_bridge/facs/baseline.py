@@ -1,0 +1,54 @@
+"""A running, person-specific neutral: causal percentiles over a bounded window of samples.
+
+Like OpenFace's running median, but per input and at a chosen percentile: the neutral face sits at
+the quiet end of what a person's face does, so a low percentile of a feature that an AU increases
+(and a high one of a feature it decreases) stands for neutral. Samples are taken at most every
+``interval`` seconds of source time (so the window covers the same time at any frame rate) into a
+ring buffer of ``capacity`` samples: memory and cost are bounded however long the video.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class RunningBaseline:
+    """Running percentiles of an (S,)-vector stream; online, causal, bounded memory."""
+
+    def __init__(self, size: int, capacity: int, interval: float) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self._ring = np.empty((size, capacity), np.float64)
+        self._interval = float(interval)
+        self._count = 0  # samples ever added
+        self._last_t = -np.inf
+        self._sorted: np.ndarray | None = None
+
+    @property
+    def samples(self) -> int:
+        """Samples currently held (at most ``capacity``)."""
+        return min(self._count, self._ring.shape[1])
+
+    def add(self, values: np.ndarray, timestamp: float) -> bool:
+        """Take ``values`` as a sample if ``interval`` has passed since the last one (or time went back).
+
+        Rows with a NaN are skipped. Returns whether the sample was taken.
+        """
+        due = self._count == 0 or timestamp - self._last_t >= self._interval or timestamp < self._last_t
+        if not due or not np.all(np.isfinite(values)):
+            return False
+        self._ring[:, self._count % self._ring.shape[1]] = values
+        self._count += 1
+        self._last_t = timestamp
+        self._sorted = None
+        return True
+
+    def percentiles(self, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+        """Percentile ``q[t]`` (0-100, nearest rank) of row ``rows[t]``, for every t at once."""
+        n = self.samples
+        if n == 0:
+            return np.full(len(rows), np.nan)
+        if self._sorted is None:
+            self._sorted = np.sort(self._ring[:, :n], axis=1)
+        k = np.rint(np.asarray(q) * ((n - 1) / 100.0)).astype(np.int64)
+        return self._sorted[rows, k]

@@ -1,0 +1,175 @@
+"""The FACS stage: OpenFace-style action units from MediaPipe blendshapes and landmark geometry.
+
+``AUEstimator(FACSOptions()).update(result)`` gives one :class:`ActionUnits` per face. Each face has
+its own neutral: a running percentile baseline of its own inputs by default, or an explicit
+:class:`Calibration` measured on a neutral segment.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avatar_bridge.channels import AU_INTENSITY, AU_PRESENCE
+from avatar_bridge.errors import ConfigError
+from avatar_bridge.facs.baseline import RunningBaseline
+from avatar_bridge.facs.calibration import Calibration, face_sources
+from avatar_bridge.facs.mapping import SOURCES, FACSMapping, load_mapping
+from avatar_bridge.records import ActionUnits, TrackingResult
+
+#: Index of each intensity AU (AU_INTENSITY order) in AU_PRESENCE order.
+_INTENSITY_ROWS = np.array([AU_PRESENCE.index(a) for a in AU_INTENSITY])
+MAX_INTENSITY = 5.0
+
+
+@dataclass(frozen=True)
+class FACSOptions:
+    """Options of :class:`AUEstimator`.
+
+    - ``mapping_path``: the mapping TOML; None = the packaged ``blendshapes/facs_mapping.toml``.
+    - ``calibration_path``: a saved neutral :class:`Calibration` applied to every face; None = running baseline.
+    - ``baseline_window``: seconds of history the running baseline remembers (60 s: long enough that
+      a minute-long expression does not become "neutral", short enough to follow lighting and fatigue).
+    - ``baseline_interval``: seconds between baseline samples (0.1 s: 600 samples per minute at any fps).
+    - ``baseline_prior_seconds``: how much history the typical neutral face of the mapping is worth
+      (2 s: it rules the first seconds of a face, then the person's own baseline takes over).
+    - ``max_faces``: per-face states kept; the least recently seen face is forgotten beyond that.
+    """
+
+    mapping_path: Path | None = None
+    calibration_path: Path | None = None
+    baseline_window: float = 60.0
+    baseline_interval: float = 0.1
+    baseline_prior_seconds: float = 2.0
+    max_faces: int = 16
+
+    def __post_init__(self) -> None:
+        if not self.baseline_window > 0:
+            raise ConfigError(f"baseline_window must be positive seconds, got {self.baseline_window}")
+        if not self.baseline_interval > 0:
+            raise ConfigError(f"baseline_interval must be positive seconds, got {self.baseline_interval}")
+        if not self.baseline_prior_seconds >= 0:
+            raise ConfigError(f"baseline_prior_seconds must be >= 0, got {self.baseline_prior_seconds}")
+        if self.max_faces < 1:
+            raise ConfigError(f"max_faces must be at least 1, got {self.max_faces}")
+
+
+def au_intensities(values: np.ndarray, neutral: np.ndarray, mapping: FACSMapping) -> np.ndarray:
+    """Intensities 0-5 of every AU in AU_PRESENCE order (AU28 included).
+
+    ``values`` and ``neutral`` are per mapping term: the input's current value and its neutral value.
+    """
+    contrib = mapping.term_gain * (values - neutral)
+    raw = np.bincount(mapping.term_au, weights=contrib, minlength=len(AU_PRESENCE))
+    return np.clip(np.nan_to_num(raw, nan=0.0), 0.0, MAX_INTENSITY)
+
+
+def presence_with_hysteresis(
+    intensity: np.ndarray, previous: np.ndarray, on: np.ndarray, off: np.ndarray
+) -> np.ndarray:
+    """Presence 0/1: switches on at ``on``, stays on until the intensity falls below ``off``."""
+    return np.where(previous, intensity >= off, intensity >= on)
+
+
+class _FaceState:
+    def __init__(self, n_sources: int, capacity: int, interval: float) -> None:
+        self.baseline = RunningBaseline(n_sources, capacity, interval)
+        self.presence = np.zeros(len(AU_PRESENCE), bool)
+
+
+class AUEstimator:
+    """Action units per face and frame, each relative to that person's neutral face.
+
+    >>> est = AUEstimator(FACSOptions())          # doctest: +SKIP
+    >>> aus = est.update(result)                   # one ActionUnits per face in result.faces
+    """
+
+    def __init__(self, options: FACSOptions | None = None) -> None:
+        self.options = options or FACSOptions()
+        self.mapping = load_mapping(self.options.mapping_path)
+        used = sorted(set(self.mapping.term_source.tolist()))
+        self._used = np.array(used, np.int64)  # SOURCES indices the mapping reads
+        self._term_col = np.searchsorted(self._used, self.mapping.term_source)  # term -> column of _used
+        self._capacity = max(1, round(self.options.baseline_window / self.options.baseline_interval))
+        self._prior_samples = self.options.baseline_prior_seconds / self.options.baseline_interval
+        self._states: OrderedDict[int, _FaceState] = OrderedDict()
+        self._calibrations: dict[int | None, tuple[Calibration, np.ndarray]] = {}
+        if self.options.calibration_path is not None:
+            self.set_calibration(Calibration.load(self.options.calibration_path))
+
+    def set_calibration(self, calibration: Calibration | None, face_id: int | None = None) -> None:
+        """Use ``calibration`` as the neutral of face ``face_id`` (None: every face without its own).
+
+        Passing None removes it, and that face goes back to its running baseline.
+        """
+        if calibration is None:
+            self._calibrations.pop(face_id, None)
+            return
+        neutral = calibration.vector(SOURCES)[self.mapping.term_source]
+        self._calibrations[face_id] = (calibration, neutral)
+
+    def calibrate(self, results: Iterable[TrackingResult], face_id: int | None = None) -> Calibration:
+        """Measure a neutral face from a neutral segment, use it (see :meth:`set_calibration`), return it."""
+        calibration = Calibration.from_results(results, face_id=face_id)
+        self.set_calibration(calibration, face_id)
+        return calibration
+
+    def calibration_for(self, face_id: int) -> Calibration | None:
+        entry = self._calibrations.get(face_id) or self._calibrations.get(None)
+        return entry[0] if entry else None
+
+    def reset(self) -> None:
+        """Forget every face's running baseline and presence state (calibrations are kept)."""
+        self._states.clear()
+
+    def _state(self, face_id: int) -> _FaceState:
+        state = self._states.get(face_id)
+        if state is None:
+            state = _FaceState(len(self._used), self._capacity, self.options.baseline_interval)
+            self._states[face_id] = state
+            while len(self._states) > self.options.max_faces:
+                self._states.popitem(last=False)
+        else:
+            self._states.move_to_end(face_id)
+        return state
+
+    def _running_neutral(self, baseline: RunningBaseline) -> np.ndarray:
+        """Person percentile, shrunk towards the typical face while samples are few, clamped to the range."""
+        m = self.mapping
+        if baseline.samples == 0:
+            return np.clip(m.term_typical, m.term_neutral_lo, m.term_neutral_hi)
+        own = baseline.percentiles(self._term_col, m.term_percentile)
+        w = baseline.samples / (baseline.samples + self._prior_samples)
+        neutral = np.where(np.isnan(m.term_typical), own, w * own + (1.0 - w) * m.term_typical)
+        return np.clip(neutral, m.term_neutral_lo, m.term_neutral_hi)
+
+    def update(self, result: TrackingResult) -> tuple[ActionUnits, ...]:
+        """Action units of every face in ``result``, in the order of ``result.faces``."""
+        out = []
+        for face in result.faces:
+            x = face_sources(face)[self._used]
+            state = self._state(face.face_id)
+            cal = self._calibrations.get(face.face_id) or self._calibrations.get(None)
+            if cal is None:
+                state.baseline.add(x, result.timestamp)
+                neutral = self._running_neutral(state.baseline)
+            else:
+                neutral = cal[1]
+            intensity = au_intensities(x[self._term_col], neutral, self.mapping)
+            m = self.mapping
+            state.presence = presence_with_hysteresis(intensity, state.presence, m.threshold_on, m.threshold_off)
+            out.append(
+                ActionUnits(
+                    index=result.index,
+                    timestamp=result.timestamp,
+                    face_id=face.face_id,
+                    intensity=intensity[_INTENSITY_ROWS].astype(np.float32),
+                    presence=state.presence.astype(np.float32),
+                    calibrated=cal is not None,
+                )
+            )
+        return tuple(out)

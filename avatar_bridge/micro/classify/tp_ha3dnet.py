@@ -1,0 +1,299 @@
+"""TP-HA3DNet: a three-path 3D CNN with hybrid (spatial + temporal) attention, in PyTorch.
+
+As the seed dissertation describes it: three parallel paths over 64x64 clips of the left eye/brow,
+right eye/brow and mouth; each path a Conv3D (3x3x3, 32 filters), MaxPool3D, hybrid attention,
+flatten, dense with ReLU and dropout; the paths concatenated; softmax over the classes. Trained with
+Adam (lr 1e-3), class-weighted cross-entropy and augmentation (rotation, crop, brightness, contrast);
+exported as TorchScript for fast CPU inference.
+
+Input: a float tensor (batch, 3 regions, channels, frames, 64, 64). Channel 0 is the grey clip
+normalised to zero mean and unit variance, channel 1 (when ``channels`` = 2) its difference to the
+onset frame, which carries the tiny motion a micro-expression is made of.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from avatar_bridge.errors import InputError, ModelError, OutputError
+
+REGIONS = ("left_eye", "right_eye", "mouth")
+CLASSES = ("negative", "positive", "surprise")
+
+
+@dataclass(frozen=True)
+class TPHA3DNetOptions:
+    """Architecture. ``frames``: clip length after temporal resampling; ``size``: crop side in px;
+    ``filters``: Conv3D filters per path; ``pool``: MaxPool3D kernel (time, y, x), large enough that
+    the dense layer stays small for CPU training; ``dense``: units per path; ``dropout``: rate."""
+
+    classes: tuple[str, ...] = CLASSES
+    frames: int = 8
+    size: int = 64
+    channels: int = 2
+    filters: int = 32
+    pool: tuple[int, int, int] = (2, 8, 8)
+    dense: int = 32
+    dropout: float = 0.5
+    attention_kernel: int = 7
+
+
+class HybridAttention(nn.Module):
+    """Spatial attention (a map over y, x from channel-pooled features) then temporal attention
+    (a weight per frame from spatially pooled features); both sigmoid gates."""
+
+    def __init__(self, channels: int, kernel: int = 7) -> None:
+        super().__init__()
+        self.spatial = nn.Conv2d(2, 1, kernel, padding=kernel // 2)
+        hidden = max(4, channels // 4)
+        self.temporal = nn.Sequential(nn.Conv1d(channels, hidden, 3, padding=1), nn.ReLU(),
+                                      nn.Conv1d(hidden, 1, 3, padding=1))  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, C, T, H, W)
+        b, c, t, h, w = x.shape
+        pooled = torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=0)  # (2B, T, H, W)
+        pooled = pooled.reshape(2, b, t, h, w).permute(1, 2, 0, 3, 4).reshape(b * t, 2, h, w)
+        s = torch.sigmoid(self.spatial(pooled)).reshape(b, t, 1, h, w).permute(0, 2, 1, 3, 4)
+        x = x * s
+        tw = torch.sigmoid(self.temporal(x.mean(dim=(3, 4))))  # (B, 1, T)
+        return x * tw[:, :, :, None, None]
+
+
+class Path3D(nn.Module):
+    """One region's path: Conv3D -> ReLU -> MaxPool3D -> hybrid attention -> flatten -> dense -> dropout."""
+
+    def __init__(self, o: TPHA3DNetOptions) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(o.channels, o.filters, 3, padding=1)
+        self.pool = nn.MaxPool3d(o.pool)
+        self.attention = HybridAttention(o.filters, o.attention_kernel)
+        t, h, w = (o.frames // o.pool[0], o.size // o.pool[1], o.size // o.pool[2])
+        if min(t, h, w) < 1:
+            raise InputError(f"pool {o.pool} is larger than the clip ({o.frames} frames of {o.size} px)")
+        self.dense = nn.Linear(o.filters * t * h * w, o.dense)
+        self.dropout = nn.Dropout(o.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.attention(self.pool(F.relu(self.conv(x))))
+        return self.dropout(F.relu(self.dense(torch.flatten(x, 1))))
+
+
+class TPHA3DNet(nn.Module):
+    """Three paths, concatenated, one linear layer to class logits (softmax is applied in
+    :meth:`predict_proba` and folded into the cross-entropy loss for training)."""
+
+    def __init__(self, options: TPHA3DNetOptions | None = None) -> None:
+        super().__init__()
+        self.options = options or TPHA3DNetOptions()
+        self.paths = nn.ModuleList(Path3D(self.options) for _ in REGIONS)
+        self.head = nn.Linear(self.options.dense * len(REGIONS), len(self.options.classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, C, T, H, W) -> (B, classes)
+        feats = [path(x[:, k]) for k, path in enumerate(self.paths)]
+        return self.head(torch.cat(feats, dim=1))
+
+    def input_shape(self, batch: int = 1) -> tuple[int, ...]:
+        o = self.options
+        return (batch, len(REGIONS), o.channels, o.frames, o.size, o.size)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Clips
+
+
+def resample_frames(n_in: int, n_out: int) -> np.ndarray:
+    """Indices of ``n_out`` frames spread evenly over ``n_in`` (repeats when the clip is shorter)."""
+    if n_in < 1:
+        raise InputError("a clip needs at least one frame")
+    return np.round(np.linspace(0, n_in - 1, n_out)).astype(np.int64)
+
+
+def clip_tensor(crops: np.ndarray, options: TPHA3DNetOptions) -> np.ndarray:
+    """(3 regions, T_in, size, size) grey uint8/float crops -> (3, channels, frames, size, size) float32.
+
+    Resamples time to ``options.frames``, normalises each region's clip, and adds the difference to the
+    onset frame as a second channel."""
+    crops = np.asarray(crops, dtype=np.float32)
+    if crops.ndim != 4 or crops.shape[0] != len(REGIONS) or crops.shape[2:] != (options.size, options.size):
+        raise InputError(f"crops must have shape (3, T, {options.size}, {options.size}), got {crops.shape}")
+    x = crops[:, resample_frames(crops.shape[1], options.frames)]
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    std = x.std(axis=(1, 2, 3), keepdims=True) + 1e-3
+    norm = (x - mean) / std
+    chans = [norm]
+    if options.channels >= 2:
+        chans.append((x - x[:, :1]) / (std * 0.1 + 1e-3))
+    return np.stack(chans[: options.channels], axis=1).astype(np.float32)
+
+
+def augment(batch: torch.Tensor, rng: np.random.Generator, rotation: float = 8.0, crop: float = 0.1,
+            brightness: float = 0.2, contrast: float = 0.2) -> torch.Tensor:  # fmt: skip
+    """Random rotation (degrees), crop-and-rescale (fraction), brightness and contrast per sample,
+    the same for every frame of a clip so the motion stays intact. Operates on normalised clips."""
+    b = batch.shape[0]
+    r, c, t, h, w = batch.shape[1:]
+    flat = batch.reshape(b, r * c * t, h, w)
+    ang = torch.tensor(rng.uniform(-rotation, rotation, b) * math.pi / 180, dtype=batch.dtype)
+    scale = torch.tensor(1.0 - rng.uniform(0, crop, b), dtype=batch.dtype)
+    shift = torch.tensor(rng.uniform(-crop, crop, (b, 2)) / 2, dtype=batch.dtype)
+    theta = torch.zeros(b, 2, 3, dtype=batch.dtype)
+    theta[:, 0, 0] = torch.cos(ang) * scale
+    theta[:, 0, 1] = -torch.sin(ang) * scale
+    theta[:, 1, 0] = torch.sin(ang) * scale
+    theta[:, 1, 1] = torch.cos(ang) * scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(flat.shape), align_corners=False)
+    out = F.grid_sample(flat, grid, padding_mode="border", align_corners=False).reshape(batch.shape)
+    gain = torch.tensor(1.0 + rng.uniform(-contrast, contrast, b), dtype=batch.dtype)
+    bias = torch.tensor(rng.uniform(-brightness, brightness, b), dtype=batch.dtype)
+    return out * gain[:, None, None, None, None, None] + bias[:, None, None, None, None, None]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Adam at ``lr``, ``epochs`` over the data in batches of ``batch``, class-weighted cross-entropy
+    (weights = inverse class frequency), augmentation on unless ``augment`` is False; ``threads``
+    limits torch's CPU threads (training shares the machine)."""
+
+    epochs: int = 12
+    batch: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    augment: bool = True
+    seed: int = 0
+    threads: int = 1
+
+
+@dataclass
+class TrainReport:
+    losses: list[float] = field(default_factory=list)  # mean training loss per epoch
+    class_weights: list[float] = field(default_factory=list)
+    samples: int = 0
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Inverse-frequency weights normalised to mean 1 over the classes present (absent classes: 0)."""
+    counts = np.bincount(y, minlength=n_classes).astype(np.float64)
+    w = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max(1, (counts > 0).sum()), 0.0)
+    return w.astype(np.float32)
+
+
+def train(model: TPHA3DNet, x: np.ndarray, y: np.ndarray, options: TrainOptions | None = None,
+          progress: Callable[[int, int, float], None] | None = None) -> TrainReport:  # fmt: skip
+    """Train ``model`` in place on clips ``x`` (N, 3, C, T, S, S) with integer labels ``y``."""
+    o = options or TrainOptions()
+    if len(x) != len(y) or len(x) == 0:
+        raise InputError(f"{len(x)} clips and {len(y)} labels: need the same, non-zero number")
+    torch.set_num_threads(o.threads)
+    torch.manual_seed(o.seed)
+    rng = np.random.default_rng(o.seed)
+    n_classes = len(model.options.classes)
+    weights = class_weights(np.asarray(y), n_classes)
+    loss_fn = nn.CrossEntropyLoss(weight=torch.from_numpy(weights))
+    opt = torch.optim.Adam(model.parameters(), lr=o.lr, weight_decay=o.weight_decay)
+    xt, yt = torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(y, np.int64))
+    report = TrainReport(class_weights=weights.tolist(), samples=len(x))
+    model.train()
+    for epoch in range(o.epochs):
+        order = rng.permutation(len(x))
+        total = 0.0
+        for start in range(0, len(order), o.batch):
+            idx = torch.from_numpy(order[start : start + o.batch])
+            xb = xt[idx]
+            if o.augment:
+                xb = augment(xb, rng)
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yt[idx])
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        report.losses.append(total / len(x))
+        if progress is not None:
+            progress(epoch + 1, o.epochs, report.losses[-1])
+    model.eval()
+    return report
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, x: np.ndarray | torch.Tensor, batch: int = 32) -> np.ndarray:
+    """Class probabilities (softmax) for clips ``x``; works for eager and TorchScript models."""
+    model.eval()
+    xt = torch.as_tensor(np.asarray(x, np.float32)) if not isinstance(x, torch.Tensor) else x
+    out = [torch.softmax(model(xt[k : k + batch]), dim=1) for k in range(0, len(xt), batch)]
+    return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Export
+
+
+def export(model: TPHA3DNet, path: str | Path, meta: dict | None = None) -> Path:
+    """Save ``model`` as TorchScript (traced, eval mode) with its options and ``meta`` embedded."""
+    path = Path(path)
+    model.eval()
+    example = torch.zeros(model.input_shape(1))
+    with torch.no_grad():
+        scripted = torch.jit.trace(model, example)
+    extra = {"options.json": json.dumps(asdict(model.options)), "meta.json": json.dumps(meta or {})}
+    tmp = path.with_name(path.name + ".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.jit.save(scripted, str(tmp), _extra_files=extra)
+        tmp.replace(path)
+    except OSError as e:
+        raise OutputError(f"cannot write model {path}: {e}") from e
+    return path
+
+
+@dataclass
+class ExportedModel:
+    """A loaded TorchScript TP-HA3DNet: call :meth:`predict` on clip tensors."""
+
+    module: torch.jit.ScriptModule
+    options: TPHA3DNetOptions
+    meta: dict
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return predict_proba(self.module, x)
+
+    def predict(self, x: np.ndarray) -> list[str]:
+        return [self.options.classes[k] for k in self.predict_proba(x).argmax(axis=1)]
+
+
+def load_exported(path: str | Path, threads: int = 1) -> ExportedModel:
+    """Load a model written by :func:`export`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"TP-HA3DNet model not found: {path} (train one with 'avatar-bridge train tp-ha3dnet')")
+    torch.set_num_threads(threads)
+    extra = {"options.json": "", "meta.json": ""}
+    try:
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+        raw = json.loads(extra["options.json"])
+    except (RuntimeError, ValueError) as e:
+        raise ModelError(f"{path} is not a TP-HA3DNet TorchScript file: {e}") from e
+    raw["classes"] = tuple(raw["classes"])
+    raw["pool"] = tuple(raw["pool"])
+    module.eval()
+    return ExportedModel(module, TPHA3DNetOptions(**raw), json.loads(extra["meta.json"] or "{}"))
+
+
+def label_indices(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
+    index = {c: k for k, c in enumerate(classes)}
+    bad = sorted({lab for lab in labels if lab not in index})
+    if bad:
+        raise InputError(f"labels {bad} are not among the classes {list(classes)}")
+    return np.array([index[lab] for lab in labels], dtype=np.int64)

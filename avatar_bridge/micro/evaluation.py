@@ -1,0 +1,287 @@
+"""The field's evaluation protocols for micro-expressions, as pure functions.
+
+Spotting (MEGC): a spotted interval is a true positive when its IoU with a ground-truth interval of the
+same video is at least 0.5; precision, recall and F1 are counted over the whole set, not averaged per
+video. Recognition (MEGC2019 composite): unweighted F1 (UF1, the mean of per-class F1) and unweighted
+average recall (UAR), from predictions pooled over leave-one-subject-out folds. Random clip splits put
+one person in training and test and inflate scores, so nothing here offers one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from avatar_bridge.errors import InputError
+
+Interval = tuple[float, float]
+
+#: The MEGC threshold: a spotted interval matches a ground-truth one at IoU >= 0.5.
+IOU_THRESHOLD = 0.5
+
+
+def frames_to_interval(onset: int, offset: int) -> Interval:
+    """Inclusive frame numbers -> half-open interval, so that IoU counts frames as MEGC does."""
+    if offset < onset:
+        raise InputError(f"offset frame {offset} is before onset frame {onset}")
+    return float(onset), float(offset) + 1.0
+
+
+def interval_iou(a: Interval, b: Interval) -> float:
+    """Intersection over union of two intervals (start, end); 0 when they only touch or are empty."""
+    (a0, a1), (b0, b1) = a, b
+    if a1 < a0 or b1 < b0:
+        raise InputError(f"interval end before start: {a} or {b}")
+    inter = max(0.0, min(a1, b1) - max(a0, b0))
+    union = (a1 - a0) + (b1 - b0) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpottingScores:
+    """Counts and scores over a whole set. ``partial`` lists videos that lacked ground truth or
+    predictions, so a reader knows the figure does not cover everything that was asked."""
+
+    tp: int
+    fp: int
+    fn: int
+    precision: float
+    recall: float
+    f1: float
+    threshold: float = IOU_THRESHOLD
+    partial: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return {
+            "tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": self.precision,
+            "recall": self.recall, "f1": self.f1, "iou_threshold": self.threshold,
+            "partial": list(self.partial),
+        }  # fmt: skip
+
+
+def match_intervals(
+    truth: Sequence[Interval], spotted: Sequence[Interval], threshold: float = IOU_THRESHOLD
+) -> list[tuple[int, int, float]]:
+    """One-to-one matches (truth index, spotted index, IoU) with IoU >= ``threshold``.
+
+    Greedy by descending IoU, so one spotted interval never counts for two ground-truth ones.
+    """
+    pairs = [
+        (interval_iou(t, s), i, j) for i, t in enumerate(truth) for j, s in enumerate(spotted)
+    ]
+    used_t: set[int] = set()
+    used_s: set[int] = set()
+    matches = []
+    for iou, i, j in sorted(pairs, key=lambda p: (-p[0], p[1], p[2])):
+        if iou + 1e-12 < threshold:
+            break
+        if i in used_t or j in used_s:
+            continue
+        used_t.add(i)
+        used_s.add(j)
+        matches.append((i, j, iou))
+    return matches
+
+
+def spotting_scores(
+    truth: Mapping[str, Sequence[Interval]],
+    spotted: Mapping[str, Sequence[Interval]],
+    threshold: float = IOU_THRESHOLD,
+) -> SpottingScores:
+    """Precision, recall and F1 over all videos (keys are video ids).
+
+    A video with ground truth but no entry in ``spotted`` counts its events as missed and is listed in
+    ``partial``; so is a spotted video absent from ``truth`` (its intervals count as false positives).
+    """
+    tp = fp = fn = 0
+    partial = []
+    for video in sorted(set(truth) | set(spotted)):
+        t = list(truth.get(video, ()))
+        s = list(spotted.get(video, ()))
+        if video not in spotted or video not in truth:
+            partial.append(video)
+        n = len(match_intervals(t, s, threshold))
+        tp += n
+        fp += len(s) - n
+        fn += len(t) - n
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+    return SpottingScores(tp, fp, fn, precision, recall, f1, threshold, tuple(partial))
+
+
+@dataclass(frozen=True, slots=True)
+class RecognitionScores:
+    """UF1 and UAR over ``classes`` with the per-class figures and the confusion matrix
+    (rows = truth, columns = prediction, in ``classes`` order)."""
+
+    uf1: float
+    uar: float
+    accuracy: float
+    classes: tuple[str, ...]
+    per_class_f1: tuple[float, ...]
+    per_class_recall: tuple[float, ...]
+    confusion: np.ndarray
+    n: int
+
+    def as_dict(self) -> dict:
+        return {
+            "uf1": self.uf1, "uar": self.uar, "accuracy": self.accuracy, "n": self.n,
+            "classes": list(self.classes),
+            "per_class_f1": dict(zip(self.classes, self.per_class_f1, strict=True)),
+            "per_class_recall": dict(zip(self.classes, self.per_class_recall, strict=True)),
+            "confusion": self.confusion.tolist(),
+        }  # fmt: skip
+
+
+def recognition_scores(
+    y_true: Sequence[str], y_pred: Sequence[str], classes: Sequence[str] | None = None
+) -> RecognitionScores:
+    """UF1 and UAR as MEGC2019 defines them.
+
+    UF1 = mean over classes of 2TP / (2TP + FP + FN); UAR = mean over classes of TP / N_class. Classes
+    with no ground-truth sample are left out of both means (their recall is undefined); a prediction
+    outside ``classes`` counts as a miss of the true class.
+    """
+    if len(y_true) != len(y_pred):
+        raise InputError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
+    if not len(y_true):
+        raise InputError("no samples to score")
+    cls = tuple(classes) if classes is not None else tuple(sorted(set(y_true)))
+    index = {c: k for k, c in enumerate(cls)}
+    conf = np.zeros((len(cls), len(cls)), dtype=np.int64)
+    for t, p in zip(y_true, y_pred, strict=True):
+        if t not in index:
+            raise InputError(f"true label {t!r} is not one of the classes {list(cls)}")
+        if p in index:
+            conf[index[t], index[p]] += 1
+    true_counts = Counter(y_true)
+    f1s, recalls = [], []
+    for k in range(len(cls)):
+        tp = conf[k, k]
+        n_true = true_counts[cls[k]]
+        n_pred = conf[:, k].sum()
+        fp = n_pred - tp
+        fn = n_true - tp
+        f1s.append(2 * tp / (2 * tp + fp + fn) if n_true else float("nan"))
+        recalls.append(tp / n_true if n_true else float("nan"))
+    f1a, ra = np.array(f1s, dtype=float), np.array(recalls, dtype=float)
+    present = ~np.isnan(ra)
+    accuracy = float(np.trace(conf) / len(y_true))
+    return RecognitionScores(
+        uf1=float(np.mean(f1a[present])),
+        uar=float(np.mean(ra[present])),
+        accuracy=accuracy,
+        classes=cls,
+        per_class_f1=tuple(float(v) for v in f1a),
+        per_class_recall=tuple(float(v) for v in ra),
+        confusion=conf,
+        n=len(y_true),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Fold:
+    """One leave-one-subject-out fold: indices into the sample list."""
+
+    test_subject: Hashable
+    train: np.ndarray
+    test: np.ndarray
+
+
+def loso_folds(subjects: Sequence[Hashable]) -> list[Fold]:
+    """One fold per subject: that subject's samples are the test set, everyone else's the training set."""
+    subj = list(subjects)
+    if len(set(subj)) < 2:
+        raise InputError(f"leave-one-subject-out needs at least 2 subjects, got {len(set(subj))}")
+    order = list(dict.fromkeys(subj))
+    folds = []
+    for s in order:
+        test = np.array([i for i, v in enumerate(subj) if v == s], dtype=np.int64)
+        train = np.array([i for i, v in enumerate(subj) if v != s], dtype=np.int64)
+        folds.append(Fold(s, train, test))
+    return folds
+
+
+@dataclass
+class LosoResult:
+    """Predictions pooled over every fold, their scores, and the folds that could not run."""
+
+    scores: RecognitionScores
+    y_true: list[str]
+    y_pred: list[str]
+    subjects: list[Hashable]
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.skipped)
+
+    def as_dict(self) -> dict:
+        out = self.scores.as_dict()
+        out["folds"] = len(set(self.subjects))
+        out["skipped_folds"] = dict(self.skipped)
+        out["partial"] = self.partial
+        return out
+
+
+def evaluate_loso(
+    labels: Sequence[str],
+    subjects: Sequence[Hashable],
+    fit_predict: Callable[[np.ndarray, np.ndarray], Sequence[str]],
+    classes: Sequence[str] | None = None,
+    on_fold: Callable[[int, int, Hashable], None] | None = None,
+) -> LosoResult:
+    """Run ``fit_predict(train_idx, test_idx) -> predicted labels of test_idx`` on every LOSO fold.
+
+    A fold whose training set lacks a class still runs; a fold that raises an avatar-bridge error is
+    skipped, recorded in ``skipped`` and the result is marked partial rather than lost.
+    """
+    from avatar_bridge.errors import AvatarBridgeError
+
+    folds = loso_folds(subjects)
+    y_true: list[str] = []
+    y_pred: list[str] = []
+    subj_out: list[Hashable] = []
+    skipped: dict[str, str] = {}
+    for k, fold in enumerate(folds):
+        if on_fold is not None:
+            on_fold(k, len(folds), fold.test_subject)
+        try:
+            pred = list(fit_predict(fold.train, fold.test))
+        except AvatarBridgeError as e:
+            skipped[str(fold.test_subject)] = str(e)
+            continue
+        if len(pred) != len(fold.test):
+            raise InputError(f"fold {fold.test_subject}: {len(pred)} predictions for {len(fold.test)} samples")
+        y_true.extend(labels[i] for i in fold.test)
+        y_pred.extend(pred)
+        subj_out.extend(subjects[i] for i in fold.test)
+    if not y_true:
+        raise InputError("every leave-one-subject-out fold failed: " + "; ".join(skipped.values()))
+    cls = classes if classes is not None else sorted(set(labels))
+    return LosoResult(recognition_scores(y_true, y_pred, cls), y_true, y_pred, subj_out, skipped)
+
+
+def chance_reference(
+    labels: Sequence[str], subjects: Sequence[Hashable], classes: Sequence[str] | None = None, seed: int = 0
+) -> dict[str, dict]:
+    """Two chance-level baselines under the same LOSO folds, to print beside a model's figures:
+    the training fold's majority class, and a uniform random guess (seeded)."""
+    cls = list(classes) if classes is not None else sorted(set(labels))
+    rng = np.random.default_rng(seed)
+
+    def majority(train: np.ndarray, test: np.ndarray) -> list[str]:
+        values, counts = np.unique([labels[i] for i in train], return_counts=True)
+        return [str(values[int(np.argmax(counts))])] * len(test)
+
+    def uniform(train: np.ndarray, test: np.ndarray) -> list[str]:
+        return [cls[int(k)] for k in rng.integers(0, len(cls), size=len(test))]
+
+    return {
+        "majority": evaluate_loso(labels, subjects, majority, cls).as_dict(),
+        "uniform_random": evaluate_loso(labels, subjects, uniform, cls).as_dict(),
+    }

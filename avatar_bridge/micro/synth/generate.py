@@ -1,0 +1,333 @@
+"""Inject labelled micro-expressions into real face video and write the ground truth beside it.
+
+The face in the video is tracked once (real MediaPipe); each injected event moves the tracked
+landmarks of its AU pattern with a realistic temporal profile, and every frame it touches is
+warped piecewise-affinely on the mesh. Untouched frames are written bit for bit (lossless FFV1),
+so the video's own blinks and expressions stay as natural negatives. Hard negatives are added on
+purpose: low-amplitude macro-expressions (1-3 s) and small rigid head jitter.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from avatar_bridge.channels import ARKIT_INDEX
+from avatar_bridge.errors import InputError, OutputError
+from avatar_bridge.micro.features import face_axes, face_width_px, reference_shape
+from avatar_bridge.micro.synth.patterns import PATTERNS, landmark_displacements, temporal_profile
+from avatar_bridge.micro.synth.warp import shift_image, warp_image
+from avatar_bridge.records import TrackingResult
+
+FORMAT = "avatar-bridge-synth/1"
+FOURCC = "FFV1"  # lossless: sub-pixel warps must survive encoding
+SUFFIX = ".mkv"
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class SynthOptions:
+    """What to inject. Amplitudes are pixels at 640 px face width (scaled to the real face).
+
+    events: micro-expressions per video (None = as many as fit with ``spacing``); each takes the next
+    amplitude of ``amplitudes`` and a random pattern of ``patterns``. onset/total: seconds ranges
+    of onset-to-apex and onset-to-offset. macro / jitter: how many hard negatives of each kind.
+    spacing: least seconds between two injected items; blink_margin: least seconds between a micro
+    event and a natural blink (eyeBlink above ``blink_threshold``); lead_in: untouched seconds at the start
+    (a spotter's warm-up). sigma: spatial fall-off of a pattern (units of 640 px face width).
+    """
+
+    events: int | None = None
+    amplitudes: tuple[float, ...] = (1.0, 2.0, 3.0, 4.0)
+    patterns: tuple[str, ...] = tuple(PATTERNS)
+    onset: tuple[float, float] = (0.04, 0.26)
+    total: tuple[float, float] = (0.15, 0.5)
+    macro: int = 1
+    macro_duration: tuple[float, float] = (1.0, 3.0)
+    macro_amplitude: tuple[float, float] = (3.0, 6.0)
+    jitter: int = 1
+    jitter_amplitude: tuple[float, float] = (1.0, 4.0)
+    jitter_duration: tuple[float, float] = (0.1, 0.3)
+    spacing: float = 1.0
+    lead_in: float = 0.6
+    sigma: float = 40.0
+    blink_threshold: float = 0.45
+    blink_margin: float = 0.2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.patterns if p not in PATTERNS]
+        if unknown:
+            raise InputError(f"unknown pattern(s) {', '.join(unknown)}; known: {', '.join(PATTERNS)}")
+        if not self.amplitudes or min(self.amplitudes) <= 0:
+            raise InputError(f"amplitudes must be positive pixels, got {self.amplitudes}")
+        for name in (
+            "onset",
+            "total",
+            "macro_duration",
+            "macro_amplitude",
+            "jitter_amplitude",
+            "jitter_duration",
+        ):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise InputError(f"{name} must be a range 0 < low <= high, got {(lo, hi)}")
+        if self.onset[0] >= self.total[1]:
+            raise InputError(f"onset {self.onset} must be shorter than total {self.total}")
+
+
+@dataclass(slots=True)
+class Injected:
+    """One ground-truth item. kind: 'micro', 'macro' (hard negative) or 'jitter' (hard negative)."""
+
+    kind: str
+    onset: float
+    apex: float
+    offset: float
+    amplitude: float  # px at 640 px face width
+    amplitude_px: float = 0.0  # px in this video (at the median face width)
+    hold: float = 0.0
+    pattern: str = ""
+    aus: tuple[str, ...] = ()
+    side: str = "both"
+    label: str = ""
+    emotion: str = ""
+    jitter: tuple[float, float, float] = (0.0, 0.0, 0.0)  # unit dx, dy, rotation sign
+    frames: list[int] = field(default_factory=list)
+
+
+def natural_blinks(
+    results: list[TrackingResult], threshold: float = 0.45, longest: float = 1.0
+) -> list[tuple[float, float]]:
+    """(start, end) seconds where MediaPipe's eyeBlink stays above ``threshold`` for under ``longest`` s."""
+    out, start = [], None
+    il, ir = ARKIT_INDEX["eyeBlinkLeft"], ARKIT_INDEX["eyeBlinkRight"]
+    for r in results:
+        closed = bool(r.faces) and max(r.faces[0].blendshapes[il], r.faces[0].blendshapes[ir]) > threshold
+        if closed and start is None:
+            start = r.timestamp
+        elif not closed and start is not None:
+            if r.timestamp - start < longest:
+                out.append((start, r.timestamp))
+            start = None
+    return out
+
+
+def motion_score(results: list[TrackingResult]) -> np.ndarray:
+    """Per frame, how much the face moves by itself (px at 640 px face width per frame, non-rigid)."""
+    from avatar_bridge.micro.features import GROUPS, align
+
+    first = next((r.faces[0] for r in results if r.faces), None)
+    if first is None:
+        raise InputError("no face was found in the video; nothing to inject into")
+    ref = reference_shape(first)
+    idx = [g for _, g in GROUPS.values()]
+    prev, out = None, np.zeros(len(results))
+    for i, r in enumerate(results):
+        if not r.faces:
+            out[i] = np.inf
+            continue
+        a = align(r.faces[0].landmarks_px, ref)[:, :2]
+        cur = np.array([a[g].mean(axis=0) for g in idx])
+        out[i] = 0.0 if prev is None else float(np.hypot(*(cur - prev).T).max())
+        prev = cur
+    return out
+
+
+def plan(results: list[TrackingResult], options: SynthOptions) -> list[Injected]:
+    """Choose what to inject and when: quiet moments, away from natural blinks, ``spacing`` apart."""
+    rng = np.random.default_rng(options.seed)
+    times = np.array([r.timestamp for r in results])
+    end = times[-1]
+    score = motion_score(results)
+    blinks = natural_blinks(results, options.blink_threshold)
+    items: list[Injected] = []
+    for _ in range(options.macro):
+        dur = rng.uniform(*options.macro_duration)
+        rise = rng.uniform(0.2, 0.45)
+        fall = rng.uniform(0.2, 0.45)
+        p = PATTERNS[rng.choice(options.patterns)]
+        items.append(Injected("macro", 0.0, rise, dur, rng.uniform(*options.macro_amplitude), hold=dur - rise - fall,
+                              pattern=p.name, aus=p.aus, side=p.side, label=p.label, emotion=p.emotion))  # fmt: skip
+    for _ in range(options.jitter):
+        dur = rng.uniform(*options.jitter_duration)
+        angle = rng.uniform(0, 2 * math.pi)
+        items.append(Injected("jitter", 0.0, dur / 2, dur, rng.uniform(*options.jitter_amplitude),
+                              jitter=(math.cos(angle), math.sin(angle), float(rng.choice([-1.0, 1.0])))))  # fmt: skip
+    n_micro = options.events if options.events is not None else 10_000
+    for k in range(n_micro):
+        total = rng.uniform(max(options.total[0], options.onset[0] + 0.05), options.total[1])
+        onset = rng.uniform(options.onset[0], min(options.onset[1], total - 0.05))
+        p = PATTERNS[options.patterns[int(rng.integers(len(options.patterns)))]]
+        amp = options.amplitudes[k % len(options.amplitudes)]
+        items.append(Injected("micro", 0.0, onset, total, amp, pattern=p.name, aus=p.aus, side=p.side,
+                              label=p.label, emotion=p.emotion))  # fmt: skip
+    placed: list[Injected] = []
+    busy: list[tuple[float, float]] = []
+    for item in items:
+        dur = item.offset
+        starts = times[(times >= options.lead_in) & (times + dur <= end - 0.3)]
+        gap = options.spacing
+        avoid = [(a - gap, b + gap) for a, b in busy]
+        if item.kind == "micro":
+            avoid += [(a - options.blink_margin, b + options.blink_margin) for a, b in blinks]
+        ok = [t for t in starts if all(t + dur <= a or t >= b for a, b in avoid)]
+        if not ok:
+            if options.events is None and item.kind == "micro":
+                break  # the video is full
+            continue
+        quiet = np.array([score[(times >= t - 0.3) & (times <= t + dur + 0.2)].max() for t in ok])
+        good = np.flatnonzero(quiet <= np.quantile(quiet, 0.5))
+        t0 = float(ok[int(rng.choice(good))])
+        item.onset, item.apex, item.offset = t0, t0 + item.apex, t0 + item.offset
+        placed.append(item)
+        busy.append((t0, item.offset))
+    return sorted(placed, key=lambda it: it.onset)
+
+
+def read_frames(video: Path) -> tuple[list, float]:
+    """All frames (RGB) of ``video`` and its fps, through the project's capture stage."""
+    from avatar_bridge.capture import open_source
+
+    with open_source(video) as src:
+        return list(src), src.info.fps
+
+
+def render(frames: list, results: list[TrackingResult], items: list[Injected], sigma: float = 40.0,
+           progress: Progress | None = None) -> list[np.ndarray]:  # fmt: skip
+    """Warp the frames for ``items``; returns RGB images (untouched frames are the originals)."""
+    by_index = {r.index: r for r in results}
+    first = next(r.faces[0] for r in results if r.faces)
+    ref = reference_shape(first)
+    unit = {
+        n: landmark_displacements(PATTERNS[n], ref, sigma) for n in {it.pattern for it in items if it.pattern}
+    }
+    out = []
+    for i, frame in enumerate(frames):
+        img = frame.image
+        r = by_index.get(frame.index)
+        face = r.faces[0] if r is not None and r.faces else None
+        t = frame.timestamp
+        active = [it for it in items if it.onset < t < it.offset]
+        if face is not None and active:
+            pts = face.landmarks_px[:468, :2].astype(np.float64)
+            lateral, up = face_axes(face.landmarks_px)
+            scale = face_width_px(face) / 640.0
+            disp = np.zeros((468, 2))
+            for it in active:
+                w = float(temporal_profile(t, it.onset, it.apex, it.offset, it.hold))
+                if it.kind in ("micro", "macro") and w > 0:
+                    u = unit[it.pattern][:468]
+                    disp += w * it.amplitude * scale * (u[:, :1] * lateral + u[:, 1:] * up)
+                    it.frames.append(frame.index)
+            if np.abs(disp).max() > 0:
+                img = warp_image(img, pts, disp)
+            for it in active:
+                w = float(temporal_profile(t, it.onset, it.apex, it.offset, it.hold))
+                if it.kind == "jitter" and w > 0:
+                    a = w * it.amplitude * scale
+                    centre = tuple(float(c) for c in pts.mean(axis=0))
+                    img = shift_image(
+                        img,
+                        a * it.jitter[0],
+                        a * it.jitter[1],
+                        math.degrees(a * it.jitter[2] / 200.0),
+                        centre,
+                    )
+                    it.frames.append(frame.index)
+        out.append(img)
+        if progress is not None:
+            progress(i + 1, len(frames))
+    return out
+
+
+def write_video(path: Path, images: list[np.ndarray], fps: float) -> None:
+    """Write RGB ``images`` losslessly to ``path`` (temp file, then rename)."""
+    h, w = images[0].shape[:2]
+    tmp = path.with_name(path.stem + ".part" + path.suffix)
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), fps, (w, h))
+    if not writer.isOpened():
+        raise OutputError(f"cannot write {tmp} (OpenCV has no {FOURCC} encoder here)")
+    try:
+        for img in images:
+            writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    tmp.replace(path)
+
+
+def generate(video: str | Path, out_dir: str | Path, results: list[TrackingResult], options: SynthOptions | None = None,
+             name: str | None = None, progress: Progress | None = None) -> tuple[Path, Path]:  # fmt: skip
+    """Inject events into ``video`` (tracked as ``results``); write ``<name>.mkv`` and ``<name>.events.json``.
+
+    Returns the two paths. ``results`` must be real tracking of this very video (frame indices match).
+    """
+    options = options or SynthOptions()
+    video = Path(video)
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create output folder {out_dir}: {e}") from e
+    name = name or f"{video.stem}-s{options.seed}"
+    frames, fps = read_frames(video)
+    if len(frames) != len(results):
+        raise InputError(f"{video.name} has {len(frames)} frames but its tracking has {len(results)}")
+    items = plan(results, options)
+    widths = [face_width_px(r.faces[0]) for r in results if r.faces]
+    median_width = float(np.median(widths))
+    for it in items:
+        it.amplitude_px = it.amplitude * median_width / 640.0
+    images = render(frames, results, items, options.sigma, progress)
+    video_out = out_dir / f"{name}{SUFFIX}"
+    write_video(video_out, images, fps)
+    truth = {
+        "format": FORMAT,
+        "source": video.name,
+        "video": video_out.name,
+        "fps": fps,
+        "frame_count": len(frames),
+        "width": int(frames[0].image.shape[1]),
+        "height": int(frames[0].image.shape[0]),
+        "face_width_px": median_width,
+        "timestamps": [f.timestamp for f in frames],
+        "options": asdict(options),
+        "events": [_item_json(it) for it in items if it.kind == "micro"],
+        "negatives": [_item_json(it) for it in items if it.kind != "micro"]
+        + [
+            {"kind": "blink", "onset": a, "offset": b}
+            for a, b in natural_blinks(results, options.blink_threshold)
+        ],
+    }
+    json_out = out_dir / f"{name}.events.json"
+    tmp = json_out.with_name(json_out.name + ".part")
+    tmp.write_text(json.dumps(truth, indent=1))
+    tmp.replace(json_out)
+    return video_out, json_out
+
+
+def _item_json(it: Injected) -> dict:
+    d = asdict(it)
+    d["aus"] = list(it.aus)
+    d["duration"] = it.offset - it.onset
+    if it.kind != "jitter":
+        d.pop("jitter")
+    return d
+
+
+def load_truth(path: str | Path) -> dict:
+    """Read a ground-truth JSON written by :func:`generate` (checks the format tag)."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"cannot read ground truth {path}: {e}") from e
+    if data.get("format") != FORMAT:
+        raise InputError(f"{path} is not avatar-bridge synth ground truth (format {data.get('format')!r})")
+    return data

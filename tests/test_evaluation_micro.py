@@ -1,0 +1,156 @@
+"""The micro-expression protocols on hand-worked cases: IoU edges, whole-set spotting F1, UF1/UAR, LOSO."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from avatar_bridge.errors import InputError
+from avatar_bridge.micro.evaluation import (
+    chance_reference,
+    evaluate_loso,
+    frames_to_interval,
+    interval_iou,
+    loso_folds,
+    match_intervals,
+    recognition_scores,
+    spotting_scores,
+)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "iou"),
+    [
+        ((0, 10), (0, 10), 1.0),
+        ((0, 10), (10, 20), 0.0),  # touching: no overlap
+        ((0, 10), (20, 30), 0.0),
+        ((0, 10), (5, 15), 5 / 15),
+        ((0, 10), (0, 20), 0.5),  # exactly at the threshold
+        ((2, 4), (0, 10), 0.2),  # contained
+        ((3, 3), (0, 10), 0.0),  # empty interval
+        ((3, 3), (3, 3), 0.0),
+    ],
+)
+def test_interval_iou(a, b, iou):
+    assert interval_iou(a, b) == pytest.approx(iou)
+    assert interval_iou(b, a) == pytest.approx(iou)
+
+
+def test_frames_are_inclusive_like_megc():
+    # frames 1..10 against 6..15: 5 shared frames of 15 in the union
+    assert interval_iou(frames_to_interval(1, 10), frames_to_interval(6, 15)) == pytest.approx(5 / 15)
+    # a single-frame interval equals itself
+    assert interval_iou(frames_to_interval(7, 7), frames_to_interval(7, 7)) == 1.0
+    with pytest.raises(InputError, match="before onset"):
+        frames_to_interval(10, 9)
+
+
+def test_iou_exactly_half_is_a_true_positive():
+    assert match_intervals([(0, 10)], [(0, 20)]) == [(0, 0, 0.5)]
+    assert match_intervals([(0, 10)], [(0, 20.001)]) == []
+
+
+def test_one_spotted_interval_cannot_match_two_truths():
+    truth = [(0, 10), (1, 11)]
+    spotted = [(0, 10)]
+    m = match_intervals(truth, spotted)
+    assert len(m) == 1 and m[0][0] == 0
+    s = spotting_scores({"v": truth}, {"v": spotted})
+    assert (s.tp, s.fp, s.fn) == (1, 0, 1)
+
+
+def test_spotting_over_the_whole_set_not_averaged_per_video():
+    truth = {"a": [(0, 10), (50, 60)], "b": [(0, 10)], "c": []}
+    spotted = {"a": [(0, 10), (100, 110)], "b": [(30, 40)], "c": [(5, 6)]}
+    s = spotting_scores(truth, spotted)
+    assert (s.tp, s.fp, s.fn) == (1, 3, 2)
+    assert s.precision == pytest.approx(1 / 4)
+    assert s.recall == pytest.approx(1 / 3)
+    assert s.f1 == pytest.approx(2 * 0.25 * (1 / 3) / (0.25 + 1 / 3))
+    assert s.partial == ()
+
+
+def test_spotting_marks_missing_videos_partial_and_zero_when_nothing_found():
+    s = spotting_scores({"a": [(0, 10)], "b": [(0, 5)]}, {"a": []})
+    assert s.partial == ("b",)
+    assert (s.tp, s.fp, s.fn, s.precision, s.recall, s.f1) == (0, 0, 2, 0.0, 0.0, 0.0)
+
+
+def test_uf1_uar_hand_case():
+    y_true = ["neg"] * 6 + ["pos"] * 3 + ["sur"] * 1
+    y_pred = ["neg"] * 5 + ["pos"] + ["pos"] * 2 + ["neg"] + ["sur"]
+    r = recognition_scores(y_true, y_pred, ["neg", "pos", "sur"])
+    # neg: tp 5, fp 1, fn 1 -> f1 10/12; pos: tp 2, fp 1, fn 1 -> 4/6; sur: 1
+    assert r.per_class_f1 == pytest.approx((10 / 12, 4 / 6, 1.0))
+    assert r.uf1 == pytest.approx((10 / 12 + 4 / 6 + 1) / 3)
+    assert r.uar == pytest.approx((5 / 6 + 2 / 3 + 1) / 3)
+    assert r.accuracy == pytest.approx(8 / 10)
+    assert r.confusion.tolist() == [[5, 1, 0], [1, 2, 0], [0, 0, 1]]
+
+
+def test_majority_guess_gets_high_accuracy_but_low_uf1():
+    y_true = ["neg"] * 8 + ["pos", "sur"]
+    r = recognition_scores(y_true, ["neg"] * 10, ["neg", "pos", "sur"])
+    assert r.accuracy == pytest.approx(0.8)
+    assert r.uar == pytest.approx(1 / 3)
+    assert r.uf1 == pytest.approx((2 * 8 / (16 + 2)) / 3)
+
+
+def test_class_without_truth_left_out_of_the_means():
+    r = recognition_scores(["a", "a", "b"], ["a", "a", "c"], ["a", "b", "c"])
+    assert math.isnan(r.per_class_recall[2])
+    assert r.uar == pytest.approx((1 + 0) / 2)
+
+
+def test_recognition_bad_input():
+    with pytest.raises(InputError, match="2 true labels but 1"):
+        recognition_scores(["a", "b"], ["a"])
+    with pytest.raises(InputError, match="not one of the classes"):
+        recognition_scores(["x"], ["x"], ["a"])
+
+
+def test_loso_folds_never_share_a_subject():
+    rng = np.random.default_rng(3)
+    subjects = [f"s{k}" for k in rng.integers(0, 7, size=60)]
+    folds = loso_folds(subjects)
+    assert len(folds) == len(set(subjects))
+    seen = []
+    for f in folds:
+        test_subj = {subjects[i] for i in f.test}
+        train_subj = {subjects[i] for i in f.train}
+        assert test_subj == {f.test_subject}
+        assert f.test_subject not in train_subj
+        assert len(f.train) + len(f.test) == len(subjects)
+        seen.extend(f.test.tolist())
+    assert sorted(seen) == list(range(len(subjects)))
+    with pytest.raises(InputError, match="at least 2 subjects"):
+        loso_folds(["a", "a"])
+
+
+def test_evaluate_loso_pools_predictions_and_keeps_partial_results():
+    labels = ["pos", "neg", "pos", "neg", "pos", "neg"]
+    subjects = ["a", "a", "b", "b", "c", "c"]
+    calls = []
+
+    def fit_predict(train, test):
+        calls.append(subjects[test[0]])
+        assert all(subjects[i] != subjects[test[0]] for i in train)
+        if subjects[test[0]] == "c":
+            raise InputError("no face in clip c")
+        return [labels[i] for i in test]  # a perfect model
+
+    res = evaluate_loso(labels, subjects, fit_predict)
+    assert calls == ["a", "b", "c"]
+    assert res.partial and "c" in res.skipped
+    assert res.scores.n == 4 and res.scores.uf1 == 1.0
+    assert res.as_dict()["partial"] is True
+
+
+def test_chance_reference_is_near_chance():
+    labels = ["neg"] * 40 + ["pos"] * 20 + ["sur"] * 20
+    subjects = [f"s{k % 8}" for k in range(80)]
+    ref = chance_reference(labels, subjects, ["neg", "pos", "sur"])
+    assert ref["majority"]["uar"] == pytest.approx(1 / 3)
+    assert 0.15 < ref["uniform_random"]["uar"] < 0.55

@@ -1,0 +1,186 @@
+"""`avatar-bridge export` end to end on real video with real MediaPipe, and every bad input of issue 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from avatar_bridge.channels import ARKIT_NAMES, AU_INTENSITY, AU_PRESENCE
+from avatar_bridge.cli import main
+from avatar_bridge.export import OPENFACE_COLUMNS, read_openface_csv
+
+
+@pytest.fixture(scope="module")
+def single_export(samples, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    assert main(["export", str(samples / "single_face.mp4"), "-o", str(out), "--quiet"]) == 0
+    return out
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_export_writes_all_files(single_export):
+    names = sorted(p.name for p in single_export.iterdir())
+    assert names == ["single_face.blendshapes.csv", "single_face.csv", "single_face.json", "single_face.png"]
+    png = single_export / "single_face.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cv2.imread(str(png)).shape[1] > 1000
+
+
+def test_au_csv_has_openface_columns_and_reads_with_pandas(single_export, samples):
+    df = pd.read_csv(single_export / "single_face.csv", skipinitialspace=True)
+    reference = pd.read_csv(samples / "OpenFace_Test.csv", skipinitialspace=True)
+    ours_au = [c for c in df.columns if c.startswith("AU")]
+    theirs_au = [c for c in reference.columns if c.startswith("AU")]
+    assert ours_au == theirs_au
+    assert tuple(df.columns) == OPENFACE_COLUMNS
+    assert len(df) == 72 and df["frame"].tolist() == list(range(1, 73))
+    assert df["timestamp"].to_numpy() == pytest.approx(np.arange(72) / 30, abs=1e-3)
+    assert df["success"].mean() >= 0.99
+    r = df[[f"{au}_r" for au in AU_INTENSITY]].to_numpy()
+    c = df[[f"{au}_c" for au in AU_PRESENCE]].to_numpy()
+    assert r.min() >= 0 and r.max() <= 5 and set(np.unique(c)) <= {0.0, 1.0}
+    # The raw text uses OpenFace's comma-space separator.
+    header = (single_export / "single_face.csv").read_text().splitlines()[0]
+    assert header.startswith("frame, face_id, timestamp, confidence, success, pose_Tx")
+    # Our own reader agrees with pandas.
+    cols = read_openface_csv(single_export / "single_face.csv")
+    assert cols["AU12_r"] == pytest.approx(df["AU12_r"].to_numpy())
+    # Pose in OpenFace's convention: millimetres in front of the camera along +z.
+    assert df["pose_Tz"].median() > 100
+
+
+def test_au12_rises_with_the_smile(single_export):
+    df = pd.read_csv(single_export / "single_face.csv", skipinitialspace=True)
+    bs = pd.read_csv(single_export / "single_face.blendshapes.csv", skipinitialspace=True)
+    smile_frame = int(bs["mouthSmileLeft"].idxmax())
+    assert df["AU12_r"].iloc[smile_frame] > df["AU12_r"].iloc[:5].mean() + 1.0
+
+
+def test_blendshape_csv(single_export):
+    text = (single_export / "single_face.blendshapes.csv").read_text().splitlines()
+    assert text[0] == ", ".join(("frame", "face_id", "timestamp", "success", *ARKIT_NAMES))
+    bs = pd.read_csv(single_export / "single_face.blendshapes.csv", skipinitialspace=True)
+    assert bs["tongueOut"].isna().all()  # untracked: empty, never invented
+    tracked = bs[[n for n in ARKIT_NAMES if n != "tongueOut"]][bs["success"] == 1]
+    assert tracked.notna().all().all() and tracked.to_numpy().max() <= 1.0
+
+
+def test_json_metadata(single_export):
+    meta = json.loads((single_export / "single_face.json").read_text())
+    assert meta["frame_count"] == 72 and meta["fps"] == pytest.approx(30.0)
+    assert meta["model"]["sha256"].startswith("64184e22")
+    assert meta["faces"][0]["face_id"] == 0 and meta["faces"][0]["frames"] >= 71
+    assert meta["settings"]["tracker"]["num_faces"] == 1
+    assert set(meta["outputs"]) == {"single_face.csv", "single_face.blendshapes.csv", "single_face.json",
+                                    "single_face.png"}  # fmt: skip
+
+
+def test_time_range_and_stride(samples, tmp_path):
+    assert main(["export", str(samples / "single_face.mp4"), "-o", str(tmp_path), "-q",
+                 "--start", "1", "--end", "2", "--stride", "2", "--no-plot"]) == 0  # fmt: skip
+    df = pd.read_csv(tmp_path / "single_face.csv", skipinitialspace=True)
+    assert df["frame"].tolist() == list(range(31, 61, 2))
+    assert not (tmp_path / "single_face.png").exists()
+
+
+def test_no_face_video_gives_success_zero_rows_and_a_warning(samples, tmp_path, capsys):
+    assert main(["export", str(samples / "no_face.mp4"), "-o", str(tmp_path), "-q"]) == 0
+    assert "no face found" in capsys.readouterr().err
+    df = pd.read_csv(tmp_path / "no_face.csv", skipinitialspace=True)
+    assert len(df) >= 90 and (df["success"] == 0).all()
+
+
+@pytest.mark.parametrize("name", ["face_noface.mov", "noface_face.mov"])
+def test_face_that_leaves_and_returns(samples, tmp_path, name):
+    assert main(["export", str(samples / name), "-o", str(tmp_path), "-q", "--no-plot"]) == 0
+    df = pd.read_csv(tmp_path / name.replace(".mov", ".csv"), skipinitialspace=True)
+    assert 0 < df["success"].sum() < len(df)
+    assert set(df.loc[df["success"] == 1, "face_id"]) == {0}
+    assert (df.loc[df["success"] == 0, [f"{au}_r" for au in AU_INTENSITY]] == 0).all().all()
+
+
+def test_4k_video_is_downscaled(samples, tmp_path):
+    big = tmp_path / "big.avi"
+    cap = cv2.VideoCapture(str(samples / "single_face.mp4"))
+    writer = cv2.VideoWriter(str(big), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (3840, 2160))
+    for _ in range(6):
+        ok, bgr = cap.read()
+        writer.write(cv2.resize(bgr, (3840, 2160), interpolation=cv2.INTER_CUBIC))
+    writer.release()
+    cap.release()
+    assert main(["export", str(big), "-o", str(tmp_path / "o"), "-q", "--max-size", "1280", "--no-plot"]) == 0
+    meta = json.loads((tmp_path / "o" / "big.json").read_text())
+    assert meta["source"]["width"] == 3840 and meta["settings"]["capture"]["max_size"] == 1280
+    df = pd.read_csv(tmp_path / "o" / "big.csv", skipinitialspace=True)
+    assert df["success"].sum() == 6
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing.mp4", "video not found"),
+        (lambda p: (p / "notes.mp4").write_text("not a video") and p / "notes.mp4", "cannot open"),
+        (lambda p: (p / "zero.mp4").write_bytes(b"") or p / "zero.mp4", "cannot open"),
+    ],
+)
+def test_bad_video_is_one_line_error(tmp_path, capsys, make, message):
+    out = tmp_path / "out"
+    assert main(["export", str(make(tmp_path)), "-o", str(out), "-q"]) == 1
+    assert message in _one_line_error(capsys)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_zero_frames_in_range_is_an_error_and_leaves_nothing(samples, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["export", str(samples / "single_face.mp4"), "-o", str(out), "-q", "--start", "60"]) == 1
+    assert "no frame could be decoded" in _one_line_error(capsys)
+    assert list(out.iterdir()) == []  # no partial file, not even a temporary one
+
+
+def test_truncated_video(samples, tmp_path, capsys):
+    data = (samples / "WolfgangLanger_Pexels.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    code = main(["export", str(cut), "-o", str(tmp_path / "o"), "-q", "--no-plot"])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if code == 0:  # decodable part kept, flagged in the JSON and on stderr
+        meta = json.loads((tmp_path / "o" / "cut.json").read_text())
+        assert meta["decode_complete"] is False and "truncated" in err
+    else:
+        assert code == 1 and err.count("error:") == 1
+
+
+def test_unwritable_output_folder(samples, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    assert main(["export", str(samples / "single_face.mp4"), "-o", str(blocker / "out"), "-q"]) == 1
+    assert "output folder" in _one_line_error(capsys)
+
+
+def test_console_script_reports_errors_without_traceback(tmp_path):
+    exe = Path(sys.executable).parent / "avatar-bridge"
+    proc = subprocess.run([str(exe), "export", str(tmp_path / "nope.mp4")], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [f"error: video not found: {tmp_path / 'nope.mp4'}"]
+
+
+def test_help_teaches():
+    proc = subprocess.run([str(Path(sys.executable).parent / "avatar-bridge"), "export", "--help"],
+                          capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0
+    assert "OpenFace" in proc.stdout and "--start" in proc.stdout and "skipinitialspace" in proc.stdout
