@@ -5,7 +5,7 @@ BVENV := .venv-blender
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: demo test lint bench venv blender-venv clean
+.PHONY: demo test lint bench venv blender-venv clean addon
 
 venv: $(VENV)/.installed
 blender-venv: $(BVENV)/.installed
@@ -20,8 +20,12 @@ $(VENV)/.installed: pyproject.toml
 # Blender as a Python module needs numpy<2, so it lives in its own environment.
 $(BVENV)/.installed:
 	test -x $(BVENV)/bin/python || $(PYTHON) -m venv $(BVENV)
-	$(BVENV)/bin/pip install $(PIP_FLAGS) "bpy==5.0.1" "numpy>=1.26,<2" "python-osc>=1.8"
+	$(BVENV)/bin/pip install $(PIP_FLAGS) "bpy==5.0.1" "numpy>=1.26,<2"
 	touch $@
+
+# The installable Blender extension zip in dist/ (the python-osc wheel is downloaded, never committed).
+addon: venv
+	$(BIN)/python blender_addon/build.py --out dist
 
 demo: venv
 	$(BIN)/avatar-bridge demo

@@ -96,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     pooled = {k: np.concatenate([runs[v][k] for v in VIDEOS]) for k in ("ours", "naive", "openface")}
     table = {}
     for j, au in enumerate(AU_INTENSITY):
-        row = {f"ours_{Path(v).stem}": pearson(runs[v]["ours"][:, j], runs[v]["openface"][:, j]) for v in VIDEOS}
+        row = {
+            f"ours_{Path(v).stem}": pearson(runs[v]["ours"][:, j], runs[v]["openface"][:, j]) for v in VIDEOS
+        }
         row["ours_pooled"] = pearson(pooled["ours"][:, j], pooled["openface"][:, j])
         row["naive_pooled"] = pearson(pooled["naive"][:, j], pooled["openface"][:, j])
         table[au] = row
@@ -119,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     key_ok = {au: (table[au]["ours_pooled"] or 0.0) >= GOAL_KEY for au in KEY_AUS}
     mean_ok = means["ours_pooled"] >= GOAL_MEAN
     cost = {v: runs[v]["us_per_face"] for v in VIDEOS}
-    print(f"goal mean pooled r >= {GOAL_MEAN}: {'met' if mean_ok else 'NOT met'} ({means['ours_pooled']:.3f})")
+    print(
+        f"goal mean pooled r >= {GOAL_MEAN}: {'met' if mean_ok else 'NOT met'} ({means['ours_pooled']:.3f})"
+    )
     print(f"goal r >= {GOAL_KEY} for {', '.join(KEY_AUS)} (* above): "
           + ", ".join(f"{au} {'met' if ok else 'NOT met'}" for au, ok in key_ok.items()))  # fmt: skip
     print("AUEstimator.update cost per face: " + ", ".join(f"{v} {c:.0f} us" for v, c in cost.items()))
@@ -129,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         "frames": {v: len(runs[v]["ours"]) for v in VIDEOS},
         "per_au": table,
         "mean": means,
-        "goals": {"mean_pooled": {"target": GOAL_MEAN, "value": means["ours_pooled"], "met": mean_ok},
-                  "key_aus": {"target": GOAL_KEY, "met": key_ok}},  # fmt: skip
+        "goals": {
+            "mean_pooled": {"target": GOAL_MEAN, "value": means["ours_pooled"], "met": mean_ok},
+            "key_aus": {"target": GOAL_KEY, "met": key_ok},
+        },  # fmt: skip
         "update_us_per_face": cost,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

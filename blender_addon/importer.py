@@ -48,7 +48,7 @@ def import_curves(
         if not targets:
             unmatched.append(name)
             continue
-        pairs = [(f, values[i]) for f, i in zip(frames, idx) if values[i] is not None]
+        pairs = [(f, values[i]) for f, i in zip(frames, idx, strict=True) if values[i] is not None]
         if not pairs:
             continue
         for shape in targets:
@@ -59,5 +59,6 @@ def import_curves(
         scene.frame_end = int(frames[-1])
     return {
         "kind": table.kind, "face_id": table.face_id, "frames": len(frames), "shapes": len(keyed),
-        "unmatched": unmatched, "first": frames[0] if frames else None, "last": frames[-1] if frames else None,
+        "unmatched": unmatched, "first": frames[0] if frames else None,
+        "last": frames[-1] if frames else None,
     }  # fmt: skip

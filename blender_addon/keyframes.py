@@ -59,7 +59,8 @@ def write_keys(
     fcurves = _fcurves(id_data, f"{id_data.name}Action")
     fc = fcurves.find(data_path, index=index)
     if fc is None:
-        fc = fcurves.new(data_path, index=index, action_group=group)
+        # channel bags (4.4+) call the group group_name; Action.fcurves (4.2, 4.3) action_group
+        fc = fcurves.new(data_path, index=index, **{"group_name" if _SLOTTED else "action_group": group})
     keep: dict[float, float] = {}
     if frames:
         lo, hi = min(frames), max(frames)

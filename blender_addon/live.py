@@ -180,12 +180,14 @@ def bake_take(scene: bpy.types.Scene, take: Take) -> dict:
     if key is not None:
         names = sorted({n for i in idx for n in take.shapes[i]})
         for name in names:
-            pairs = [(f, take.shapes[i][name]) for f, i in zip(frames, idx) if name in take.shapes[i]]
+            pairs = [
+                (f, take.shapes[i][name]) for f, i in zip(frames, idx, strict=True) if name in take.shapes[i]
+            ]
             path = f'key_blocks["{bpy.utils.escape_identifier(name)}"].value'
             write_keys(key, path, [p[0] for p in pairs], [p[1] for p in pairs], group="Shape keys")
             shapes += 1
     bones = 0
-    pairs = [(f, take.heads[i]) for f, i in zip(frames, idx) if take.heads[i] is not None]
+    pairs = [(f, take.heads[i]) for f, i in zip(frames, idx, strict=True) if take.heads[i] is not None]
     if pairs and s.armature is not None:
         per_bone: dict[str, tuple] = {}
         for f, euler in pairs:

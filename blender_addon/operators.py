@@ -11,7 +11,9 @@ from .live import runtime
 
 
 def _summary(d: dict) -> str:
-    return f"keyed {d.get('frames', 0)} frames on {d.get('shapes', 0)} shape keys and {d.get('bones', 0)} bones"
+    return (
+        f"keyed {d.get('frames', 0)} frames on {d.get('shapes', 0)} shape keys and {d.get('bones', 0)} bones"
+    )
 
 
 class AVATARBRIDGE_OT_start(bpy.types.Operator):

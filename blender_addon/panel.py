@@ -69,7 +69,9 @@ class AVATARBRIDGE_PT_status(_Base, bpy.types.Panel):
             return
         st = rt.session.stats
         col.label(text=f"{st.packets_per_second:.0f} packets/s, {st.frames} frames")
-        col.label(text=f"Last frame: {st.last_frame}" + (f"  ({len(rt.take.times)} recorded)" if rt.take else ""))
+        col.label(
+            text=f"Last frame: {st.last_frame}" + (f"  ({len(rt.take.times)} recorded)" if rt.take else "")
+        )
         if st.dropped_total:
             parts = ", ".join(f"{n} {r}" for r, n in sorted(st.dropped.items()))
             full = f", {st.queue_full} queue full" if st.queue_full else ""

@@ -2,7 +2,8 @@
 
 - avatar-bridge native (``osc://``): every datagram is a bundle that starts with
   ``/ab/frame (i index, d timestamp, i face_id, i part, i parts)``; the last datagram of a frame
-  ends with ``/ab/end (i index)``; a frame without a face is face_id -1 with ``/ab/face 0``. :class:`NativeDecoder` checks each datagram strictly and
+  ends with ``/ab/end (i index)``; a frame without a face is face_id -1 with ``/ab/face 0``.
+  :class:`NativeDecoder` checks each datagram strictly and
   :class:`FrameAssembler` joins the parts of a frame.
 - VMC (OSC over UDP): ``/VMC/Ext/Blend/Val (s name, f value)`` then ``/VMC/Ext/Blend/Apply``;
   ``/VMC/Ext/Bone/Pos (s bone, px py pz qx qy qz qw)``; ``/VMC/Ext/T (f time)``. Other addresses
@@ -157,12 +158,17 @@ class NativeDecoder:
         elif msg.address == "/ab/event":
             kinds = (str, str, float, float, float, float, str)
             _check(
-                len(a) == 7 and all(isinstance(v, k) or (k is float and _is_num(v)) for v, k in zip(a, kinds)),
+                len(a) == 7
+                and all(
+                    isinstance(v, k) or (k is float and _is_num(v)) for v, k in zip(a, kinds, strict=True)
+                ),
                 "/ab/event (s s d d d f s)",
             )
             frame.events.append(Event(a[0], a[1], float(a[2]), float(a[3]), float(a[4]), float(a[5]), a[6]))
         elif msg.address == "/ab/end":
-            _check(len(a) == 1 and a[0] == frame.index and _is_int(a[0]), "/ab/end must repeat the frame index")
+            _check(
+                len(a) == 1 and a[0] == frame.index and _is_int(a[0]), "/ab/end must repeat the frame index"
+            )
             _check(out.part == out.parts - 1, "/ab/end in a part that is not the last")
             out.end = True
         else:

@@ -36,7 +36,10 @@ def bundle(*messages: bytes) -> bytes:
 
 
 def native(index=3, t=0.1, face=0, part=0, parts=1, blend=(("jawOpen", 0.5),), end=True, extra=()) -> bytes:
-    ms = [msg("/ab/frame", ("i", index), ("d", t), ("i", face), ("i", part), ("i", parts)), msg("/ab/face", ("i", 1))]
+    ms = [
+        msg("/ab/frame", ("i", index), ("d", t), ("i", face), ("i", part), ("i", parts)),
+        msg("/ab/face", ("i", 1)),
+    ]
     ms += [msg("/ab/blend", ("s", n), ("f", v)) for n, v in blend]
     ms += list(extra)
     if end:
@@ -98,7 +101,8 @@ def test_nesting_depth_is_bounded():
 # -- native decoding -------------------------------------------------------------------------------
 def test_native_single_part_frame():
     head = msg("/ab/head", *[("f", v) for v in (0.1, -0.2, 0.05, 1.0, 2.0, -40.0)])
-    event = msg("/ab/event", ("s", "micro"), ("s", "positive"), ("d", 1.0), ("d", 1.1), ("d", 1.3), ("f", 0.8),
+    event = msg("/ab/event", ("s", "micro"), ("s", "positive"), ("d", 1.0), ("d", 1.1), ("d", 1.3),
+                ("f", 0.8),
                 ("s", "AU12:1.20"))  # fmt: skip
     au = msg("/ab/au", ("s", "AU12"), ("f", 2.5))
     part = protocol.NativeDecoder().decode(native(index=9, t=0.3, extra=[head, event, au]))
@@ -135,7 +139,9 @@ def test_native_drops_non_finite_values_and_counts_unknown_messages():
     part = protocol.NativeDecoder().decode(
         native(blend=(("a", math.nan), ("b", 0.2)), extra=[msg("/ab/future", ("i", 1))])
     )
-    assert part.frame.blend == {"b": pytest.approx(0.2)} and part.bad_values == 1 and part.unknown_messages == 1
+    assert (
+        part.frame.blend == {"b": pytest.approx(0.2)} and part.bad_values == 1 and part.unknown_messages == 1
+    )
 
 
 def test_assembler_joins_parts_and_evicts_incomplete_frames():
@@ -156,7 +162,9 @@ def test_vmc_frames_complete_on_apply():
     dec = protocol.VMCDecoder()
     q = (0.0, 0.0, 0.0, 1.0)
     assert dec.decode(msg("/VMC/Ext/Blend/Val", ("s", "Blink_L"), ("f", 0.7)), 1.0) == []
-    assert dec.decode(msg("/VMC/Ext/Bone/Pos", ("s", "Head"), *[("f", v) for v in (0, 1.5, 0, *q)]), 1.0) == []
+    assert (
+        dec.decode(msg("/VMC/Ext/Bone/Pos", ("s", "Head"), *[("f", v) for v in (0, 1.5, 0, *q)]), 1.0) == []
+    )
     frames = dec.decode(bundle(msg("/VMC/Ext/T", ("f", 12.5)), msg("/VMC/Ext/Root/Pos", ("s", "root")),
                                msg("/VMC/Ext/Blend/Apply")), 2.0)  # fmt: skip
     assert len(frames) == 1 and frames[0].blend == {"Blink_L": pytest.approx(0.7)}
@@ -176,7 +184,9 @@ def test_vmc_head_rotation_direction():
 
 
 # -- names -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("spelling", ["eyeBlinkLeft", "EyeBlinkLeft", "eyeBlink_L", "eye_blink_left", "EYEBLINK.L"])
+@pytest.mark.parametrize(
+    "spelling", ["eyeBlinkLeft", "EyeBlinkLeft", "eyeBlink_L", "eye_blink_left", "EYEBLINK.L"]
+)
 def test_spellings_meet(spelling):
     assert names.NameMatcher(["eyeBlink_L", "eyeBlink_R"]).resolve(spelling) == ("eyeBlink_L",)
 
@@ -223,9 +233,11 @@ def test_project_profiles_as_au_mappings():
 
 def test_blendshape_csv_rules(tmp_path):
     header = "frame, face_id, timestamp, success, " + ", ".join(ARKIT_NAMES)
-    row = lambda i, t, ok: f"{i}, 0, {t:.3f}, {ok}, " + ", ".join(  # noqa: E731
-        ["" if n == "tongueOut" or not ok else f"{i / 10:.6f}" for n in ARKIT_NAMES]
-    )
+
+    def row(i: int, t: float, ok: int) -> str:
+        values = ["" if n == "tongueOut" or not ok else f"{i / 10:.6f}" for n in ARKIT_NAMES]
+        return f"{i}, 0, {t:.3f}, {ok}, " + ", ".join(values)
+
     p = tmp_path / "x.blendshapes.csv"
     p.write_text("\n".join([header, row(1, 0.0, 1), row(2, 0.033, 0), row(3, 0.067, 1)]) + "\n")
     t = curves.read_curves(p)

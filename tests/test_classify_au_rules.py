@@ -27,7 +27,14 @@ TABLE = {
     "V": ["1", "15", "1+4", "6+15", "15+17"],
     "VI": ["1+2+4", "20"],
 }
-LABEL = {"I": "positive", "II": "surprise", "III": "negative", "IV": "negative", "V": "negative", "VI": "negative"}
+LABEL = {
+    "I": "positive",
+    "II": "surprise",
+    "III": "negative",
+    "IV": "negative",
+    "V": "negative",
+    "VI": "negative",
+}
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +132,8 @@ def test_random_events_always_get_a_known_class(clf):
     rng = np.random.default_rng(0)
     names = ["AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15", "AU17"]
     for _ in range(200):
-        aus = {n: float(v) for n, v in zip(names, rng.uniform(0, 3, len(names)) * (rng.random(len(names)) < 0.3))}
+        values = rng.uniform(0, 3, len(names)) * (rng.random(len(names)) < 0.3)
+        aus = {n: float(v) for n, v in zip(names, values, strict=True)}
         r = clf.classify(aus)
         assert r.objective_class in {"I", "II", "III", "IV", "V", "VI", "VII"}
         assert set(r.matched) <= set(r.active)

@@ -37,7 +37,7 @@ def wolfgang_frames():
 
 @pytest.fixture(scope="module")
 def real_clips(wolfgang_frames, wolfgang_recording):
-    """24 real 8-frame clips from three stretches of the video (sad, cry/surprise, smile), labelled by stretch."""
+    """24 real 8-frame clips from three stretches of the video (sad, cry/surprise, smile), by stretch."""
     by_index = {r.index: r for r in wolfgang_recording}
     fps = 23.976
     opts = TPHA3DNetOptions()

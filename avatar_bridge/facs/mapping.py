@@ -40,10 +40,18 @@ from avatar_bridge.resources import data_dir
 MAPPING_FILE = "facs_mapping.toml"
 FORMAT_VERSION = 1
 #: Every input the estimator can compute: the tracked ARKit blendshapes, then the geometric features.
-SOURCES: tuple[str, ...] = tuple(n for n in ARKIT_INDEX if n not in UNTRACKED_BLENDSHAPES) + GEOMETRIC_FEATURES
+SOURCES: tuple[str, ...] = (
+    tuple(n for n in ARKIT_INDEX if n not in UNTRACKED_BLENDSHAPES) + GEOMETRIC_FEATURES
+)
 SOURCE_INDEX: dict[str, int] = {n: i for i, n in enumerate(SOURCES)}
 
-_DEFAULT_KEYS = {"baseline_percentile", "blendshape_neutral", "blendshape_typical", "threshold_on", "threshold_off"}
+_DEFAULT_KEYS = {
+    "baseline_percentile",
+    "blendshape_neutral",
+    "blendshape_typical",
+    "threshold_on",
+    "threshold_off",
+}
 _SOURCE_KEYS = {"baseline", "neutral", "typical"}
 _AU_KEYS = {"description", "inputs", "threshold_on", "threshold_off"}
 _INPUT_KEYS = {"source", "span", "weight", "baseline"}
@@ -172,14 +180,18 @@ def parse_mapping(data: dict, path: Path) -> FACSMapping:
         on[a] = _number(table.get("threshold_on", d_on), f"{where}.threshold_on", path, 0, 5)
         off[a] = _number(table.get("threshold_off", min(d_off, on[a])), f"{where}.threshold_off", path, 0, 5)
         if off[a] > on[a]:
-            raise ConfigError(f"{path}: {where}.threshold_off ({off[a]}) must not exceed threshold_on ({on[a]})")
+            raise ConfigError(
+                f"{path}: {where}.threshold_off ({off[a]}) must not exceed threshold_on ({on[a]})"
+            )
         inputs = table.get("inputs")
         if not isinstance(inputs, list) or not inputs:
             raise ConfigError(f"{path}: {where}.inputs must be a non-empty list of {{source, span, weight}}")
         for k, term in enumerate(inputs):
             tw = f"{where}.inputs[{k}]"
             if not isinstance(term, dict):
-                raise ConfigError(f"{path}: {tw} must be a table like {{source = ..., span = ..., weight = ...}}")
+                raise ConfigError(
+                    f"{path}: {tw} must be a table like {{source = ..., span = ..., weight = ...}}"
+                )
             _check_keys(term, _INPUT_KEYS, tw, path)
             source = term.get("source")
             if source not in SOURCE_INDEX:

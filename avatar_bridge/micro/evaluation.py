@@ -69,9 +69,7 @@ def match_intervals(
 
     Greedy by descending IoU, so one spotted interval never counts for two ground-truth ones.
     """
-    pairs = [
-        (interval_iou(t, s), i, j) for i, t in enumerate(truth) for j, s in enumerate(spotted)
-    ]
+    pairs = [(interval_iou(t, s), i, j) for i, t in enumerate(truth) for j, s in enumerate(spotted)]
     used_t: set[int] = set()
     used_s: set[int] = set()
     matches = []
@@ -256,7 +254,9 @@ def evaluate_loso(
             skipped[str(fold.test_subject)] = str(e)
             continue
         if len(pred) != len(fold.test):
-            raise InputError(f"fold {fold.test_subject}: {len(pred)} predictions for {len(fold.test)} samples")
+            raise InputError(
+                f"fold {fold.test_subject}: {len(pred)} predictions for {len(fold.test)} samples"
+            )
         y_true.extend(labels[i] for i in fold.test)
         y_pred.extend(pred)
         subj_out.extend(subjects[i] for i in fold.test)

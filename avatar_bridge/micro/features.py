@@ -166,6 +166,17 @@ GROUP_SIDE: tuple[str, ...] = tuple(
 _GROUP_IDX = [g for _, g in GROUPS.values()]
 
 
+_GROUP_MEAN = np.zeros((len(_GROUP_IDX), 478))
+for _i, _g in enumerate(_GROUP_IDX):
+    _GROUP_MEAN[_i, _g] = 1.0 / len(_g)
+_GROUP_MEAN.setflags(write=False)
+
+
+def group_positions(aligned: np.ndarray) -> np.ndarray:
+    """(G, 2) mean aligned position of each group (GROUP_NAMES order), px at 640 px face width."""
+    return _GROUP_MEAN @ aligned[:, :2]
+
+
 def group_magnitudes(displacement: np.ndarray) -> np.ndarray:
     """Length of each group's mean 2D displacement (GROUP_NAMES order), px at 640 px face width."""
     d = displacement[:, :2]
@@ -178,13 +189,16 @@ class RegionSample:
 
     ``magnitude``: per group (GROUP_NAMES), the mean displacement from the neutral baseline, in px
     at 640 px face width. ``openness``: eye openness (left, right). ``displacement``: the aligned
-    (478, 3) displacement field (for AU cues).
+    (478, 3) displacement field. ``aligned``: the (478, 3) aligned, lightly smoothed landmarks;
+    ``positions``: their group means (G, 2), which the spotter compares with a recent reference.
     """
 
     timestamp: float
     magnitude: np.ndarray
     openness: np.ndarray
     displacement: np.ndarray
+    aligned: np.ndarray
+    positions: np.ndarray
 
 
 class LandmarkBaseline:
@@ -222,7 +236,8 @@ class LandmarkBaseline:
             )
             self.neutral = self.neutral + min(a, 1.0) * (self.fast - self.neutral)
         disp = self.fast - self.neutral
-        return RegionSample(t, group_magnitudes(disp), eye_openness(pts), disp)
+        fast = self.fast
+        return RegionSample(t, group_magnitudes(disp), eye_openness(pts), disp, fast, group_positions(fast))
 
     def rebase(self) -> None:
         """Take the current shape as the new neutral (after a held expression)."""

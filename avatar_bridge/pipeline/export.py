@@ -7,6 +7,7 @@ renamed at the end: a failed or interrupted run never leaves files that look com
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -23,6 +24,7 @@ from avatar_bridge.capture import CaptureOptions, SourceInfo, open_source
 from avatar_bridge.channels import AU_INTENSITY
 from avatar_bridge.errors import InputError
 from avatar_bridge.export import AtomicOutputs, BlendshapeCSVWriter, OpenFaceCSVWriter
+from avatar_bridge.export.landmarks import LandmarksWriter
 from avatar_bridge.export.plot import plot_au_curves
 from avatar_bridge.facs import AUEstimator, FACSOptions
 from avatar_bridge.records import ActionUnits, ExpressionEvent, Frame, TrackingResult
@@ -37,7 +39,8 @@ class ExportOptions:
     """Everything an export can be tuned by; each part documents its own defaults.
 
     prefetch: how many decoded frames may wait for the tracker (memory vs. smoothness).
-    plot: write ``<stem>.png``. anonymize: reserved for exports that must drop landmarks.
+    plot: write ``<stem>.png``. landmarks: write ``<stem>.landmarks.npz`` (the face mesh of every
+    frame); False is the anonymized export (``--anonymize``): AU and blendshape curves only.
     """
 
     capture: CaptureOptions = field(default_factory=lambda: CaptureOptions(max_size=1920))
@@ -45,6 +48,7 @@ class ExportOptions:
     facs: FACSOptions = field(default_factory=FACSOptions)
     prefetch: int = 8
     plot: bool = True
+    landmarks: bool = True
 
 
 @dataclass(slots=True)
@@ -146,7 +150,12 @@ def export_video(
     events: list[ExpressionEvent] = []
     with source, FaceTracker(opts.tracker) as tracker, AtomicOutputs(Path(outdir)) as outs:
         csv_path, bs_path = outs.path(f"{stem}.csv"), outs.path(f"{stem}.blendshapes.csv")
-        with open(csv_path, "w", newline="") as f_au, open(bs_path, "w", newline="") as f_bs:
+        lm_path = outs.path(f"{stem}.landmarks.npz") if opts.landmarks else None
+        with (
+            open(csv_path, "w", newline="") as f_au,
+            open(bs_path, "w", newline="") as f_bs,
+            LandmarksWriter(lm_path) if lm_path else contextlib.nullcontext() as lm,
+        ):
             au_writer, bs_writer = OpenFaceCSVWriter(f_au), BlendshapeCSVWriter(f_bs)
             total = source.info.frame_count
             if total is not None:
@@ -160,6 +169,8 @@ def export_video(
                     for face, au in zip(result.faces, aus, strict=True):
                         au_writer.write(frame.index, frame.timestamp, face, au)
                         bs_writer.write(frame.index, frame.timestamp, face)
+                        if lm is not None:
+                            lm.write(frame.index, frame.timestamp, face)
                         per_face.setdefault(face.face_id, []).append((n, au.intensity))
                 else:
                     au_writer.write(frame.index, frame.timestamp, None, None)

@@ -17,8 +17,8 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -186,17 +186,19 @@ def _paced(frames: Iterator[Frame], fast: bool) -> Iterator[tuple[Frame, float]]
         if start_wall is None:
             start_wall, start_ts = now, frame.timestamp
         due = start_wall + (frame.timestamp - start_ts)
-        if due > now:
+        if due > now:  # early: wait for its time, from which it counts as available
             time.sleep(due - now)
             now = due
-        # a frame that is late is available from when it was decoded
-        yield frame, max(now, due) if due <= now else now
+        yield frame, now  # a late frame counts as available from when it was decoded
 
 
 class LivePipeline:
     """Runs one live session; see the module docstring.
 
     >>> stats = LivePipeline(LiveOptions(source="face.mp4", sinks=("osc://",))).run()  # doctest: +SKIP
+
+    ``extra_sinks``: sink objects built by the caller (anything with open/send/close and a name),
+    run beside the URL sinks.
     """
 
     def __init__(
@@ -204,16 +206,15 @@ class LivePipeline:
         options: LiveOptions,
         on_status: Callable[[LiveStatus], None] | None = None,
         tracker: FaceTracker | None = None,
+        extra_sinks: Sequence[Sink] = (),
     ) -> None:
         self.options = opts = options
         self.on_status = on_status
-        self.sinks: list[Sink] = [open_sink(u) for u in opts.sinks]
+        self.sinks: list[Sink] = [open_sink(u) for u in opts.sinks] + list(extra_sinks)
         calib = CalibrationFile.load(opts.calibration) if opts.calibration is not None else None
         self._facs_calibration = calib.facs if calib else None
         retarget_opts = opts.retarget
         if calib is not None and calib.retarget is not None:
-            from dataclasses import replace
-
             retarget_opts = replace(retarget_opts, calibration=calib.retarget)
         self._retarget_options = retarget_opts
         # One profile per distinct name: the session's plus any a sink declares.
@@ -233,7 +234,9 @@ class LivePipeline:
         key = (profile, face_id)
         rt = self._retargeters.get(key)
         if rt is None:
-            rt = self._retargeters[key] = Retargeter(self.profiles[profile], self._retarget_options, face_id=face_id)
+            rt = self._retargeters[key] = Retargeter(
+                self.profiles[profile], self._retarget_options, face_id=face_id
+            )
         return rt
 
     def _open_sinks(self) -> None:
@@ -284,7 +287,9 @@ class LivePipeline:
                         if e.face_id == fid:
                             rt.play_event(e)
                 weights.append(rt.update(faces.get(fid), aus_by_id.get(fid), result.timestamp, result.index))
-            out[profile] = FrameOutput(result.index, result.timestamp, tuple(weights), aus, tuple(events), frame)
+            out[profile] = FrameOutput(
+                result.index, result.timestamp, tuple(weights), aus, tuple(events), frame
+            )
         return out
 
     def _send(self, outputs: dict[str, FrameOutput]) -> None:

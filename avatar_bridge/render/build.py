@@ -26,10 +26,10 @@ def build_avatar(canonical_obj: str | Path, recordings: dict[str, list[TrackingR
     """The default avatar (canonical mesh, closed mouth and eyes, 52 ARKit targets) and its fit."""
     vertices, faces, uvs = read_canonical_mesh(canonical_obj)
     fit = fit_targets(recordings, vertices, options)
-    source, all_faces, colors = closed_mesh(vertices, faces)
+    source, all_faces, colors, neutral = closed_mesh(vertices, faces)
     avatar = Avatar(
         name="default",
-        neutral=vertices[source].astype(np.float32),
+        neutral=neutral,
         deltas=fit.deltas[:, source].astype(np.float32),
         target_names=tuple(ARKIT_NAMES),
         faces=all_faces,

@@ -55,11 +55,15 @@ def _strip(upper: tuple[int, ...], lower: tuple[int, ...]) -> list[tuple[int, in
     return [t for t in tris if len(set(t)) == 3]
 
 
-def closed_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Add mouth and eye strips; return (source index per vertex (V',), faces (F', 3), colours (V', 3)).
+def closed_mesh(
+    vertices: np.ndarray, faces: np.ndarray, inset: float = 0.15
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Add mouth and eye strips; return (source (V',), faces (F', 3), colours (V', 3), neutral (V', 3)).
 
     Vertex ``k`` of the result copies vertex ``source[k]`` of the canonical mesh (itself for
-    k < 468). Strip triangles come in both windings so back-face culling never opens a hole.
+    k < 468), pushed ``inset`` cm back (-z) so a closed strip hides behind the lids and lips
+    instead of fighting them for depth. Strip triangles come in both windings so back-face
+    culling never opens a hole.
     """
     source = list(range(NUM_CANONICAL))
     colors = np.tile(np.asarray(SKIN, np.float32), (NUM_CANONICAL, 1))
@@ -79,4 +83,7 @@ def closed_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np
         tris = np.asarray(_strip(upper, lower), np.int64)
         strip = np.vectorize(remap.get)(tris)
         new_faces += [strip, strip[:, ::-1]]  # both sides: a posed strip can fold over itself
-    return np.asarray(source, np.int64), np.concatenate(new_faces), np.concatenate(new_colors)
+    source_arr = np.asarray(source, np.int64)
+    neutral = vertices[source_arr].astype(np.float32)
+    neutral[NUM_CANONICAL:, 2] -= inset
+    return source_arr, np.concatenate(new_faces), np.concatenate(new_colors), neutral

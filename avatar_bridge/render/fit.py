@@ -138,7 +138,7 @@ def _solve_local(w: np.ndarray, y: np.ndarray, group: np.ndarray, n_groups: int,
         nb, db = _solve(w[:, cols], yv[:, verts].reshape(len(y), -1), group, n_groups, ridge)
         neutral[:, verts] = nb.reshape(n_groups, len(verts), 3)
         deltas[np.ix_(cols, verts)] = db.reshape(len(cols), len(verts), 3)
-    return neutral.reshape(n_groups, -1), deltas.reshape(w.shape[1], -1)
+    return neutral.reshape(n_groups, n_v * 3), deltas.reshape(w.shape[1], n_v * 3)
 
 
 def _solve(

@@ -52,8 +52,9 @@ class RetargetCalibration:
         if len(neutral_rows) == 0:
             raise InputError("calibration needs at least one neutral frame with a face")
         n = np.asarray(neutral_rows, dtype=np.float64)
-        with np.errstate(all="ignore"):
-            med = np.nanmedian(n, axis=0) if np.isfinite(n).any() else np.full(n.shape[1], np.nan)
+        med = np.full(n.shape[1], np.nan)
+        seen = np.isfinite(n).any(axis=0)  # untracked channels (tongueOut) have no neutral
+        med[seen] = np.nanmedian(n[:, seen], axis=0)
         neutral = {name: float(v) for name, v in zip(SOURCE_NAMES, med, strict=True) if math.isfinite(v)}
         maximum: dict[str, float] = {}
         if len(expression_rows):

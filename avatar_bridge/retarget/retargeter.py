@@ -22,6 +22,7 @@ from avatar_bridge.errors import ConfigError
 from avatar_bridge.records import ActionUnits, ExpressionEvent, FaceObservation, HeadPose, RigWeights
 from avatar_bridge.resources import data_dir
 from avatar_bridge.retarget.calibration import RetargetCalibration
+from avatar_bridge.retarget.pose import quaternion
 from avatar_bridge.retarget.profile import (
     AU_SCALE,
     SOURCE_INDEX,
@@ -32,17 +33,18 @@ from avatar_bridge.retarget.profile import (
 )
 from avatar_bridge.retarget.smoothing import SmoothingOptions, make_filter
 
-
-def _pose_smoothing() -> SmoothingOptions:
-    return SmoothingOptions(min_cutoff=1.0, noise_init=0.003, noise_floor=0.0005)
+#: Noise scale of the head-pose channels relative to the blendshapes' (quaternion components and
+#: centimetres jitter about an eighth as much as a blendshape at rest).
+POSE_NOISE_SCALE = 0.125
 
 
 @dataclass(frozen=True, slots=True)
 class RetargetOptions:
     """Options of :class:`Retargeter`.
 
-    smoothing: filter of the 69 source channels (see :class:`SmoothingOptions`).
-    pose_smoothing: filter of the head pose (quaternion + translation in cm).
+    smoothing: filter of the 69 source channels and the head pose (quaternion + translation in
+    cm, whose noise estimates start at ``POSE_NOISE_SCALE`` times the blendshapes'); see
+    :class:`SmoothingOptions`.
     lost_ease: seconds to ease weights and head rotation back to neutral once the face is lost.
     regain_ease: seconds to blend from the eased pose back to the live face when it returns.
     event_gain: default gain of replayed expression events (1 = the AU intensities as detected).
@@ -51,7 +53,6 @@ class RetargetOptions:
     """
 
     smoothing: SmoothingOptions = field(default_factory=SmoothingOptions)
-    pose_smoothing: SmoothingOptions = field(default_factory=_pose_smoothing)
     lost_ease: float = 0.5
     regain_ease: float = 0.15
     event_gain: float = 1.0
@@ -180,8 +181,9 @@ class Retargeter:
             self._cal_neutral, self._cal_scale = opts.calibration.arrays()
         else:
             self._cal_neutral = self._cal_scale = None
-        self._filter = make_filter(len(SOURCE_NAMES), opts.smoothing)
-        self._pose_filter = make_filter(7, opts.pose_smoothing)
+        n = len(SOURCE_NAMES)
+        scale = np.r_[np.ones(n), np.full(7, POSE_NOISE_SCALE)]
+        self._filter = make_filter(n + 7, opts.smoothing, scale)  # sources, then quaternion + cm
         self.reset()
 
     @property
@@ -191,7 +193,6 @@ class Retargeter:
     def reset(self) -> None:
         """Forget filters, easing and queued events: the next update starts fresh."""
         self._filter.reset()
-        self._pose_filter.reset()
         self._replays: list[_Replay] = []
         self._last_values = self._neutral_values.copy()
         self._last_q = np.array([0.0, 0.0, 0.0, 1.0])
@@ -245,15 +246,15 @@ class Retargeter:
         s = source_vector(face.blendshapes, None if aus is None else aus.intensity)
         if self._cal_neutral is not None:
             s = np.clip((s - self._cal_neutral) * self._cal_scale, 0.0, 1.0)
-        s = self._filter.update(s, timestamp)
-        s = self._overlay(s, timestamp)
-        values = self._compiled.apply(s).astype(np.float32)
-        q = face.pose.quaternion.astype(np.float64)
+        q = quaternion(face.pose)
         if np.dot(q, self._last_q) < 0:  # keep the quaternion on one hemisphere for the filter
             q = -q
-        p = self._pose_filter.update(np.concatenate([q, face.pose.translation]), timestamp)
-        q = p[:4] / np.linalg.norm(p[:4])
-        trans = p[4:].astype(np.float32)
+        f = self._filter.update(np.concatenate([s, q, face.pose.matrix[:3, 3]]), timestamp)
+        n = len(SOURCE_NAMES)
+        s = self._overlay(f[:n], timestamp)
+        values = self._compiled.apply(s).astype(np.float32)
+        q = f[n : n + 4] / np.linalg.norm(f[n : n + 4])
+        trans = f[n + 4 :].astype(np.float32)
         if not self._found:  # (re)appearing: blend in from wherever the avatar is
             self._found = self._ever_found = True
             self._from_values, self._from_q = self._last_values.copy(), self._last_q.copy()
@@ -274,7 +275,6 @@ class Retargeter:
             self._from_values, self._from_q = self._last_values.copy(), self._last_q.copy()
             self._transition_start = timestamp
             self._filter.reset()
-            self._pose_filter.reset()
         if self._transition_start is None:  # never seen: neutral
             values, q = self._neutral_values.copy(), np.array([0.0, 0.0, 0.0, 1.0])
         else:

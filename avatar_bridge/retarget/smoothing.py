@@ -113,14 +113,22 @@ class OneEuroFilter:
 
 class DeviationGatedFilter(OneEuroFilter):
     """One Euro whose smoothing factor opens towards 1 when the raw sample deviates from the
-    filtered value by more than ``gate_low`` noise sigmas (fully at ``gate_high``)."""
+    filtered value by more than ``gate_low`` noise sigmas (fully at ``gate_high``).
 
-    def __init__(self, n: int, options: SmoothingOptions | None = None) -> None:
+    ``noise_scale`` (n,) scales ``noise_init`` and ``noise_floor`` per channel, so channels of
+    different units (blendshapes, quaternion components, centimetres) share one filter.
+    """
+
+    def __init__(
+        self, n: int, options: SmoothingOptions | None = None, noise_scale: np.ndarray | None = None
+    ) -> None:
+        self._scale = np.ones(n) if noise_scale is None else np.asarray(noise_scale, dtype=np.float64)
         super().__init__(n, options or SmoothingOptions())
 
     def reset(self) -> None:
         super().reset()
-        self._var = np.full(self.n, self.options.noise_init**2)
+        self._var = (self.options.noise_init * self._scale) ** 2
+        self._floor_sq = (self.options.noise_floor * self._scale) ** 2
 
     @property
     def noise(self) -> np.ndarray:
@@ -139,7 +147,7 @@ class DeviationGatedFilter(OneEuroFilter):
         dev_sq = np.minimum((x - self._y) ** 2, (o.gate_low**2) * self._var)
         k = 1.0 - math.exp(-dt / o.noise_tau)
         self._var = np.where(
-            valid, np.maximum(self._var + k * (dev_sq - self._var), o.noise_floor**2), self._var
+            valid, np.maximum(self._var + k * (dev_sq - self._var), self._floor_sq), self._var
         )
         # One Euro part: speed-dependent cutoff at rest.
         dx = np.where(valid, (x - self._y) / dt, 0.0)
@@ -156,7 +164,9 @@ class DeviationGatedFilter(OneEuroFilter):
 class PassThrough:
     """No smoothing (``kind = none``)."""
 
-    def __init__(self, n: int, options: SmoothingOptions | None = None) -> None:
+    def __init__(
+        self, n: int, options: SmoothingOptions | None = None, noise_scale: np.ndarray | None = None
+    ) -> None:
         self.n = n
 
     def reset(self) -> None:
@@ -169,12 +179,13 @@ class PassThrough:
 ChannelFilter = OneEuroFilter | DeviationGatedFilter | PassThrough
 
 
-def make_filter(n: int, options: SmoothingOptions | None = None) -> ChannelFilter:
-    """The filter ``options.kind`` names, over ``n`` channels."""
+def make_filter(
+    n: int, options: SmoothingOptions | None = None, noise_scale: np.ndarray | None = None
+) -> ChannelFilter:
+    """The filter ``options.kind`` names, over ``n`` channels (``noise_scale``: gated filter only)."""
     options = options or SmoothingOptions()
-    cls = {
-        SmoothingKind.GATED: DeviationGatedFilter,
-        SmoothingKind.ONE_EURO: OneEuroFilter,
-        SmoothingKind.NONE: PassThrough,
-    }[options.kind]
-    return cls(n, options)
+    if options.kind is SmoothingKind.GATED:
+        return DeviationGatedFilter(n, options, noise_scale)
+    if options.kind is SmoothingKind.ONE_EURO:
+        return OneEuroFilter(n, options)
+    return PassThrough(n, options)

@@ -20,8 +20,8 @@ import numpy as np
 from avatar_bridge.channels import ARKIT_INDEX, ARKIT_NAMES
 from avatar_bridge.errors import ConfigError
 from avatar_bridge.records import FrameOutput, RigWeights
+from avatar_bridge.retarget.pose import euler
 from avatar_bridge.sinks.base import SinkURL, UdpSink
-from avatar_bridge.sinks.pose import euler
 
 DEFAULT_PORT = 11111
 VERSION = 6

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from avatar_bridge.channels import AU_INTENSITY
 from avatar_bridge.records import ActionUnits, ExpressionEvent, FrameOutput, RigWeights
+from avatar_bridge.retarget.pose import euler
 from avatar_bridge.sinks.base import SinkURL, UdpSink
 from avatar_bridge.sinks.osc import (
     BUNDLE_OVERHEAD,
@@ -34,7 +35,6 @@ from avatar_bridge.sinks.osc import (
     message_prefix,
     osc_string,
 )
-from avatar_bridge.sinks.pose import euler
 
 DEFAULT_PORT = 9100
 MAX_DATAGRAM = 1400

@@ -153,11 +153,16 @@ class VirtualCameraSink:
     """Sends the rendered avatar to a virtual camera through pyvirtualcam."""
 
     def __init__(self, url: str = "vcam://", **defaults: Any) -> None:
-        self.url = url
+        self.url = self.name = url
         self.options = parse_options(url, ("vcam",), **defaults)
         self._stream: _AvatarStream | None = None
         self._camera = None
         self.frames_sent = 0
+
+    @classmethod
+    def from_url(cls, url: str, **defaults: Any) -> VirtualCameraSink:
+        """What :func:`avatar_bridge.sinks.open_sink` calls; URL options win over ``defaults``."""
+        return cls(url, **defaults)
 
     @property
     def profile(self) -> str:
@@ -219,7 +224,7 @@ class PreviewSink:
     """Writes the rendered avatar stream to a video file (what the virtual camera would show)."""
 
     def __init__(self, url: str, **defaults: Any) -> None:
-        self.url = url
+        self.url = self.name = url
         self.options = parse_options(url, ("preview",), **defaults)
         if not self.options.path:
             raise ConfigError(f"preview needs a file path, e.g. preview:///tmp/out.mp4, got {url!r}")
@@ -228,6 +233,10 @@ class PreviewSink:
         self._writer = None
         self._tmp: Path | None = None
         self.frames_sent = 0
+
+    @classmethod
+    def from_url(cls, url: str, **defaults: Any) -> PreviewSink:
+        return cls(url, **defaults)
 
     @property
     def profile(self) -> str:

@@ -20,10 +20,10 @@ import struct
 import numpy as np
 
 from avatar_bridge.records import FrameOutput, RigWeights
+from avatar_bridge.retarget.pose import quaternion
 from avatar_bridge.retarget.retargeter import slerp
 from avatar_bridge.sinks.base import SinkURL, UdpSink
 from avatar_bridge.sinks.osc import encode_bundle, encode_message, message_prefix, osc_string, pack_bundles
-from avatar_bridge.sinks.pose import quaternion
 
 DEFAULT_PORT = 39539
 MAX_DATAGRAM = 1400

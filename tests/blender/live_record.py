@@ -16,7 +16,11 @@ import bpy  # noqa: E402
 
 mod = common.install_extension(args["zip"])
 scene = common.new_scene(args["fps"])
-head = common.ict_head(args["ict_folder"]) if args["mesh"] == "ict" else common.generated_head(args["shape_names"])
+head = (
+    common.ict_head(args["ict_folder"])
+    if args["mesh"] == "ict"
+    else common.generated_head(args["shape_names"])
+)
 rig = common.armature()
 s = scene.avatar_bridge
 s.target, s.armature, s.head_bone, s.neck_bone, s.neck_share = head, rig, "Head", "Neck", args["neck_share"]
@@ -42,12 +46,13 @@ closed_on_stop = rt.session is None
 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # the port is free again
     probe.bind(("127.0.0.1", args["port"]))
 
+head_name = head.name
 bpy.ops.wm.save_as_mainfile(filepath=args["blend"])
 assert bpy.ops.avatarbridge.start() == {"FINISHED"}
 bpy.ops.wm.open_mainfile(filepath=args["blend"])  # load_pre must close the socket
 closed_on_load = not mod.runtime().running
 
-head = bpy.data.objects[head.name]
+head = bpy.data.objects[head_name]
 rig = bpy.data.objects["Rig"]
 bones = {}
 for bone, attr, n in (("Head", "rotation_euler", 3), ("Neck", "rotation_quaternion", 4)):
@@ -59,7 +64,8 @@ common.write_json(
         "stats": stats, "recorded": recorded, "unmatched": unmatched, "live": live, "live_head": live_head,
         "closed_on_stop": closed_on_stop, "closed_on_load": closed_on_load,
         "curves": common.shape_key_curves(mod, head), "bones": bones,
-        "frame_end": bpy.context.scene.frame_end, "mapping_rows": len(bpy.context.scene.avatar_bridge.mapping),
+        "frame_end": bpy.context.scene.frame_end,
+        "mapping_rows": len(bpy.context.scene.avatar_bridge.mapping),
         "fps": bpy.context.scene.render.fps,
     },
 )  # fmt: skip

@@ -137,7 +137,9 @@ class AURuleClassifier:
         self.rules, self.fallback = load_rules(self.options.rules)
         self._class_aus: dict[str, frozenset[int]] = {}
         for rule in self.rules:
-            self._class_aus[rule.objective_class] = self._class_aus.get(rule.objective_class, frozenset()) | rule.aus
+            self._class_aus[rule.objective_class] = (
+                self._class_aus.get(rule.objective_class, frozenset()) | rule.aus
+            )
 
     def active(self, aus: Mapping[str | int, float]) -> dict[int, float]:
         """The AUs that count as active in an event, by number, with their intensities."""

@@ -69,7 +69,9 @@ class ClipSet:
         self.problems += other.problems
 
 
-def clips_from_truth(truth_json: Path, results: list[TrackingResult], subject: str, pad: float = 0.0) -> ClipSet:
+def clips_from_truth(
+    truth_json: Path, results: list[TrackingResult], subject: str, pad: float = 0.0
+) -> ClipSet:
     """Clips of every injected micro-expression in a generated video (its ``.events.json``).
 
     ``results``: tracking of the *source* video (the warp moves landmarks by a few pixels only, so
@@ -92,8 +94,15 @@ def clips_from_truth(truth_json: Path, results: list[TrackingResult], subject: s
         out.clips.append(clip)
         out.labels.append(ev["label"])
         out.subjects.append(subject)
-        out.sources.append({"video": video.name, "onset": ev["onset"], "offset": ev["offset"],
-                            "pattern": ev.get("pattern", ""), "amplitude": ev.get("amplitude", 0.0)})  # fmt: skip
+        out.sources.append(
+            {
+                "video": video.name,
+                "onset": ev["onset"],
+                "offset": ev["offset"],
+                "pattern": ev.get("pattern", ""),
+                "amplitude": ev.get("amplitude", 0.0),
+            }
+        )
     return out
 
 
@@ -115,7 +124,11 @@ def generated_clips(out_dir: Path, sources: Sequence[str], seeds: Sequence[int],
         truth = out_dir / f"{name}.events.json"
         if not truth.is_file():
             opts = SynthOptions(seed=seed, events=events, macro=0, jitter=0)
-            generate(sample_media.sample(source), out_dir, results, opts, name=name)
+            try:
+                generate(sample_media.sample(source), out_dir, results, opts, name=name)
+            except (InputError, ValueError) as e:  # keep the other videos; say which one failed
+                result.problems.append(f"generator failed on {source} seed {seed}: {e}")
+                continue
         result.extend(clips_from_truth(truth, results, Path(source).stem))
         if progress is not None:
             progress(n + 1, len(todo))

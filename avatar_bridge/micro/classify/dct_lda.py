@@ -129,8 +129,15 @@ class DCTLDA:
         tmp = path.with_name(path.name + ".part.npz")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(tmp, header=np.array(json.dumps(header)), mean=self.mean, scale=self.scale,
-                     projection=self.projection, centroids=self.centroids, log_prior=self.log_prior)  # fmt: skip
+            np.savez(
+                tmp,
+                header=np.array(json.dumps(header)),
+                mean=self.mean,
+                scale=self.scale,
+                projection=self.projection,
+                centroids=self.centroids,
+                log_prior=self.log_prior,
+            )
             tmp.replace(path)
         except OSError as e:
             raise OutputError(f"cannot write DCT-LDA model {path}: {e}") from e
@@ -140,7 +147,9 @@ class DCTLDA:
     def load(cls, path: str | Path) -> DCTLDA:
         path = Path(path)
         if not path.is_file():
-            raise ModelError(f"DCT-LDA model not found: {path} (train one with 'avatar-bridge train dct-lda')")
+            raise ModelError(
+                f"DCT-LDA model not found: {path} (train one with 'avatar-bridge train dct-lda')"
+            )
         try:
             with np.load(path) as z:
                 header = json.loads(str(z["header"]))

@@ -277,7 +277,9 @@ def load_exported(path: str | Path, threads: int = 1) -> ExportedModel:
     """Load a model written by :func:`export`."""
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"TP-HA3DNet model not found: {path} (train one with 'avatar-bridge train tp-ha3dnet')")
+        raise ModelError(
+            f"TP-HA3DNet model not found: {path} (train one with 'avatar-bridge train tp-ha3dnet')"
+        )
     torch.set_num_threads(threads)
     extra = {"options.json": "", "meta.json": ""}
     try:

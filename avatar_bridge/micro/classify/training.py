@@ -28,8 +28,12 @@ def tensors(clips: ClipSet, options: TPHA3DNetOptions) -> np.ndarray:
     return np.stack([clip_tensor(c, options) for c in clips.clips])
 
 
-def loso_tp_ha3dnet(clips: ClipSet, options: TPHA3DNetOptions | None = None, train_options: TrainOptions | None = None,
-                    progress: Progress | None = None) -> tuple[LosoResult, dict]:  # fmt: skip
+def loso_tp_ha3dnet(
+    clips: ClipSet,
+    options: TPHA3DNetOptions | None = None,
+    train_options: TrainOptions | None = None,
+    progress: Progress | None = None,
+) -> tuple[LosoResult, dict]:
     """Leave-one-subject-out UF1/UAR of TP-HA3DNet on ``clips``, with the chance reference beside it."""
     o = options or TPHA3DNetOptions()
     to = train_options or TrainOptions()
@@ -39,7 +43,11 @@ def loso_tp_ha3dnet(clips: ClipSet, options: TPHA3DNetOptions | None = None, tra
     def fit_predict(tr: np.ndarray, te: np.ndarray) -> list[str]:
         model = TPHA3DNet(o)
         subject = clips.subjects[int(te[0])]
-        cb = None if progress is None else (lambda e, n, loss: progress(f"fold {subject}: loss {loss:.3f}", e, n))
+        cb = (
+            None
+            if progress is None
+            else (lambda e, n, loss: progress(f"fold {subject}: loss {loss:.3f}", e, n))
+        )
         train(model, x[tr], y[tr], to, cb)
         return [o.classes[k] for k in predict_proba(model, x[te]).argmax(axis=1)]
 
@@ -47,8 +55,12 @@ def loso_tp_ha3dnet(clips: ClipSet, options: TPHA3DNetOptions | None = None, tra
     return result, chance_reference(clips.labels, clips.subjects, o.classes)
 
 
-def train_tp_ha3dnet(clips: ClipSet, options: TPHA3DNetOptions | None = None, train_options: TrainOptions | None = None,
-                     progress: Progress | None = None) -> tuple[TPHA3DNet, list[float]]:  # fmt: skip
+def train_tp_ha3dnet(
+    clips: ClipSet,
+    options: TPHA3DNetOptions | None = None,
+    train_options: TrainOptions | None = None,
+    progress: Progress | None = None,
+) -> tuple[TPHA3DNet, list[float]]:
     """One model on every clip (after its LOSO figures were measured)."""
     o = options or TPHA3DNetOptions()
     model = TPHA3DNet(o)
@@ -57,8 +69,9 @@ def train_tp_ha3dnet(clips: ClipSet, options: TPHA3DNetOptions | None = None, tr
     return model, report.losses
 
 
-def face_features_from_folder(folder: Path, options: DCTLDAOptions | None = None,
-                              progress: Progress | None = None) -> tuple[np.ndarray, list[str], list[str], list[str]]:  # fmt: skip
+def face_features_from_folder(
+    folder: Path, options: DCTLDAOptions | None = None, progress: Progress | None = None
+) -> tuple[np.ndarray, list[str], list[str], list[str]]:
     """DCT features of every face image under ``folder/<class>/`` (one subfolder per class).
 
     Faces are found and aligned with the tracker; images without a face are listed, not fatal.

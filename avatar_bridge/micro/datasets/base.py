@@ -123,7 +123,9 @@ def read_sheet(path: Path, sheet: str | int | None = 0) -> list[list[object]]:
     try:
         import openpyxl
     except ImportError as e:  # pragma: no cover - openpyxl is a dependency
-        raise BackendUnavailableError("reading .xlsx label sheets needs openpyxl: pip install openpyxl") from e
+        raise BackendUnavailableError(
+            "reading .xlsx label sheets needs openpyxl: pip install openpyxl"
+        ) from e
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises many types for a damaged file
@@ -212,7 +214,11 @@ def find_file(root: Path, patterns: Iterable[str], max_depth: int = 3) -> Path |
     regexes = [re.compile(_glob_to_re(p), re.IGNORECASE) for p in patterns]
     for depth in range(max_depth + 1):
         for path in sorted(root.glob("/".join(["*"] * (depth + 1)))):
-            if path.is_file() and not path.name.startswith("~$") and any(r.fullmatch(path.name) for r in regexes):
+            if (
+                path.is_file()
+                and not path.name.startswith("~$")
+                and any(r.fullmatch(path.name) for r in regexes)
+            ):
                 return path
     return None
 

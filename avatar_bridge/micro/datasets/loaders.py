@@ -201,7 +201,9 @@ def _load_smic_sheet(root: Path, base: Path, path: Path) -> LoadedDataset:
             continue
         emotion = text(cell(row, cols, "Emotion")).lower()
         subj_dir = child_dir(base, subject)
-        folder = child_dir(child_dir(child_dir(subj_dir, "micro"), emotion), clip) or child_dir(subj_dir, clip)
+        folder = child_dir(child_dir(child_dir(subj_dir, "micro"), emotion), clip) or child_dir(
+            subj_dir, clip
+        )
         folder = _folder(ds, r, folder, f"{subject}/{clip}")
         ds.samples.append(Sample("smic", subject, clip, onset, (onset + offset) // 2, offset, 100.0, emotion,
                                  three_class(emotion), "micro", "", "", folder, r,
@@ -212,8 +214,12 @@ def _load_smic_sheet(root: Path, base: Path, path: Path) -> LoadedDataset:
 def load_casme_sq(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
     """CAS(ME)^2: long videos with micro- and macro-expressions (``kind``), for spotting."""
     root = require_root(root, "CAS(ME)^2")
-    path = _sheet(root, sheet, ["CAS(ME)^2code_final*.xlsx", "CAS(ME)2code_final*.xlsx", "CAS(ME)^2code_final*.csv"],
-                  "CAS(ME)^2")  # fmt: skip
+    path = _sheet(
+        root,
+        sheet,
+        ["CAS(ME)^2code_final*.xlsx", "CAS(ME)2code_final*.xlsx", "CAS(ME)^2code_final*.csv"],
+        "CAS(ME)^2",
+    )
     names = sheet_names(path)
     code_sheet = next((k for k, n in enumerate(names) if "naming" not in n.lower()), 0)
     rows = read_sheet(path, code_sheet)
@@ -239,7 +245,9 @@ def load_casme_sq(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
     for r, row in _rows(rows, 0):
         if len(row) < 8 or text(row[2]).lower() == "onset":
             if len(row) < 8:
-                ds.problems.append(f"row {r}: {len(row)} columns, expected 9 (participant ... expression type)")
+                ds.problems.append(
+                    f"row {r}: {len(row)} columns, expected 9 (participant ... expression type)"
+                )
             continue
         notes: list[str] = []
         try:
@@ -263,19 +271,44 @@ def load_casme_sq(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
         folder = None
         subj_dir = child_dir(base, subject)
         if subj_dir is not None and code is not None:
-            folder = next((p for p in sorted(subj_dir.iterdir()) if p.is_dir() and p.name.startswith(f"{number}_{code}")),
-                          None)  # fmt: skip
+            folder = next(
+                (
+                    p
+                    for p in sorted(subj_dir.iterdir())
+                    if p.is_dir() and p.name.startswith(f"{number}_{code}")
+                ),
+                None,
+            )
         if rule1 and rule2:
             _folder(ds, r, folder, f"participant {participant} / {clip}")
         video = folder.name if folder is not None else (code or clip.split("_")[0])
-        ds.samples.append(Sample("casme_sq", subject, video, onset, apex, offset, 30.0, emotion,
-                                 three_class(emotion), kind, text(row[5]), "", folder, r, tuple(notes)))  # fmt: skip
+        ds.samples.append(
+            Sample(
+                "casme_sq",
+                subject,
+                video,
+                onset,
+                apex,
+                offset,
+                30.0,
+                emotion,
+                three_class(emotion),
+                kind,
+                text(row[5]),
+                "",
+                folder,
+                r,
+                tuple(notes),
+            )
+        )
     return ds
 
 
 def load_casme3(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
     root = require_root(root, "CAS(ME)^3")
-    path = _sheet(root, sheet, ["cas(me)3_part_A_ME_label*.xlsx", "cas(me)3_part_A_ME_label*.csv"], "CAS(ME)^3")
+    path = _sheet(
+        root, sheet, ["cas(me)3_part_A_ME_label*.xlsx", "cas(me)3_part_A_ME_label*.csv"], "CAS(ME)^3"
+    )
     names = sheet_names(path)
     rows = read_sheet(path, "label" if any(n.lower() == "label" for n in names) else 0)
     h, cols = header_table(rows, ["Subject", "Filename", "Onset", "Apex", "Offset", "emotion"], path)
@@ -298,7 +331,23 @@ def load_casme3(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
         emotion = text(cell(row, cols, "emotion")).lower()
         clip_dir = child_dir(child_dir(base, subject), clip)
         folder = _folder(ds, r, child_dir(clip_dir, "color") or clip_dir, f"{subject}/{clip}")
-        ds.samples.append(Sample("casme3", subject, clip, onset, apex, offset, 30.0, emotion, three_class(emotion),
-                                 "micro", text(cell(row, cols, "AU")), text(cell(row, cols, "Objective class")),
-                                 folder, r, tuple(notes)))  # fmt: skip
+        ds.samples.append(
+            Sample(
+                "casme3",
+                subject,
+                clip,
+                onset,
+                apex,
+                offset,
+                30.0,
+                emotion,
+                three_class(emotion),
+                "micro",
+                text(cell(row, cols, "AU")),
+                text(cell(row, cols, "Objective class")),
+                folder,
+                r,
+                tuple(notes),
+            )
+        )
     return ds

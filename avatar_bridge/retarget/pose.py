@@ -1,4 +1,4 @@
-"""Head-pose angles for the sinks without an SVD per call.
+"""Head-pose angles and quaternions without an SVD per call (retargeter and sinks).
 
 The retargeter emits pure rotation matrices, so the orthonormalisation :class:`HeadPose` does
 (an SVD, ~20 us) is only needed when a matrix is not orthonormal; these helpers check first.

