@@ -57,8 +57,9 @@ class HeadPose:
     """Rigid head pose from MediaPipe's facial transformation matrix.
 
     The matrix maps MediaPipe's canonical face model (centimetres, +y up, +z towards the camera)
-    into camera space. Euler angles are radians: pitch about x (positive = looking up), yaw about y
-    (positive = turning to the subject's left), roll about z.
+    into camera space. Euler angles are radians, right-handed about the camera axes (x right, y up,
+    z towards the viewer): positive pitch tilts the nose down, positive yaw turns the nose towards
+    +x (the image's right), positive roll turns the face counter-clockwise as seen by the camera.
     """
 
     matrix: np.ndarray  # (4, 4) float32

@@ -1,13 +1,16 @@
 """The online micro-expression spotter: causal, per face, with a bounded decision delay.
 
-Per frame and face it measures how far small groups of landmarks (and, optionally, optical flow
-in three regions) have moved from a rolling neutral baseline, in units of that person's own noise
-(a running mean and deviation learnt while nothing happens). A group passing ``z_on`` opens an
-event; the event closes once every group has stayed under ``z_off`` for ``hold`` seconds. Onset
-and offset are then placed by the half-maximum crossings of the dominant group (full width from
-half maximum), so they do not depend on where the threshold cut a faint movement. Events over
-``max_micro`` seconds become macro-expressions. Blinks, head motion and lighting changes are
-rejected. Every window is in seconds, so 30, 120 and 200 fps behave alike.
+Per frame and face it measures how far small groups of head-pose-normalised landmarks (and,
+optionally, optical flow in three regions) have moved from a recent reference (their mean position
+``ref_far`` to ``ref_near`` seconds ago), in units of that person's own variability, learnt online
+while nothing is spotted. A group passing ``z_on`` opens a candidate and freezes its reference; the
+candidate closes once every group has been back under ``z_off`` for ``hold`` seconds. Onset and
+offset are placed by the half-maximum crossings of the dominant group (full width from half
+maximum), so they do not depend on where a threshold cut a faint movement. A candidate that has
+not come back after ``max_micro`` seconds is handed to a macro tracker (reported as a macro event
+when the face returns, or after ``max_event``), and the micro layer re-arms at once, so a
+micro-expression on top of a held expression is still seen. Blinks, head motion and lighting
+changes are rejected. Every window is in seconds, so 30, 120 and 200 fps behave alike.
 """
 
 from __future__ import annotations
@@ -52,33 +55,36 @@ _FLOW_SIDE = tuple(
 class SpotterOptions:
     """Spotting settings; times are seconds of source time, distances px at 640 px face width.
 
-    z_on / z_off: a group's displacement, in units of its own noise, that opens / keeps an event.
-    min_peak: least displacement above the noise mean that may open an event (absolute floor).
-    hold: seconds every group must stay quiet before an event closes (the decision delay).
-    baseline_tau / noise_tau: seconds of the rolling neutral shape / of the noise statistics.
-    landmark_tau: light smoothing of landmarks (fixed latency), 0 = raw.
+    z_on / z_off: distance from the reference, in units of the person's own variability, that opens
+    / keeps an event. min_peak: least distance above the usual one that may open an event.
+    ref_far / ref_near: the reference is the mean position over [t - ref_far, t - ref_near].
+    hold: seconds every group must stay quiet before an event closes (most of the decision delay).
+    noise_tau: seconds of the running variability statistics. landmark_tau: light smoothing of
+    landmarks (fixed latency), 0 = raw. baseline_tau: the features' slow neutral (not used to spot).
     warmup: seconds of face before anything is spotted. max_micro: longer is a macro-expression.
-    max_event: an expression held longer closes as macro and becomes the new neutral.
+    max_event: a macro-expression still held after this is reported and dropped.
     min_active: seconds an event must stay above z_on / 2 (drops one-frame tracking spikes).
-    max_gap: a missing face or a time jump longer than this drops an open event.
+    max_gap: a missing face or a time jump longer than this drops open events.
     blink_threshold: eyeBlink (or AU45 / 5) above this is eye closure; eye-only events are rejected.
     head_speed: deg/s of head rotation that marks an event as head motion; nose_ratio: the nose's
     own displacement, as a fraction of the peak, that marks misalignment (head motion) too.
     lighting: relative change of face brightness (needs frames) that marks a lighting change.
     region_z: z a region must reach to be listed. side_ratio: left/right contrast that names a side.
-    use_flow: add dense optical flow (needs frames; costs about 1 ms per frame, see the benchmark).
+    use_flow: add dense optical flow channels (needs frames; cost in benchmarks/bench_spotting.py).
     au_min: least AU intensity rise (0-5) to list an AU; au_px: px of geometric cue per AU unit
     when no AU estimator runs.
     """
 
     z_on: float = 5.0
     z_off: float = 2.0
-    min_peak: float = 1.0
+    min_peak: float = 0.6
+    ref_far: float = 0.45
+    ref_near: float = 0.3
     hold: float = 0.06
-    baseline_tau: float = 1.5
     noise_tau: float = 4.0
     landmark_tau: float = 0.0
-    warmup: float = 0.4
+    baseline_tau: float = 1.5
+    warmup: float = 0.5
     max_micro: float = 0.5
     max_event: float = 4.0
     min_active: float = 0.03
@@ -98,9 +104,11 @@ class SpotterOptions:
     def __post_init__(self) -> None:
         if not 0 < self.z_off < self.z_on:
             raise InputError(f"need 0 < z_off < z_on, got z_off={self.z_off} z_on={self.z_on}")
-        for name in ("hold", "baseline_tau", "noise_tau", "max_micro", "max_event", "max_gap"):
+        for name in ("hold", "noise_tau", "max_micro", "max_event", "max_gap", "ref_near"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be positive seconds, got {getattr(self, name)}")
+        if self.ref_far <= self.ref_near:
+            raise InputError(f"ref_far ({self.ref_far}) must exceed ref_near ({self.ref_near})")
         if self.max_event <= self.max_micro:
             raise InputError(f"max_event ({self.max_event}) must exceed max_micro ({self.max_micro})")
 
@@ -108,21 +116,25 @@ class SpotterOptions:
 @dataclass(slots=True)
 class _Sample:
     t: float
-    excess: np.ndarray  # displacement above the noise mean, per channel
-    z: np.ndarray
+    pos: np.ndarray  # (C, 2) channel positions
+    aligned: np.ndarray  # (478, 3)
     blink: bool
     head_speed: float
     luminance: float
     aus: np.ndarray | None
+    z: np.ndarray | None = None  # distance from the open event's reference, in noise units
+    excess: np.ndarray | None = None
 
 
 @dataclass(slots=True)
-class _Event:
-    samples: list[_Sample]  # pre-trigger history included
-    trigger: int  # index of the sample that opened the event
+class _Open:
+    """An open candidate (micro layer) or a held expression (macro layer)."""
+
+    ref: np.ndarray  # (C, 2) frozen reference positions
+    ref_aligned: np.ndarray
+    samples: list[_Sample]
+    start: float  # time the event was opened (trigger)
     quiet_since: float | None = None
-    peak_z: float = -np.inf
-    apex_displacement: np.ndarray | None = None
 
 
 class _FaceState:
@@ -133,11 +145,13 @@ class _FaceState:
         self.flow = RegionFlow(opts.flow) if opts.use_flow else None
         self.mu = np.zeros(n_channels)
         self.var = np.full(n_channels, 0.25)  # a cautious prior (0.5 px) until the person's noise is known
-        self.seen = 0.0
+        self.learnt = 0.0
+        self.first_t: float | None = None
         self.last_t: float | None = None
         self.rotation: np.ndarray | None = None
         self.history: deque[_Sample] = deque()
-        self.event: _Event | None = None
+        self.micro: _Open | None = None
+        self.macro: _Open | None = None
         self.au_base: np.ndarray | None = None
 
 
@@ -151,12 +165,11 @@ class MicroSpotter:
     """
 
     def __init__(self, options: SpotterOptions | None = None) -> None:
-        self.options = options or SpotterOptions()
-        self.channels: tuple[str, ...] = GROUP_NAMES + (_FLOW_NAMES if self.options.use_flow else ())
-        self._region = list(GROUP_REGION) + (
-            [REGION_NAMES.index(n) for n in CROPS] if self.options.use_flow else []
-        )
-        self._side = GROUP_SIDE + (_FLOW_SIDE if self.options.use_flow else ())
+        self.options = o = options or SpotterOptions()
+        flow_regions = [REGION_NAMES.index(n) for n in CROPS] if o.use_flow else []
+        self.channels: tuple[str, ...] = GROUP_NAMES + (_FLOW_NAMES if o.use_flow else ())
+        self._region = list(GROUP_REGION) + flow_regions
+        self._side = GROUP_SIDE + (_FLOW_SIDE if o.use_flow else ())
         self._eye = np.array([REGION_NAMES[r] in _EYE_REGIONS for r in self._region])
         self._nose = np.array([REGION_NAMES[r] == "nose" for r in self._region])
         self._faces: dict[int, _FaceState] = {}
@@ -165,9 +178,10 @@ class MicroSpotter:
         self.stats: dict[str, int] = {}
 
     # ----------------------------------------------------------------- public
-    def update(self, result: TrackingResult, aus: tuple[ActionUnits, ...] = (), frame: Frame | None = None
-               ) -> list[ExpressionEvent]:  # fmt: skip
-        """Feed one frame's tracking (and AUs, and optionally the frame); return events that just closed."""
+    def update(
+        self, result: TrackingResult, aus: tuple[ActionUnits, ...] = (), frame: Frame | None = None
+    ) -> list[ExpressionEvent]:
+        """Feed one frame's tracking (and AUs, optionally the frame); return the events that just closed."""
         t = float(result.timestamp)
         if not np.isfinite(t):
             self._count("bad_timestamp")
@@ -179,6 +193,7 @@ class MicroSpotter:
             self._count("time_jump")
             for st in self._faces.values():
                 self._drop(st, "dropped_gap")
+                st.history.clear()
         self._last_t = t
         out: list[ExpressionEvent] = []
         by_id = {a.face_id: a for a in aus}
@@ -188,30 +203,34 @@ class MicroSpotter:
             st = self._faces.get(face.face_id)
             if st is None:
                 st = self._faces[face.face_id] = _FaceState(face, self.options, len(self.channels))
-            ev = self._update_face(st, face, by_id.get(face.face_id), frame, t)
-            if ev is not None:
-                out.append(ev)
+            out += self._update_face(st, face, by_id.get(face.face_id), frame, t)
         for fid, st in list(self._faces.items()):
             if fid in seen or st.last_t is None:
                 continue
             if t - st.last_t > self.options.max_gap:
                 self._drop(st, "dropped_missing_face")
+                st.history.clear()
             if t - st.last_t > 10 * self.options.max_event:
                 del self._faces[fid]  # the person left long ago: forget them
         return out
 
     def flush(self) -> list[ExpressionEvent]:
-        """End of stream: close open events with what was seen (offset = last sample) and return them."""
+        """End of stream: close open events with what was seen (offset = last sample) and return them.
+
+        Such events are cut by the end of the stream; their confidence is halved to mark them.
+        """
         out = []
         for fid, st in self._faces.items():
-            if st.event is not None and st.last_t is not None:
-                ev = self._close(st, fid, st.last_t, truncated=True)
-                if ev is not None:
-                    out.append(ev)
+            for layer in ("micro", "macro"):
+                ev = getattr(st, layer)
+                setattr(st, layer, None)
+                if ev is not None and st.last_t is not None:
+                    closed = self._close(st, fid, ev, st.last_t, truncated=True, macro=layer == "macro")
+                    out += [closed] if closed is not None else []
         return out
 
     def reset(self) -> None:
-        """Forget every face, baseline and open event (a new stream)."""
+        """Forget every face, reference and open event (a new stream)."""
         self._faces.clear()
         self._last_t = None
         self.stats.clear()
@@ -224,180 +243,195 @@ class MicroSpotter:
         self.stats[key] = self.stats.get(key, 0) + 1
 
     def _drop(self, st: _FaceState, why: str) -> None:
-        if st.event is not None:
-            self._count(why)
-            log.debug("micro spotter: open event dropped (%s)", why)
-            st.event = None
+        for layer in ("micro", "macro"):
+            if getattr(st, layer) is not None:
+                self._count(why)
+                log.debug("micro spotter: open %s event dropped (%s)", layer, why)
+                setattr(st, layer, None)
 
-    def _update_face(self, st: _FaceState, face: FaceObservation, aus: ActionUnits | None, frame: Frame | None,
-                     t: float) -> ExpressionEvent | None:  # fmt: skip
+    def _sample(self, st: _FaceState, face: FaceObservation, aus: ActionUnits | None, frame: Frame | None,
+                t: float) -> _Sample:  # fmt: skip
         o = self.options
-        frozen = st.event is not None
-        sample = st.baseline.update(face, t, frozen, o.landmark_tau)
-        mag = sample.magnitude
-        if st.flow is not None and frame is not None:
-            mag = np.concatenate([mag, st.flow.update(frame, face, t, frozen)[:3]])
-        elif st.flow is not None:
-            mag = np.concatenate([mag, st.mu[len(GROUP_NAMES) :]])  # no frame: flow channels stay neutral
+        feat = st.baseline.update(face, t, False, o.landmark_tau)
+        pos = feat.positions
+        if st.flow is not None:
+            if frame is not None:
+                flow = st.flow.update(frame, face, t, st.micro is not None)[:3]
+            else:  # no frame: flow channels stay where they were
+                flow = st.history[-1].pos[len(GROUP_NAMES) :, 0] if st.history else np.zeros(len(CROPS))
+            pos = np.vstack([pos, np.stack([flow, np.zeros_like(flow)], axis=1)])
         dt = 0.0 if st.last_t is None else t - st.last_t
-        st.last_t = t
         rot = face.pose.rotation.astype(np.float64)
         speed = 0.0
         if st.rotation is not None and dt > 0:
             cos = np.clip((np.trace(st.rotation.T @ rot) - 1.0) / 2.0, -1.0, 1.0)
             speed = float(np.degrees(np.arccos(cos)) / dt)
         st.rotation = rot
-        blink = max(
-            face.blendshapes[ARKIT_INDEX["eyeBlinkLeft"]], face.blendshapes[ARKIT_INDEX["eyeBlinkRight"]]
-        )
+        bl = face.blendshapes
+        blink = max(float(bl[ARKIT_INDEX["eyeBlinkLeft"]]), float(bl[ARKIT_INDEX["eyeBlinkRight"]]))
         if aus is not None:
             blink = max(blink, aus["AU45"] / 5.0)
-        is_blink = bool(blink > o.blink_threshold)
-        excess = mag - st.mu
-        z = excess / np.maximum(np.sqrt(st.var), o.sd_floor)
-        lum = _luminance(frame, face) if frame is not None else np.nan
+        lum = _luminance(frame, face) if frame is not None else float("nan")
         au_vec = aus.intensity.astype(np.float64) if aus is not None else None
-        s = _Sample(t, excess, z, is_blink, speed, lum, au_vec)
+        return _Sample(t, pos, feat.aligned, bool(blink > o.blink_threshold), speed, lum, au_vec)
 
-        if st.event is None:
-            self._learn(st, mag, dt, is_blink, au_vec)
-            st.seen += dt
-            st.history.append(s)
-            horizon = o.max_micro + 0.2
-            while st.history and t - st.history[0].t > horizon:
-                st.history.popleft()
-            if st.seen < o.warmup:
-                return None
-            live = (z > o.z_on) & (excess > o.min_peak)
-            if is_blink:
-                live &= ~self._eye
-            if live.any():
-                samples = list(st.history)
-                st.event = _Event(samples, len(samples) - 1)
-                self._track_apex(st.event, s, sample.displacement, is_blink)
+    def _reference(self, st: _FaceState, t: float) -> tuple[np.ndarray, np.ndarray] | None:
+        o = self.options
+        win = [s for s in st.history if t - o.ref_far <= s.t <= t - o.ref_near]
+        if not win:
             return None
+        return np.mean([s.pos for s in win], axis=0), np.mean([s.aligned for s in win], axis=0)
 
-        ev = st.event
-        ev.samples.append(s)
-        self._track_apex(ev, s, sample.displacement, is_blink)
-        active = z > o.z_off
-        if is_blink:
-            active &= ~self._eye
-        if active.any():
-            ev.quiet_since = None
-        elif ev.quiet_since is None:
-            ev.quiet_since = t
-        onset_t = ev.samples[ev.trigger].t
-        if t - onset_t > o.max_event:
-            out = self._close(st, face.face_id, t, truncated=False)
-            st.baseline.rebase()
+    def _score(self, st: _FaceState, s: _Sample, ref: np.ndarray) -> None:
+        dist = np.hypot(*(s.pos - ref).T)
+        s.excess = dist - st.mu
+        s.z = s.excess / np.maximum(np.sqrt(st.var), self.options.sd_floor)
+        if s.blink:
+            s.z = np.where(self._eye, 0.0, s.z)  # eye channels do not count while the eyes close
+
+    def _update_face(self, st: _FaceState, face: FaceObservation, aus: ActionUnits | None, frame: Frame | None,
+                     t: float) -> list[ExpressionEvent]:  # fmt: skip
+        o = self.options
+        s = self._sample(st, face, aus, frame, t)
+        dt = 0.0 if st.last_t is None else t - st.last_t
+        st.last_t = t
+        st.first_t = t if st.first_t is None else st.first_t
+        st.history.append(s)
+        while st.history and t - st.history[0].t > o.ref_far + o.max_micro + 0.3:
+            st.history.popleft()
+        out: list[ExpressionEvent] = []
+
+        if st.macro is not None:
+            m = st.macro
+            scored = _Sample(s.t, s.pos, s.aligned, s.blink, s.head_speed, s.luminance, s.aus)
+            self._score(st, scored, m.ref)
+            m.samples.append(scored)
+            m.quiet_since = None if (scored.z > o.z_off).any() else (m.quiet_since or t)
+            if (m.quiet_since is not None and t - m.quiet_since >= o.hold) or t - m.start > o.max_event:
+                st.macro = None
+                ev = self._close(st, face.face_id, m, t, truncated=False, macro=True)
+                out += [ev] if ev is not None else []
+
+        if st.micro is None:
+            ref = self._reference(st, t)
+            if ref is None:
+                return out
+            dist = np.hypot(*(s.pos - ref[0]).T)
+            self._learn(st, dist, dt, s.blink, s.aus)
+            if t - st.first_t < o.warmup:
+                return out
+            self._score(st, s, ref[0])
+            assert s.z is not None and s.excess is not None
+            if ((s.z > o.z_on) & (s.excess > o.min_peak)).any():
+                pre = [p for p in st.history if p.t >= t - o.ref_far]
+                for p in pre:
+                    self._score(st, p, ref[0])
+                st.micro = _Open(ref[0], ref[1], pre, t)
             return out
-        if ev.quiet_since is not None and t - ev.quiet_since >= o.hold:
-            return self._close(st, face.face_id, t, truncated=False)
-        return None
+
+        c = st.micro
+        self._score(st, s, c.ref)
+        c.samples.append(s)
+        assert s.z is not None
+        c.quiet_since = None if (s.z > o.z_off).any() else (c.quiet_since or t)
+        if c.quiet_since is not None and t - c.quiet_since >= o.hold:
+            st.micro = None
+            ev = self._close(st, face.face_id, c, t, truncated=False, macro=False)
+            out += [ev] if ev is not None else []
+        elif t - c.start > o.max_micro + o.hold:
+            st.micro = None  # not back in time: a macro-expression; the micro layer re-arms
+            if st.macro is None:
+                st.macro = c
+        return out
 
     def _learn(
-        self, st: _FaceState, mag: np.ndarray, dt: float, is_blink: bool, au_vec: np.ndarray | None
+        self, st: _FaceState, dist: np.ndarray, dt: float, is_blink: bool, au_vec: np.ndarray | None
     ) -> None:
-        """Update the person's noise statistics (and AU baseline) while nothing happens."""
+        """Update the person's variability statistics (and AU baseline) while nothing is open."""
         o = self.options
-        young = st.seen < o.noise_tau
-        a = (dt / max(st.seen + dt, 1e-6)) if young else 1.0 - np.exp(-dt / o.noise_tau)
-        a = float(np.clip(a, 0.0, 1.0)) if st.seen > 0 else 1.0
-        learn = np.ones(len(mag), bool)
-        if is_blink:
-            learn &= ~self._eye
-        if st.seen == 0:
-            st.mu = mag.copy()
+        a = dt / max(st.learnt + dt, 1e-9) if st.learnt < o.noise_tau else 1.0 - np.exp(-dt / o.noise_tau)
+        a = 1.0 if st.learnt == 0 else float(np.clip(a, 0.0, 1.0))
+        st.learnt += dt
+        learn = ~self._eye if is_blink else np.ones(len(dist), bool)
+        if a >= 1.0:
+            st.mu = dist.copy()
         else:
-            d = mag - st.mu
+            d = dist - st.mu
             st.mu = np.where(learn, st.mu + a * d, st.mu)
             st.var = np.where(learn, (1 - a) * st.var + a * d * d, st.var)
         if au_vec is not None:
             st.au_base = au_vec.copy() if st.au_base is None else st.au_base + a * (au_vec - st.au_base)
 
-    def _track_apex(self, ev: _Event, s: _Sample, displacement: np.ndarray, is_blink: bool) -> None:
-        z = np.where(self._eye, -np.inf, s.z) if is_blink else s.z
-        zmax = float(np.max(z))
-        if zmax > ev.peak_z:
-            ev.peak_z = zmax
-            ev.apex_displacement = displacement
-
-    def _close(self, st: _FaceState, face_id: int, now: float, truncated: bool) -> ExpressionEvent | None:
+    def _close(self, st: _FaceState, face_id: int, ev: _Open, now: float, truncated: bool, macro: bool
+               ) -> ExpressionEvent | None:  # fmt: skip
         o = self.options
-        ev, st.event = st.event, None
-        assert ev is not None
         samples = ev.samples
         ts = np.array([s.t for s in samples])
         z = np.array([s.z for s in samples])
         ex = np.array([s.excess for s in samples])
         blink = np.array([s.blink for s in samples])
-        zb = np.where(blink[:, None] & self._eye[None, :], -np.inf, z)  # eye channels do not count in blinks
-        after = ts >= ts[ev.trigger]
-        peak_z = np.where(after[:, None], zb, -np.inf).max(axis=0)
+        after = ts >= ev.start
+        peak_z = np.where(after[:, None], z, -np.inf).max(axis=0)
         channel = int(np.argmax(peak_z))
         sig = np.where(blink & self._eye[channel], 0.0, ex[:, channel])
-        i_apex = ev.trigger + int(np.argmax(sig[ev.trigger :]))
+        i0 = int(np.argmax(after))
+        i_apex = i0 + int(np.argmax(sig[i0:]))
         apex, peak = float(ts[i_apex]), float(sig[i_apex])
-        onset = _half_crossing(ts, sig, i_apex, peak, -1, apex)
-        offset = _half_crossing(ts, sig, i_apex, peak, +1, apex)
-        onset = max(2.0 * onset - apex, float(ts[0]))
-        offset = min(2.0 * offset - apex, now)
-        active_span = ts[after & (zb[:, channel] > o.z_on / 2)]
-        if len(active_span) < 2 or active_span[-1] - active_span[0] < o.min_active:
+        onset = max(2.0 * _half_crossing(ts, sig, i_apex, peak, -1) - apex, float(ts[0]))
+        if macro and not truncated and ev.quiet_since is not None:
+            offset = ev.quiet_since
+        else:
+            offset = min(2.0 * _half_crossing(ts, sig, i_apex, peak, +1) - apex, now)
+        offset = max(offset, apex)
+        active = ts[after & (z[:, channel] > o.z_on / 2)]
+        if len(active) < 2 or active[-1] - active[0] < o.min_active:
             self._count("rejected_spike")
             return None
         in_event = (ts >= onset) & (ts <= offset)
         involved = peak_z >= o.region_z
         involved[channel] = True
         regions = sorted({REGION_NAMES[self._region[i]] for i in np.flatnonzero(involved)})
-        nose_peak = float(np.where(self._nose, ex[after], -np.inf).max()) if self._nose.any() else 0.0
         if blink[in_event].any() and set(regions) <= _EYE_REGIONS | {"nose"}:
             self._count("rejected_blink")
             return None
+        nose_peak = float(np.where(self._nose[None, :] & after[:, None], ex, -np.inf).max())
         speeds = np.array([s.head_speed for s in samples])[in_event]
-        if (speeds.size and speeds.max() > o.head_speed) or (
-            REGION_NAMES[self._region[channel]] != "nose" and nose_peak > o.nose_ratio * peak
+        if (
+            REGION_NAMES[self._region[channel]] == "nose"
+            or nose_peak > o.nose_ratio * peak
+            or (speeds.size and speeds.max() > o.head_speed)
         ):
-            self._count("rejected_head_motion")
-            return None
-        if REGION_NAMES[self._region[channel]] == "nose":
             self._count("rejected_head_motion")
             return None
         lum = np.array([s.luminance for s in samples])
         if np.isfinite(lum).all() and lum[0] > 0 and abs(lum[i_apex] - lum[0]) / lum[0] > o.lighting:
             self._count("rejected_lighting")
             return None
-        side = self._side_of(peak_z, ex[i_apex], involved)
+        side = self._side_of(ex[i_apex], involved)
         regions = [r for r in regions if r != "nose"]
-        kind = EventKind.MACRO if offset - onset > o.max_micro else EventKind.MICRO
+        kind = EventKind.MACRO if macro or offset - onset > o.max_micro else EventKind.MICRO
         conf = float(1.0 / (1.0 + np.exp(-(peak_z[channel] - o.z_on) / 1.5)))
-        if truncated:
-            conf *= 0.5
-        aus = self._aus(st, samples, i_apex, ev.apex_displacement, side)
+        conf *= 0.5 if truncated else 1.0
+        aus = self._aus(st, samples[i_apex], samples[i_apex].aligned - ev.ref_aligned, side)
         return ExpressionEvent(kind, face_id, onset, apex, offset, now, aus, tuple(regions), side, peak, conf)
 
-    def _side_of(self, peak_z: np.ndarray, excess: np.ndarray, involved: np.ndarray) -> str:
-        left = max((excess[i] for i, s in enumerate(self._side) if s == "left" and involved[i]), default=0.0)
-        right = max(
-            (excess[i] for i, s in enumerate(self._side) if s == "right" and involved[i]), default=0.0
-        )
+    def _side_of(self, excess: np.ndarray, involved: np.ndarray) -> str:
+        sides = np.array(self._side)
+        left = float(np.max(excess[(sides == "left") & involved], initial=0.0))
+        right = float(np.max(excess[(sides == "right") & involved], initial=0.0))
         r = self.options.side_ratio
-        if left > r * max(right, 0.0) and left > 0:
+        if left > 0 and left > r * right:
             return "left"
-        if right > r * max(left, 0.0) and right > 0:
+        if right > 0 and right > r * left:
             return "right"
         return "both"
 
-    def _aus(self, st: _FaceState, samples: list[_Sample], i_apex: int, disp: np.ndarray | None, side: str
-             ) -> dict[str, float]:  # fmt: skip
+    def _aus(self, st: _FaceState, apex: _Sample, disp: np.ndarray, side: str) -> dict[str, float]:
+        """AUs of the event: rises of the AU estimator's intensities, or geometric cues without one."""
         o = self.options
-        apex_aus = samples[i_apex].aus
-        if apex_aus is not None and st.au_base is not None:
-            rise = apex_aus - st.au_base
+        if apex.aus is not None and st.au_base is not None:
+            rise = apex.aus - st.au_base
             return {AU_INTENSITY[i]: round(float(rise[i]), 3) for i in np.flatnonzero(rise >= o.au_min)}
-        if disp is None:
-            return {}
         out = {}
         for au, (left, right) in au_cues(disp).items():
             v = left if side == "left" else right if side == "right" else max(left, right)
@@ -406,10 +440,8 @@ class MicroSpotter:
         return out
 
 
-def _half_crossing(
-    ts: np.ndarray, sig: np.ndarray, i_apex: int, peak: float, step: int, apex: float
-) -> float:
-    """Time where ``sig`` crosses ``peak / 2`` walking from the apex in direction ``step`` (interpolated)."""
+def _half_crossing(ts: np.ndarray, sig: np.ndarray, i_apex: int, peak: float, step: int) -> float:
+    """Time where ``sig`` crosses ``peak / 2`` walking from the apex by ``step`` (linear interpolation)."""
     half = peak / 2.0
     i = i_apex
     while 0 <= i + step < len(sig) and sig[i + step] > half:

@@ -148,27 +148,30 @@ def plan(results: list[TrackingResult], options: SynthOptions) -> list[Injected]
     end = times[-1]
     score = motion_score(results)
     blinks = natural_blinks(results, options.blink_threshold)
-    items: list[Injected] = []
-    for _ in range(options.macro):
-        dur = rng.uniform(*options.macro_duration)
-        rise = rng.uniform(0.2, 0.45)
-        fall = rng.uniform(0.2, 0.45)
-        p = PATTERNS[rng.choice(options.patterns)]
-        items.append(Injected("macro", 0.0, rise, dur, rng.uniform(*options.macro_amplitude), hold=dur - rise - fall,
-                              pattern=p.name, aus=p.aus, side=p.side, label=p.label, emotion=p.emotion))  # fmt: skip
-    for _ in range(options.jitter):
-        dur = rng.uniform(*options.jitter_duration)
-        angle = rng.uniform(0, 2 * math.pi)
-        items.append(Injected("jitter", 0.0, dur / 2, dur, rng.uniform(*options.jitter_amplitude),
-                              jitter=(math.cos(angle), math.sin(angle), float(rng.choice([-1.0, 1.0])))))  # fmt: skip
+    micro: list[Injected] = []
     n_micro = options.events if options.events is not None else 10_000
     for k in range(n_micro):
         total = rng.uniform(max(options.total[0], options.onset[0] + 0.05), options.total[1])
         onset = rng.uniform(options.onset[0], min(options.onset[1], total - 0.05))
         p = PATTERNS[options.patterns[int(rng.integers(len(options.patterns)))]]
         amp = options.amplitudes[k % len(options.amplitudes)]
-        items.append(Injected("micro", 0.0, onset, total, amp, pattern=p.name, aus=p.aus, side=p.side,
+        micro.append(Injected("micro", 0.0, onset, total, amp, pattern=p.name, aus=p.aus, side=p.side,
                               label=p.label, emotion=p.emotion))  # fmt: skip
+    negatives: list[Injected] = []
+    for _ in range(options.macro):
+        dur = rng.uniform(*options.macro_duration)
+        rise, fall = rng.uniform(0.2, 0.45), rng.uniform(0.2, 0.45)
+        p = PATTERNS[options.patterns[int(rng.integers(len(options.patterns)))]]
+        negatives.append(Injected("macro", 0.0, rise, dur, rng.uniform(*options.macro_amplitude),
+                                  hold=dur - rise - fall, pattern=p.name, aus=p.aus, side=p.side,
+                                  label=p.label, emotion=p.emotion))  # fmt: skip
+    for _ in range(options.jitter):
+        dur = rng.uniform(*options.jitter_duration)
+        angle = rng.uniform(0, 2 * math.pi)
+        negatives.append(Injected("jitter", 0.0, dur / 2, dur, rng.uniform(*options.jitter_amplitude),
+                                  jitter=(math.cos(angle), math.sin(angle), float(rng.choice([-1.0, 1.0])))))  # fmt: skip
+    # One micro first (short videos hold little), then the hard negatives, then the other micros.
+    items = micro[:1] + negatives + micro[1:]
     placed: list[Injected] = []
     busy: list[tuple[float, float]] = []
     for item in items:
