@@ -108,7 +108,7 @@ def run_batch(
         else:
             results[str(v)] = VideoResult(str(v), stem, Status.PENDING, why or "forced")
             todo.append(str(v))
-    remove_stale_parts(outdir, {results[t].stem for t in todo})
+    remove_stale_parts(outdir, {r.stem for r in results.values()})  # no task runs yet
     for r in results.values():
         manifest.entries[r.input] = r.to_json()
     manifest.flush()

@@ -40,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script: run the app and turn errors into one line."""
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if code == 130:  # typer (not standalone) turns Ctrl-C into a returned 130, not an exception
+            typer.secho("interrupted", err=True)
+            return 130
     except AvatarBridgeError as e:
         typer.secho(f"error: {e}", err=True, fg="red")
         return 1
@@ -56,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except (Abort, KeyboardInterrupt):
         typer.secho("interrupted", err=True)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ VERSION = 1
 
 def face_sources(face: FaceObservation) -> np.ndarray:
     """Every estimator input of one face, in :data:`SOURCES` order."""
-    geo = geometric_features(face.landmarks, face.image_size, face.pose.matrix)
+    geo = geometric_features(face.landmarks, face.image_size)
     return source_values(face.blendshapes, geo)
 
 

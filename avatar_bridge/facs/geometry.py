@@ -65,10 +65,39 @@ _FEATURE_TERMS: dict[str, list[tuple[float, int, tuple[int, ...]]]] = {
 #: Names of the geometric features, in the order :func:`geometric_features` returns them.
 GEOMETRIC_FEATURES: tuple[str, ...] = tuple(_FEATURE_TERMS)
 
+#: Landmarks that do not move with facial actions: forehead midline and upper forehead, nose bridge,
+#: the four eye corners and the temples / face sides at eye level. The jaw, lips, cheeks and brows are
+#: left out on purpose, so an opening jaw or a raised brow cannot tilt the fitted head.
+STABLE_POINTS: tuple[int, ...] = (
+    10, 151, 9, 8, 168, 6, 197, 195, 33, 133, 263, 362, 108, 337, 67, 297, 127, 356, 234, 454, 162, 389,
+)  # fmt: skip
+#: The stable points on MediaPipe's canonical face mesh (cm, +x subject's left, +y up, +z out of the
+#: face), from ``geometry_pipeline_metadata_landmarks`` in face_landmarker.task (Apache-2.0, Google).
+_CANONICAL_STABLE = np.array(
+    [
+        [0.0, 8.261778, 4.481535], [0.0, 6.54539, 5.027311], [0.0, 4.885979, 5.385258],
+        [0.0, 4.019042, 5.284764], [0.0, 3.271027, 5.236015], [0.0, 2.473255, 5.788627],
+        [0.0, 1.728369, 6.31675], [0.0, 1.059413, 6.774605], [-4.445859, 2.663991, 3.173422],
+        [-1.856432, 2.585245, 3.757904], [4.445859, 2.663991, 3.173422], [1.856432, 2.585245, 3.757904],
+        [-1.6195, 6.599217, 4.921106], [1.6195, 6.599217, 4.921106], [-3.523964, 8.005976, 3.729163],
+        [3.523964, 8.005976, 3.729163], [-7.743095, 2.364999, -2.005167], [7.743095, 2.364999, -2.005167],
+        [-7.664182, 0.673132, -2.435867], [7.664182, 0.673132, -2.435867], [-7.555811, 4.106811, -0.991917],
+        [7.555811, 4.106811, -0.991917],
+    ],
+    np.float64,
+)  # fmt: skip
+#: The canonical face's inter-ocular distance (outer eye corners, cm): the unit of every feature.
+CANONICAL_IOD = float(_CANONICAL_STABLE[10, 0] - _CANONICAL_STABLE[8, 0])
+_CANONICAL_CENTRE = _CANONICAL_STABLE.mean(axis=0)
+_CANONICAL_CENTRED = _CANONICAL_STABLE - _CANONICAL_CENTRE
+_CANONICAL_SPREAD = float((_CANONICAL_CENTRED**2).sum())
+
 _POINTS: tuple[int, ...] = tuple(
-    sorted({i for terms in _FEATURE_TERMS.values() for _, _, idx in terms for i in idx} | set(EYE_OUTER))
+    sorted({i for terms in _FEATURE_TERMS.values() for _, _, idx in terms for i in idx} | set(STABLE_POINTS))
 )
 _SLOT = {p: k for k, p in enumerate(_POINTS)}
+_STABLE_SLOTS = np.array([_SLOT[p] for p in STABLE_POINTS])
+_POINT_ROWS = np.array(_POINTS)
 
 
 def _feature_matrix() -> np.ndarray:
@@ -82,7 +111,6 @@ def _feature_matrix() -> np.ndarray:
 
 
 _MATRIX = _feature_matrix()
-_OUTER = (_SLOT[EYE_OUTER[0]], _SLOT[EYE_OUTER[1]])
 
 
 def camera_points(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
@@ -97,36 +125,66 @@ def rotation_of(matrix: np.ndarray) -> np.ndarray:
     return r / np.sqrt((r * r).sum(axis=0))
 
 
+def rigid_fit(stable: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Similarity fit (Kabsch/Umeyama) of the canonical stable points onto observed ones.
+
+    ``stable`` (len(STABLE_POINTS), 3) camera points. Returns (R, s, c) with
+    ``stable ~ s * canonical @ R.T + c``: R the head rotation, s pixels per canonical cm.
+    """
+    centre = stable.sum(axis=0) / len(stable)
+    h = (stable - centre).T @ _CANONICAL_CENTRED
+    u, sv, vt = np.linalg.svd(h)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:  # a reflection fits better: take the nearest rotation
+        u[:, 2] = -u[:, 2]
+        sv[2] = -sv[2]
+    scale = float(sv.sum()) / _CANONICAL_SPREAD
+    return u @ vt, scale, centre - scale * (_CANONICAL_CENTRE @ (u @ vt).T)
+
+
+def _to_face(p: np.ndarray, stable: np.ndarray) -> np.ndarray:
+    """Camera points -> the rigidly fitted face frame, in canonical inter-ocular units."""
+    if not np.all(np.isfinite(stable)):
+        raise InputError("face landmarks are degenerate: the stable face points are not finite")
+    rot, scale, shift = rigid_fit(stable)
+    if not scale > 1e-9:
+        raise InputError("face landmarks are degenerate: the stable face points coincide")
+    # Row vectors: (p - shift) @ R is R^T (p - shift), camera -> canonical face frame.
+    return ((p - shift) @ rot) / (scale * CANONICAL_IOD)
+
+
 def face_frame(
     landmarks: np.ndarray,
     image_size: tuple[int, int],
-    matrix: np.ndarray,
+    matrix: np.ndarray | None = None,
     points: tuple[int, ...] | None = None,
 ) -> np.ndarray:
-    """Landmarks in the face's own frame, in units of the inter-ocular distance.
+    """Landmarks in the face's own frame, in units of the canonical inter-ocular distance.
 
-    ``landmarks`` (478, 3) normalised as MediaPipe gives them; ``matrix`` the 4x4 head pose (canonical
-    face -> camera). Returns (478, 3), or (len(points), 3) for a subset (the outer eye corners must
-    be among the points: they set the scale). The origin is the mean of the points.
+    ``landmarks`` (478, 3) normalised as MediaPipe gives them. The head is found by a rigid
+    (similarity) fit of :data:`STABLE_POINTS` onto MediaPipe's canonical face, so expressions do
+    not tilt it; ``matrix`` (a 4x4 head pose, canonical face -> camera) is the older alternative:
+    its rotation is used instead, with the outer-eye-corner distance as the scale. Returns
+    (478, 3), or (len(points), 3) for a subset.
     """
-    if points is None:
-        p = camera_points(landmarks, image_size)
-        a, b = EYE_OUTER
-    else:
-        p = camera_points(landmarks[list(points)], image_size)
-        a, b = points.index(EYE_OUTER[0]), points.index(EYE_OUTER[1])
-    d = p[a] - p[b]
+    p_all = camera_points(landmarks, image_size)
+    p = p_all if points is None else p_all[list(points)]
+    if matrix is None:
+        return _to_face(p, p_all[list(STABLE_POINTS)])
+    d = p_all[EYE_OUTER[0]] - p_all[EYE_OUTER[1]]
     size = float(np.sqrt(d @ d))
     if not size > 1e-9:  # also catches NaN
         raise InputError("face landmarks are degenerate: the outer eye corners coincide or are not finite")
-    # Row vectors: p @ R is R^T p, camera -> canonical face frame.
     return ((p - p.sum(axis=0) / len(p)) @ rotation_of(matrix)) / size
 
 
-def geometric_features(landmarks: np.ndarray, image_size: tuple[int, int], matrix: np.ndarray) -> np.ndarray:
+def geometric_features(
+    landmarks: np.ndarray, image_size: tuple[int, int], matrix: np.ndarray | None = None
+) -> np.ndarray:
     """The named geometric features (:data:`GEOMETRIC_FEATURES`) of one face, shape (F,).
 
-    Pose-normalised and scale-free; NaN landmarks give NaN features.
+    Pose-normalised (rigid fit, or ``matrix`` when given, see :func:`face_frame`) and scale-free.
     """
-    q = face_frame(landmarks, image_size, matrix, _POINTS)
-    return _MATRIX @ q.ravel()
+    if matrix is not None:
+        return _MATRIX @ face_frame(landmarks, image_size, matrix, _POINTS).ravel()
+    p = camera_points(landmarks[_POINT_ROWS], image_size)
+    return _MATRIX @ _to_face(p, p[_STABLE_SLOTS]).ravel()

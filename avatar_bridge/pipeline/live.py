@@ -288,7 +288,7 @@ class LivePipeline:
                             rt.play_event(e)
                 weights.append(rt.update(faces.get(fid), aus_by_id.get(fid), result.timestamp, result.index))
             out[profile] = FrameOutput(
-                result.index, result.timestamp, tuple(weights), aus, tuple(events), frame
+                result.index, result.timestamp, tuple(weights), aus, tuple(events), frame, result.faces
             )
         return out
 
