@@ -19,7 +19,12 @@ app = typer.Typer(
     help=(
         "Read a real face from a camera or a video, down to its micro-expressions, and drive an avatar "
         "with it.\n\n"
-        "Start with:  avatar-bridge export VIDEO   (AU and blendshape curves as CSV, JSON and a plot)."
+        "[bold]Typical uses[/]\n\n"
+        "- try it on a real face video:  [cyan]avatar-bridge demo[/]\n\n"
+        "- AU + blendshape curves:  [cyan]avatar-bridge export interview.mp4 -o curves[/]\n\n"
+        "- drive a VMC app live:  [cyan]avatar-bridge live --source 0 --sink vmc:// --profile vrm0[/]\n\n"
+        "- the rigs we map onto:  [cyan]avatar-bridge profiles list[/]\n\n"
+        "Each command explains itself: avatar-bridge COMMAND --help"
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -29,11 +34,11 @@ app = typer.Typer(
 
 # Command modules register themselves on ``app`` when imported. Add one import line per module.
 from avatar_bridge.cli import avatar as _avatar  # noqa: E402,F401
-from avatar_bridge.cli import export as _export  # noqa: E402,F401
 from avatar_bridge.cli import calibrate as _calibrate  # noqa: E402,F401
+from avatar_bridge.cli import export as _export  # noqa: E402,F401
 from avatar_bridge.cli import live as _live  # noqa: E402,F401
-from avatar_bridge.cli import profiles as _profiles  # noqa: E402,F401
 from avatar_bridge.cli import micro as _micro  # noqa: E402,F401
+from avatar_bridge.cli import profiles as _profiles  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:
