@@ -23,6 +23,7 @@ from avatar_bridge.facs import (
     load_mapping,
 )
 from avatar_bridge.facs.estimator import presence_with_hysteresis
+from avatar_bridge.facs.geometry import _CANONICAL_STABLE, CANONICAL_IOD, STABLE_POINTS, rigid_fit
 from avatar_bridge.records import TrackingResult
 
 SIZE = (640, 480)
@@ -41,17 +42,18 @@ def _rotation(pitch: float, yaw: float, roll: float) -> np.ndarray:
 
 
 def _canonical_face() -> np.ndarray:
-    """A constructed face in its own frame (cm, +y up): random points plus the ones features read."""
+    """A constructed face in its own frame (cm, +y up): random points, the canonical stable points the
+    rigid fit uses, and the ones the tested features read."""
     rng = np.random.default_rng(7)
     p = rng.uniform(-5, 5, (478, 3))
     p[:, 2] = rng.uniform(2, 6, 478)
-    set_ = {33: (-4.5, 2.7, 3.2), 263: (4.5, 2.7, 3.2), 133: (-1.9, 2.6, 3.8), 362: (1.9, 2.6, 3.8),
-            13: (0, -4.0, 5.2), 82: (-0.5, -4.0, 5.1), 312: (0.5, -4.0, 5.1),
+    set_ = {13: (0, -4.0, 5.2), 82: (-0.5, -4.0, 5.1), 312: (0.5, -4.0, 5.1),
             14: (0, -4.5, 5.4), 87: (-0.6, -4.5, 5.3), 317: (0.6, -4.5, 5.3),
             61: (-2.5, -4.3, 4.3), 291: (2.5, -4.3, 4.3),
             78: (-2.2, -4.3, 4.0), 308: (2.2, -4.3, 4.0)}  # fmt: skip
     for i, xyz in set_.items():
         p[i] = xyz
+    p[list(STABLE_POINTS)] = _CANONICAL_STABLE
     return p
 
 
@@ -66,16 +68,31 @@ def _observe(points: np.ndarray, rot: np.ndarray, scale: float = 20.0, shift=(32
 
 
 def _features(points: np.ndarray, rot: np.ndarray, **kw) -> np.ndarray:
-    landmarks, matrix = _observe(points, rot, **kw)
-    return geometric_features(landmarks, SIZE, matrix)
+    landmarks, _ = _observe(points, rot, **kw)
+    return geometric_features(landmarks, SIZE)  # the rigid fit finds the head by itself
 
 
 def test_face_frame_is_in_units_of_the_interocular_distance():
-    lm, mat = _observe(_canonical_face(), np.eye(3))
-    q = face_frame(lm, SIZE, mat)
+    lm, _ = _observe(_canonical_face(), _rotation(0.2, -0.3, 0.1), scale=17.0)
+    q = face_frame(lm, SIZE)
     assert np.linalg.norm(q[33] - q[263]) == pytest.approx(1.0)
     assert q[263, 0] > q[33, 0]  # +x is the subject's left
     assert q[33, 1] > q[13, 1]  # +y is up: the eyes sit above the mouth
+    # The older pose-matrix frame is still available and agrees on a rigid face.
+    lm, mat = _observe(_canonical_face(), np.eye(3))
+    q_matrix = face_frame(lm, SIZE, mat)
+    assert np.linalg.norm(q_matrix[33] - q_matrix[263]) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("angles", [(0.0, 0.0, 0.3), (0.2, 0.0, 0.0), (0.0, 0.5, 0.0), (-0.25, 0.4, -0.2)])
+def test_rigid_fit_recovers_rotation_and_scale(angles):
+    rot = _rotation(*angles)
+    observed = 13.0 * _CANONICAL_STABLE @ rot.T + np.array([250.0, 200.0, -40.0])
+    r, s, shift = rigid_fit(observed)
+    np.testing.assert_allclose(r, rot, atol=1e-9)
+    assert s == pytest.approx(13.0)
+    np.testing.assert_allclose(s * _CANONICAL_STABLE @ r.T + shift, observed, atol=1e-9)
+    assert np.linalg.det(r) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("angles", [(0.0, 0.0, 0.3), (0.2, 0.0, 0.0), (0.0, 0.5, 0.0), (-0.25, 0.4, -0.2)])
@@ -90,7 +107,7 @@ def test_lip_gap_measures_the_inner_lip_opening():
     face = _canonical_face()
     base = _features(face, np.eye(3))
     opened = face.copy()
-    opened[[14, 87, 317], 1] -= 0.9  # lower inner lip 9 mm down; the interocular distance is 9 cm
+    opened[[14, 87, 317], 1] -= 0.1 * CANONICAL_IOD  # lower inner lip down by a tenth of the eye distance
     feats = _features(opened, _rotation(0.1, 0.3, 0.0))
     k = GEOMETRIC_FEATURES.index("lip_gap")
     assert feats[k] - base[k] == pytest.approx(0.1)
@@ -100,13 +117,30 @@ def test_lip_gap_measures_the_inner_lip_opening():
     np.testing.assert_allclose(feats[others], base[others], atol=1e-9)
 
 
+def test_an_opening_jaw_does_not_tilt_the_head_frame():
+    """The jaw, chin and lips are not fit points: dropping them moves no brow or eye feature."""
+    face = _canonical_face()
+    base = _features(face, _rotation(0.1, 0.2, 0.0))
+    dropped = face.copy()
+    jaw = [14, 87, 317, 17, 84, 314, 152, 175, 171, 396, 61, 291, 78, 308]
+    dropped[jaw, 1] -= 0.2 * CANONICAL_IOD
+    dropped[jaw, 2] -= 0.05 * CANONICAL_IOD  # the chin swings back as the jaw rotates open
+    feats = _features(dropped, _rotation(0.1, 0.2, 0.0))
+    k = GEOMETRIC_FEATURES.index("jaw_drop")
+    assert feats[k] - base[k] == pytest.approx(0.2)
+    upper = [GEOMETRIC_FEATURES.index(n) for n in GEOMETRIC_FEATURES if "brow" in n or "lid" in n]
+    upper.append(GEOMETRIC_FEATURES.index("eye_aperture"))
+    np.testing.assert_allclose(feats[upper], base[upper], atol=1e-9)
+
+
 def test_mouth_width_and_corner_height_follow_the_corners():
     face = _canonical_face()
     base = _features(face, np.eye(3))
     smile = face.copy()
-    smile[[61, 78], 0] -= 0.45
-    smile[[291, 308], 0] += 0.45
-    smile[[61, 78, 291, 308], 1] += 0.45
+    step = 0.05 * CANONICAL_IOD
+    smile[[61, 78], 0] -= step
+    smile[[291, 308], 0] += step
+    smile[[61, 78, 291, 308], 1] += step
     feats = _features(smile, _rotation(0.0, -0.4, 0.1))
     assert feats[GEOMETRIC_FEATURES.index("mouth_width")] - base[GEOMETRIC_FEATURES.index("mouth_width")] == (
         pytest.approx(0.1)
@@ -117,9 +151,18 @@ def test_mouth_width_and_corner_height_follow_the_corners():
 
 def test_degenerate_landmarks_are_an_input_error():
     face = _canonical_face()
-    face[263] = face[33]
-    with pytest.raises(InputError, match="eye corners"):
+    face[STABLE_POINTS[3]] = np.nan
+    with pytest.raises(InputError, match="stable face points"):
         _features(face, np.eye(3))
+    face = _canonical_face()
+    face[list(STABLE_POINTS)] = face[STABLE_POINTS[0]]
+    with pytest.raises(InputError, match="stable face points"):
+        _features(face, np.eye(3))
+    face = _canonical_face()
+    face[263] = face[33]
+    lm, mat = _observe(face, np.eye(3))
+    with pytest.raises(InputError, match="eye corners"):
+        geometric_features(lm, SIZE, mat)
 
 
 def test_presence_has_hysteresis():

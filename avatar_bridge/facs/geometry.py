@@ -1,14 +1,17 @@
 """Pure landmark geometry for action units: the face in its own frame, and named features.
 
 MediaPipe landmarks live in image space, where turning the head changes every distance. We put
-them in the canonical face frame with the head-pose matrix (rotation removed, +y up, +x to the
-subject's left, +z out of the face) and divide by the inter-ocular distance (outer eye corners,
-a rigid, rotation-invariant length). In that frame every feature below is a *linear* function of
-the coordinates (a height difference along the face's own up axis, or a width along its own
-left-right axis), so all of them come out of one small matrix product per face and frame.
+them in the face's own frame (+y up, +x to the subject's left, +z out of the face) by a rigid
+similarity fit (Kabsch/Umeyama) of :data:`STABLE_POINTS` -- forehead, nose bridge, eye corners,
+temples, which no facial action moves -- onto MediaPipe's canonical face. MediaPipe's own pose
+matrix is fitted with jaw-line and cheek points too, so part of a jaw drop shows up as a head pitch
+and leaks into every height; the stable-point fit does not. In that frame every feature below is a
+*linear* function of the coordinates (a height difference along the face's own up axis, or a width
+along its own left-right axis), so all of them come out of one small matrix product per face.
 
-Features are in units of the inter-ocular distance (about 9 cm on an adult face, so 0.01 is
-about 1 mm). Bilateral features average the subject's two sides, like OpenFace's AUs.
+Features are in units of the canonical face's inter-ocular distance (outer eye corners, 8.9 cm;
+the scale comes from the whole fit, not from two eye corners that squinting moves), so 0.01 is
+about 1 mm. Bilateral features average the subject's two sides, like OpenFace's AUs.
 """
 
 from __future__ import annotations
@@ -134,11 +137,13 @@ def rigid_fit(stable: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     centre = stable.sum(axis=0) / len(stable)
     h = (stable - centre).T @ _CANONICAL_CENTRED
     u, sv, vt = np.linalg.svd(h)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:  # a reflection fits better: take the nearest rotation
-        u[:, 2] = -u[:, 2]
+    (a, b, c), (d, e, f), (g, k, m) = h.tolist()
+    if a * (e * m - f * k) - b * (d * m - f * g) + c * (d * k - e * g) < 0:
+        u[:, 2] = -u[:, 2]  # a reflection would fit better: take the nearest proper rotation
         sv[2] = -sv[2]
+    rot = u @ vt
     scale = float(sv.sum()) / _CANONICAL_SPREAD
-    return u @ vt, scale, centre - scale * (_CANONICAL_CENTRE @ (u @ vt).T)
+    return rot, scale, centre - scale * (_CANONICAL_CENTRE @ rot.T)
 
 
 def _to_face(p: np.ndarray, stable: np.ndarray) -> np.ndarray:

@@ -134,7 +134,16 @@ class _Open:
     ref_aligned: np.ndarray
     samples: list[_Sample]
     start: float  # time the event was opened (trigger)
+    involved: np.ndarray  # channels that passed z_on; the event ends when they are back
     quiet_since: float | None = None
+
+    def observe(self, s: _Sample, z_on: float, z_off: float) -> None:
+        """Add a scored sample; keep track of when the involved channels came back under ``z_off``."""
+        assert s.z is not None
+        self.samples.append(s)
+        self.involved |= s.z > z_on
+        quiet = not (s.z[self.involved] > z_off).any()
+        self.quiet_since = (self.quiet_since if self.quiet_since is not None else s.t) if quiet else None
 
 
 class _FaceState:
@@ -215,18 +224,21 @@ class MicroSpotter:
         return out
 
     def flush(self) -> list[ExpressionEvent]:
-        """End of stream: close open events with what was seen (offset = last sample) and return them.
+        """End of stream: report held expressions (macro layer) with what was seen, offset = last sample.
 
-        Such events are cut by the end of the stream; their confidence is halved to mark them.
+        Their confidence is halved to mark them as cut by the end of the stream. An open micro
+        candidate cannot be told from the start of a macro-expression, so it is dropped and counted
+        in ``stats['dropped_end_of_stream']``.
         """
         out = []
         for fid, st in self._faces.items():
-            for layer in ("micro", "macro"):
-                ev = getattr(st, layer)
-                setattr(st, layer, None)
-                if ev is not None and st.last_t is not None:
-                    closed = self._close(st, fid, ev, st.last_t, truncated=True, macro=layer == "macro")
-                    out += [closed] if closed is not None else []
+            if st.micro is not None:
+                st.micro = None
+                self._count("dropped_end_of_stream")
+            if st.macro is not None and st.last_t is not None:
+                m, st.macro = st.macro, None
+                closed = self._close(st, fid, m, st.last_t, truncated=True, macro=True)
+                out += [closed] if closed is not None else []
         return out
 
     def reset(self) -> None:
@@ -305,8 +317,7 @@ class MicroSpotter:
             m = st.macro
             scored = _Sample(s.t, s.pos, s.aligned, s.blink, s.head_speed, s.luminance, s.aus)
             self._score(st, scored, m.ref)
-            m.samples.append(scored)
-            m.quiet_since = None if (scored.z > o.z_off).any() else (m.quiet_since or t)
+            m.observe(scored, o.z_on, o.z_off)
             if (m.quiet_since is not None and t - m.quiet_since >= o.hold) or t - m.start > o.max_event:
                 st.macro = None
                 ev = self._close(st, face.face_id, m, t, truncated=False, macro=True)
@@ -316,24 +327,21 @@ class MicroSpotter:
             ref = self._reference(st, t)
             if ref is None:
                 return out
-            dist = np.hypot(*(s.pos - ref[0]).T)
-            self._learn(st, dist, dt, s.blink, s.aus)
-            if t - st.first_t < o.warmup:
-                return out
             self._score(st, s, ref[0])
             assert s.z is not None and s.excess is not None
-            if ((s.z > o.z_on) & (s.excess > o.min_peak)).any():
+            warm = t - st.first_t >= o.warmup
+            if warm and ((s.z > o.z_on) & (s.excess > o.min_peak)).any():
                 pre = [p for p in st.history if p.t >= t - o.ref_far]
                 for p in pre:
                     self._score(st, p, ref[0])
-                st.micro = _Open(ref[0], ref[1], pre, t)
+                st.micro = _Open(ref[0], ref[1], pre, t, s.z > o.z_on)
+            else:
+                self._learn(st, np.hypot(*(s.pos - ref[0]).T), dt, s.blink, s.aus)
             return out
 
         c = st.micro
         self._score(st, s, c.ref)
-        c.samples.append(s)
-        assert s.z is not None
-        c.quiet_since = None if (s.z > o.z_off).any() else (c.quiet_since or t)
+        c.observe(s, o.z_on, o.z_off)
         if c.quiet_since is not None and t - c.quiet_since >= o.hold:
             st.micro = None
             ev = self._close(st, face.face_id, c, t, truncated=False, macro=False)
@@ -342,6 +350,9 @@ class MicroSpotter:
             st.micro = None  # not back in time: a macro-expression; the micro layer re-arms
             if st.macro is None:
                 st.macro = c
+                self._count("macro_opened")
+            else:
+                self._count("merged_into_macro")
         return out
 
     def _learn(
@@ -355,8 +366,9 @@ class MicroSpotter:
         learn = ~self._eye if is_blink else np.ones(len(dist), bool)
         if a >= 1.0:
             st.mu = dist.copy()
-        else:
-            d = dist - st.mu
+        else:  # clipped, so that one outlier cannot inflate the statistics
+            sd = np.maximum(np.sqrt(st.var), o.sd_floor)
+            d = np.clip(dist - st.mu, -3.0 * sd, 3.0 * sd)
             st.mu = np.where(learn, st.mu + a * d, st.mu)
             st.var = np.where(learn, (1 - a) * st.var + a * d * d, st.var)
         if au_vec is not None:
@@ -377,7 +389,9 @@ class MicroSpotter:
         i0 = int(np.argmax(after))
         i_apex = i0 + int(np.argmax(sig[i0:]))
         apex, peak = float(ts[i_apex]), float(sig[i_apex])
-        onset = max(2.0 * _half_crossing(ts, sig, i_apex, peak, -1) - apex, float(ts[0]))
+        # Full width from half maximum; a long expression is timed on its first rise instead.
+        i_rise = i0 + int(np.argmax(sig[i0:] >= 0.9 * peak)) if macro else i_apex
+        onset = max(2.0 * _half_crossing(ts, sig, i_rise, peak, -1) - float(ts[i_rise]), float(ts[0]))
         if macro and not truncated and ev.quiet_since is not None:
             offset = ev.quiet_since
         else:
