@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,10 @@ from avatar_bridge.retarget.profile import Profile, parse_profile, profiles_dir
 
 #: Examples per property in CI (the whole fuzz suite stays well under a minute).
 CI_EXAMPLES = int(os.environ.get("AVATAR_BRIDGE_FUZZ_EXAMPLES", "40"))
-FUZZ = settings(max_examples=CI_EXAMPLES, deadline=None, database=None,
+#: benchmarks/fuzz_count.py sets this so that known bugs are counted instead of tolerated.
+STRICT = os.environ.get("AVATAR_BRIDGE_FUZZ_STRICT") == "1"
+#: CI runs the same examples every time (derandomize); fuzz_count.py explores at random.
+FUZZ = settings(max_examples=CI_EXAMPLES, deadline=None, database=None, derandomize=not STRICT,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                        HealthCheck.data_too_large])  # fmt: skip
 
@@ -73,16 +77,25 @@ def inputs(seed: bytes) -> st.SearchStrategy[bytes]:
 
 def json_values() -> st.SearchStrategy[object]:
     scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
-    return st.recursive(scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c,
-                                                                                      max_size=4), max_leaves=12)  # fmt: skip
+    containers = lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4)  # noqa: E731
+    return st.recursive(scalars, containers, max_leaves=12)
 
 
-def outcome(fn, *args: object) -> object:
-    """``fn(*args)``, or None when it raised the project's own error with a message."""
+def outcome(fn, *args: object, allowed: tuple[type[BaseException], ...] = (AvatarBridgeError,),
+            known: tuple[type[BaseException], ...] = ()) -> object:  # fmt: skip
+    """``fn(*args)``, or None when it raised an ``allowed`` error with a message.
+
+    ``known``: exception types of bugs already reported and pinned by a strict-xfail regression
+    test below; tolerated here so the property keeps guarding against every other failure.
+    """
     try:
         return fn(*args)
-    except AvatarBridgeError as e:
+    except allowed as e:
         assert str(e).strip(), f"{type(e).__name__} without a message"
+        return None
+    except known:
+        if STRICT:
+            raise
         return None
 
 
@@ -112,6 +125,11 @@ SAMM_SEED = (b"Subject,Filename,Onset Frame,Apex Frame,Offset Frame,Action Units
              b"006,006_1_2,5562,5588,5632,4+7,Anger\n")  # fmt: skip
 
 
+#: Reported to the owners; each is pinned by a strict-xfail test at the end of this file.
+RECORDING_BUGS = (EOFError, zipfile.BadZipFile, IndexError, TypeError)
+SHEET_BUGS = (UnicodeDecodeError,)
+
+
 # --- properties ---------------------------------------------------------------------------------
 
 
@@ -134,11 +152,11 @@ def recordings(draw: st.DrawFn) -> bytes:
         del arrays[key]
     elif how == "shape":
         arrays[key] = arrays[key].reshape(-1)[: draw(st.integers(0, 50))]
-    elif how == "dtype":
+    elif how == "dtype" and arrays[key].dtype.kind in "iuf":
         arrays[key] = arrays[key].astype(
             draw(st.sampled_from(("U4", "int8", "float16", "bool", "complex64")))
         )
-    elif how == "rows":
+    elif how == "rows" and arrays[key].ndim:
         arrays[key] = arrays[key][: draw(st.integers(0, len(arrays[key])))]
     elif how == "values":
         fill = draw(st.sampled_from((np.nan, np.inf, -1, 0, 1e30, -(2**31))))
@@ -152,7 +170,7 @@ def recordings(draw: st.DrawFn) -> bytes:
 @FUZZ
 @given(data=recordings() | st.binary(max_size=300))
 def test_fuzz_load_recording(work, data):
-    results = outcome(load_recording, put(work, "rec.npz", data))
+    results = outcome(load_recording, put(work, "rec.npz", data), known=RECORDING_BUGS)
     if results is not None:
         assert all(isinstance(r, TrackingResult) for r in results)
 
@@ -197,13 +215,13 @@ def test_fuzz_retarget_profile(work, data):
 @given(data=inputs(CASME2_SEED), loader=st.sampled_from(("casme2", "samm")))
 def test_fuzz_dataset_label_sheets(work, data, loader):
     sheet = put(work, "labels.csv", data)
-    rows = outcome(read_sheet, sheet)
+    rows = outcome(read_sheet, sheet, known=SHEET_BUGS)
     if rows is not None:
         assert all(isinstance(r, list) for r in rows)
     root = work / "dataset"
     root.mkdir(exist_ok=True)
     load = loaders.load_casme2 if loader == "casme2" else loaders.load_samm
-    ds = outcome(load, root, sheet)
+    ds = outcome(load, root, sheet, known=SHEET_BUGS)
     if ds is not None:
         assert all(s.onset <= (s.offset if s.offset is not None else s.onset) for s in ds.samples)
 
@@ -213,7 +231,7 @@ def test_fuzz_dataset_label_sheets(work, data, loader):
 def test_fuzz_samm_sheet(work, data):
     root = work / "samm"
     root.mkdir(exist_ok=True)
-    outcome(loaders.load_samm, root, put(work, "samm.csv", data))
+    outcome(loaders.load_samm, root, put(work, "samm.csv", data), known=SHEET_BUGS)
 
 
 @FUZZ
@@ -235,5 +253,44 @@ def test_fuzz_batch_reuse_check_and_manifest(work, data):
     reason = incomplete_reason(folder, Path("x.mp4"), "x", {})  # never raises: a reason or None
     assert reason is None or isinstance(reason, str)
     Manifest(folder, {}).flush()  # an unreadable manifest is replaced, never a crash
-    assert json.loads((folder / "manifest.json").read_text())["videos"] == [] or True
+    assert json.loads((folder / "manifest.json").read_text())["videos"] == []  # nothing recorded yet
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
+
+
+# --- known bugs in other modules, found by the properties above (reported; remove xfail when fixed) ---
+
+
+def _recording_with(**changes: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, **{**RECORDING, **changes})
+    return buf.getvalue()
+
+
+@pytest.mark.xfail(
+    strict=True, reason="recording.py: np.load errors other than OSError/KeyError/ValueError escape"
+)
+@pytest.mark.parametrize("data", [b"", b"PK\x03\x04" + b"\x00" * 40], ids=["empty", "broken-zip"])
+def test_known_bug_load_recording_unreadable_file(work, data):
+    with pytest.raises(AvatarBridgeError):
+        load_recording(put(work, "bug.npz", data))
+
+
+@pytest.mark.xfail(
+    strict=True, reason="recording.py: _rows_to_results indexes arrays without checking lengths"
+)
+@pytest.mark.parametrize("key", ["image_size", "landmarks", "face_id"])
+def test_known_bug_load_recording_short_array(work, key):
+    with pytest.raises(AvatarBridgeError):
+        load_recording(put(work, "bug.npz", _recording_with(**{key: RECORDING[key][:3]})))
+
+
+@pytest.mark.xfail(strict=True, reason="recording.py: face_id of another dtype raises TypeError")
+def test_known_bug_load_recording_text_face_ids(work):
+    with pytest.raises(AvatarBridgeError):
+        load_recording(put(work, "bug.npz", _recording_with(face_id=RECORDING["face_id"].astype("U4"))))
+
+
+@pytest.mark.xfail(strict=True, reason="micro/datasets/base.py: read_sheet lets UnicodeDecodeError escape")
+def test_known_bug_read_sheet_not_utf8(work):
+    with pytest.raises(AvatarBridgeError):
+        read_sheet(put(work, "bug.csv", b"Subject,Filename\n\xff\xfe1,EP\x80\n"))

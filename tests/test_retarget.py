@@ -142,3 +142,32 @@ def test_aus_feed_the_facs_profile(single_face_recording):
 def test_bad_options(kwargs, msg):
     with pytest.raises(ConfigError, match=msg):
         RetargetOptions(**kwargs)
+
+
+def test_face_retargeter_serves_every_profile_as_separate_retargeters_would(single_face_recording):
+    """One filter per face shared by several profiles gives each profile exactly what a Retargeter
+    of its own gives, through face lost (easing) and regained, with a replayed event."""
+    from avatar_bridge.retarget import FaceRetargeter
+
+    names = ("arkit52", "vrm0", "vrcft_unified", "facs")
+    event = ExpressionEvent(EventKind.MICRO, 0, onset=0.0, apex=0.1, offset=0.3, emitted_at=0.4,
+                            aus={"AU12": 2.5, "AU06": 1.0})  # fmt: skip
+    together = FaceRetargeter(names)
+    alone = {n: Retargeter(n) for n in names}
+    frames = [(r.faces[0], r.timestamp) for r in single_face_recording[:40]]
+    t_end = frames[-1][1]
+    frames += [(None, t_end + k / 30) for k in range(1, 10)]  # face lost: ease to neutral
+    frames += [(r.faces[0], t_end + 0.4 + k / 30) for k, r in enumerate(single_face_recording[40:])]
+    aus = ActionUnits(0, 0.0, 0, np.linspace(0, 5, len(AU_INTENSITY)), np.zeros(len(AU_PRESENCE)))
+    for k, (face, t) in enumerate(frames):
+        if k == 20:
+            together.play_event(event)
+            for rt in alone.values():
+                rt.play_event(event)
+        got = together.update(face, aus, t, k)
+        for n in names:
+            want = alone[n].update(face, aus, t, k)
+            assert got[n].names == want.names and got[n].face_found == want.face_found
+            np.testing.assert_allclose(got[n].values, want.values, atol=1e-6)
+            np.testing.assert_allclose(got[n].pose.matrix, want.pose.matrix, atol=1e-6)
+    assert not np.allclose(got["vrm0"].values, 0.0)  # live again, not stuck at neutral

@@ -268,6 +268,62 @@ def test_vmc_head_rotation_neck_times_head_is_full_rotation(single_face_recordin
     assert not np.allclose(bones["Head"], [0, 0, 0, 1])
 
 
+def _qmul(a, b):  # quaternion product (x, y, z, w)
+    ax, ay, az, aw = a
+    bx, by, bz, bw = b
+    return np.array(
+        [
+            aw * bx + ax * bw + ay * bz - az * by,
+            aw * by - ax * bz + ay * bw + az * bx,
+            aw * bz + ax * by - ay * bx + az * bw,
+            aw * bw - ax * bx - ay * by - az * bz,
+        ]
+    )
+
+
+def _rotate(q, v):  # rotate vector v by unit quaternion q (x, y, z, w)
+    p = _qmul(_qmul(q, [*v, 0.0]), [-q[0], -q[1], -q[2], q[3]])
+    return p[:3]
+
+
+def _nose_offset(face) -> float:
+    """Nose tip left (<0) or right (>0) of the cheeks' midpoint in the image, in face widths."""
+    lm = face.landmarks_px
+    return float((lm[1, 0] - 0.5 * (lm[234, 0] + lm[454, 0])) / abs(lm[454, 0] - lm[234, 0]))
+
+
+def _head_turns(recording, n: int = 3):
+    """The real frames where the subject's head is turned furthest each way (MediaPipe's yaw)."""
+    faces = sorted((r.faces[0] for r in recording if r.faces), key=lambda f: float(f.pose.euler[1]))
+    return faces[:n] + faces[-n:]
+
+
+def test_vmc_head_turn_reaches_the_avatar_with_the_receivers_sign(wolfgang_recording):
+    """A real head turn arrives as the same turn of the avatar, read the way VMC receivers read it:
+    Unity (VRM faces +z, its own left is -x) and VMC4B's Unity -> Blender conversion (the avatar
+    faces -y, its own left is +x). The subject's left is the image's right (the camera does not
+    mirror), so a nose right of the cheeks is a turn to the subject's own left."""
+    from avatar_bridge.records import RigWeights
+
+    turns = _head_turns(wolfgang_recording)
+    signs = set()
+    for face in turns:
+        nose = _nose_offset(face)
+        assert abs(nose) > 0.03  # a visible turn, not noise
+        w = RigWeights(0, 0.0, 0, ("A",), np.zeros(1, np.float32), face.pose)
+        msgs = [m.message for d in encode_vmc(w, 0.0) for m in OscPacket(d).messages]
+        bones = {m.params[0]: np.array(m.params[4:8]) for m in msgs if m.address == "/VMC/Ext/Bone/Pos"}
+        q = _qmul(bones["Neck"], bones["Head"])
+        forward_unity = _rotate(q, [0.0, 0.0, 1.0])
+        assert np.sign(forward_unity[0]) == -np.sign(nose)  # own left = Unity -x
+        x, y, z, qw = q  # VMC4B core/utility.py: Blender quaternion (w, x, z, -y)
+        forward_blender = _rotate(np.array([x, z, -y, qw]), [0.0, -1.0, 0.0])
+        assert np.sign(forward_blender[0]) == np.sign(nose)  # own left = Blender +x
+        assert abs(forward_blender[2]) < 0.5  # a turn, not a nod
+        signs.add(np.sign(nose))
+    assert signs == {-1.0, 1.0}  # both directions were exercised
+
+
 # ----------------------------------------------------------------------------- VRChat
 
 
@@ -322,10 +378,44 @@ def test_livelink_packet_decodes_with_pylivelinkface(single_face_recording, rece
     w = outs[45].weights[0]
     for i, name in enumerate(w.names):
         assert face.get_blendshape(FaceBlendShape(i)) == pytest.approx(float(w.values[i]), abs=1e-7), name
-    pitch, yaw, roll = w.pose.euler
-    assert face.get_blendshape(FaceBlendShape.HeadYaw) == pytest.approx(float(yaw), abs=1e-5)
-    assert face.get_blendshape(FaceBlendShape.HeadPitch) == pytest.approx(float(pitch), abs=1e-5)
+    pitch, yaw, roll = w.pose.euler  # Epic's normalisation: degrees / 180 = radians / pi
+    assert face.get_blendshape(FaceBlendShape.HeadYaw) == pytest.approx(float(yaw) / np.pi, abs=1e-6)
+    assert face.get_blendshape(FaceBlendShape.HeadPitch) == pytest.approx(float(pitch) / np.pi, abs=1e-6)
+    assert face.get_blendshape(FaceBlendShape.HeadRoll) == pytest.approx(float(roll) / np.pi, abs=1e-6)
     assert face._frames == int(outs[45].timestamp * 30)
+
+
+@pytest.mark.parametrize(
+    ("angles", "scale"), [("normalized", 1 / np.pi), ("radians", 1.0), ("degrees", 180 / np.pi)]
+)
+def test_livelink_head_angles_units_and_sign_on_real_head_turns(wolfgang_recording, receiver, angles, scale):
+    """HeadYaw > 0 when the subject turns to their own left (nose right of the cheeks in the
+    unmirrored image), in the unit asked for; normalised values stay within -1..1."""
+    from pylivelinkface import FaceBlendShape, PyLiveLinkFace
+
+    from avatar_bridge.records import RigWeights
+
+    names = load_arkit_names()
+    sink = open_sink(f"livelink://127.0.0.1:{receiver.port}?angles={angles}")
+    turns = _head_turns(wolfgang_recording)
+    with sink:
+        for face in turns:
+            w = RigWeights(0, 0.0, 0, names, np.zeros(len(names), np.float32), face.pose)
+            sink.send(FrameOutput(0, 0.0, (w,)))
+    for face, packet in zip(turns, receiver.receive(len(turns)), strict=True):
+        ok, decoded = PyLiveLinkFace.decode(packet)
+        assert ok
+        head_yaw = decoded.get_blendshape(FaceBlendShape.HeadYaw)
+        assert head_yaw == pytest.approx(float(face.pose.euler[1]) * scale, rel=1e-5, abs=1e-6)
+        assert np.sign(head_yaw) == np.sign(_nose_offset(face))
+        if angles == "normalized":
+            assert -1.0 <= head_yaw <= 1.0
+
+
+def load_arkit_names() -> tuple[str, ...]:
+    from avatar_bridge.channels import ARKIT_NAMES
+
+    return tuple(ARKIT_NAMES)
 
 
 def test_livelink_rejects_bad_device_id(single_face_recording):
@@ -350,6 +440,7 @@ def test_livelink_rejects_bad_device_id(single_face_recording):
         ("vmc://127.0.0.1:9100?neck_share=2", "neck_share"),
         ("osc://127.0.0.1:9100/some/path", "takes no path"),
         ("osc://127.0.0.1:9100?bind=x", "bind"),
+        ("livelink://127.0.0.1:11111?angles=grads", "angles must be one of normalized, radians, degrees"),
     ],
 )
 def test_bad_sink_urls(url, message):

@@ -75,6 +75,8 @@ def _read_list(path: Path) -> list[str]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read the list file {path}: {e}") from e
+    if "\x00" in text:
+        raise InputError(f"the list file {path} holds a NUL byte; it must be text, one path a line")
     lines = [ln.strip() for ln in text.splitlines()]
     return [ln for ln in lines if ln and not ln.startswith("#")]
 

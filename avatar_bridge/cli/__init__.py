@@ -39,6 +39,7 @@ from avatar_bridge.cli import export as _export  # noqa: E402,F401
 from avatar_bridge.cli import live as _live  # noqa: E402,F401
 from avatar_bridge.cli import micro as _micro  # noqa: E402,F401
 from avatar_bridge.cli import profiles as _profiles  # noqa: E402,F401
+from avatar_bridge.cli import synth as _synth  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

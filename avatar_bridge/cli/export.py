@@ -161,7 +161,8 @@ def export(
         "--ray",
         metavar="ADDRESS",
         help="Batch on Ray, each video one task: 'local' (a private Ray with --jobs CPUs), 'auto' or "
-        "ray://HOST:10001 (every node must read the videos and write OUTDIR). Needs avatar-bridge\\[cluster].",
+        "ray://HOST:10001 (every node must read the videos and write OUTDIR). "
+        "Needs avatar-bridge\\[cluster].",
     ),  # fmt: skip
     force: bool = typer.Option(
         False, "--force", help="Batch: redo videos whose outputs are already complete."

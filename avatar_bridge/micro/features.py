@@ -80,23 +80,29 @@ def face_axes(points_px: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lateral, up
 
 
+#: Image pixels (x right, y down, z away) -> y up, z towards the camera: a 180 degree turn about x,
+#: a proper rotation, so that a similarity fit never has to mirror.
+_Y_UP = np.array([1.0, -1.0, -1.0])
+
+
 def reference_shape(face: FaceObservation) -> np.ndarray:
     """(478, 3) reference for alignment: this face, centred on its anchors, at 640 px face width.
 
-    Axes are the face's own (x = towards the subject's left, y = up), so displacements read the same
-    whatever the roll of the first frame.
+    Axes are the face's own (x = towards the subject's left, y = up, for an unmirrored image), so
+    displacements read the same whatever the roll of the first frame.
     """
-    p = face.landmarks_px.astype(np.float64)
-    lateral, up = face_axes(p)
-    c = p[ANCHORS].mean(axis=0)
-    q = p - c
+    p = face.landmarks_px.astype(np.float64) * _Y_UP
+    lateral = p[454, :2] - p[234, :2]
+    lateral = lateral / max(float(np.hypot(*lateral)), 1e-6)
+    up = np.array([-lateral[1], lateral[0]])  # lateral turned 90 degrees: a proper frame
+    q = p - p[ANCHORS].mean(axis=0)
     out = np.stack([q[:, :2] @ lateral, q[:, :2] @ up, q[:, 2]], axis=1)
     return out * (FACE_WIDTH_UNITS / max(face_width_px(face), 1e-6))
 
 
 def align(points_px: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Landmarks (478, 3) in image pixels -> reference frame (head pose and scale removed)."""
-    p = points_px.astype(np.float64)
+    p = points_px.astype(np.float64) * _Y_UP
     scale, rot, trans = umeyama(p[ANCHORS], reference[ANCHORS])
     return scale * p @ rot.T + trans
 

@@ -1,10 +1,11 @@
 """The online micro-expression spotter: causal, per face, with a bounded decision delay.
 
-Per frame and face it measures how far small groups of head-pose-normalised landmarks (and,
-optionally, optical flow in three regions) have moved from a recent reference (their mean position
-``ref_far`` to ``ref_near`` seconds ago), in units of that person's own variability, learnt online
-while nothing is spotted. A group passing ``z_on`` opens a candidate and freezes its reference; the
-candidate closes once every group has been back under ``z_off`` for ``hold`` seconds. Onset and
+Per frame and face it looks, for small groups of head-pose-normalised landmarks (and, optionally,
+optical flow in three regions), for a bump: how far the position ``h`` seconds ago stands out from
+the straight line between the positions ``2h`` seconds ago and now (``h`` in ``scales``). Slow
+drift cancels; the score is in units of that person's own variability, learnt online while nothing
+is spotted. A group passing ``z_on`` opens a candidate with the position before the bump as its
+reference; the candidate closes once its groups have been back under ``z_off`` for ``hold``. Onset and
 offset are placed by the half-maximum crossings of the dominant group (full width from half
 maximum), so they do not depend on where a threshold cut a faint movement. A candidate that has
 not come back after ``max_micro`` seconds is handed to a macro tracker (reported as a macro event
@@ -57,13 +58,18 @@ class SpotterOptions:
 
     z_on / z_off: distance from the reference, in units of the person's own variability, that opens
     / keeps an event. min_peak: least distance above the usual one that may open an event.
-    ref_far / ref_near: the reference is the mean position over [t - ref_far, t - ref_near].
+    scales: bump half-widths h in seconds (micro-expressions last 0.15-0.5 s); each probe position is
+    the mean over +-``probe`` seconds, so high frame rates average their extra samples.
+    ref_span: seconds averaged, before the bump, for an event's reference position.
     hold: seconds every group must stay quiet before an event closes (most of the decision delay).
     noise_tau: seconds of the running variability statistics. landmark_tau: light smoothing of
     landmarks (fixed latency), 0 = raw. baseline_tau: the features' slow neutral (not used to spot).
     warmup: seconds of face before anything is spotted. max_micro: longer is a macro-expression.
     max_event: a macro-expression still held after this is reported and dropped.
-    min_active: seconds an event must stay above z_on / 2 (drops one-frame tracking spikes).
+    min_duration: shortest event kept (drops one-frame tracking spikes). step_ratio: a bump whose
+    two ends differ by more than this times its height is the edge of an expression that stays
+    (a macro-expression starts), not a micro-expression. z_learn: values above this many
+    deviations are not learnt as noise (they are movements).
     max_gap: a missing face or a time jump longer than this drops open events.
     blink_threshold: eyeBlink (or AU45 / 5) above this is eye closure; eye-only events are rejected.
     head_speed: deg/s of head rotation that marks an event as head motion; nose_ratio: the nose's
@@ -75,11 +81,12 @@ class SpotterOptions:
     when no AU estimator runs.
     """
 
-    z_on: float = 5.0
+    z_on: float = 8.0
     z_off: float = 2.0
     min_peak: float = 0.6
-    ref_far: float = 0.45
-    ref_near: float = 0.3
+    scales: tuple[float, ...] = (0.1, 0.2)
+    probe: float = 0.02
+    ref_span: float = 0.1
     hold: float = 0.06
     noise_tau: float = 4.0
     landmark_tau: float = 0.0
@@ -87,7 +94,9 @@ class SpotterOptions:
     warmup: float = 0.5
     max_micro: float = 0.5
     max_event: float = 4.0
-    min_active: float = 0.03
+    min_duration: float = 0.06
+    step_ratio: float = 0.6
+    z_learn: float = 2.5
     max_gap: float = 0.25
     blink_threshold: float = 0.45
     head_speed: float = 60.0
@@ -104,11 +113,11 @@ class SpotterOptions:
     def __post_init__(self) -> None:
         if not 0 < self.z_off < self.z_on:
             raise InputError(f"need 0 < z_off < z_on, got z_off={self.z_off} z_on={self.z_on}")
-        for name in ("hold", "noise_tau", "max_micro", "max_event", "max_gap", "ref_near"):
+        for name in ("hold", "noise_tau", "max_micro", "max_event", "max_gap", "ref_span"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be positive seconds, got {getattr(self, name)}")
-        if self.ref_far <= self.ref_near:
-            raise InputError(f"ref_far ({self.ref_far}) must exceed ref_near ({self.ref_near})")
+        if not self.scales or min(self.scales) <= 0:
+            raise InputError(f"scales must be positive seconds, got {self.scales}")
         if self.max_event <= self.max_micro:
             raise InputError(f"max_event ({self.max_event}) must exceed max_micro ({self.max_micro})")
 
@@ -137,13 +146,25 @@ class _Open:
     involved: np.ndarray  # channels that passed z_on; the event ends when they are back
     quiet_since: float | None = None
 
-    def observe(self, s: _Sample, z_on: float, z_off: float) -> None:
+    def observe(self, s: _Sample, z_on: float, z_off: float, nose: np.ndarray) -> None:
         """Add a scored sample; keep track of when the involved channels came back under ``z_off``."""
         assert s.z is not None
         self.samples.append(s)
-        self.involved |= s.z > z_on
+        self.involved |= (s.z > z_on) & ~nose
         quiet = not (s.z[self.involved] > z_off).any()
         self.quiet_since = (self.quiet_since if self.quiet_since is not None else s.t) if quiet else None
+
+
+@dataclass(slots=True)
+class _Peak:
+    """The strongest bump seen lately: emitted once nothing stronger came for ``hold`` seconds."""
+
+    z: float
+    scale: int
+    channel: int
+    t: float  # when it was seen
+    centre: float  # its apex estimate, t - h
+    zvec: np.ndarray  # every channel's z at that scale and time
 
 
 class _FaceState:
@@ -152,14 +173,15 @@ class _FaceState:
     def __init__(self, face: FaceObservation, opts: SpotterOptions, n_channels: int) -> None:
         self.baseline = LandmarkBaseline(reference_shape(face), opts.baseline_tau)
         self.flow = RegionFlow(opts.flow) if opts.use_flow else None
-        self.mu = np.zeros(n_channels)
-        self.var = np.full(n_channels, 0.25)  # a cautious prior (0.5 px) until the person's noise is known
+        self.mu = np.zeros((len(opts.scales), n_channels))
+        self.var = np.full((len(opts.scales), n_channels), 0.25)  # cautious prior (0.5 px) until learnt
         self.learnt = 0.0
         self.first_t: float | None = None
         self.last_t: float | None = None
         self.rotation: np.ndarray | None = None
         self.history: deque[_Sample] = deque()
-        self.micro: _Open | None = None
+        self.peak: _Peak | None = None
+        self.refractory = -np.inf  # no new micro-expression centred before this time
         self.macro: _Open | None = None
         self.au_base: np.ndarray | None = None
 
@@ -226,15 +248,15 @@ class MicroSpotter:
     def flush(self) -> list[ExpressionEvent]:
         """End of stream: report held expressions (macro layer) with what was seen, offset = last sample.
 
-        Their confidence is halved to mark them as cut by the end of the stream. An open micro
-        candidate cannot be told from the start of a macro-expression, so it is dropped and counted
-        in ``stats['dropped_end_of_stream']``.
+        Their confidence is halved to mark them as cut by the end of the stream. A bump already
+        seen but not yet confirmed is decided now, with what was seen.
         """
         out = []
         for fid, st in self._faces.items():
-            if st.micro is not None:
-                st.micro = None
-                self._count("dropped_end_of_stream")
+            if st.peak is not None and st.last_t is not None:
+                peak, st.peak = st.peak, None
+                ev = self._micro_event(st, fid, peak, st.last_t)
+                out += [ev] if ev is not None else []
             if st.macro is not None and st.last_t is not None:
                 m, st.macro = st.macro, None
                 closed = self._close(st, fid, m, st.last_t, truncated=True, macro=True)
@@ -255,7 +277,7 @@ class MicroSpotter:
         self.stats[key] = self.stats.get(key, 0) + 1
 
     def _drop(self, st: _FaceState, why: str) -> None:
-        for layer in ("micro", "macro"):
+        for layer in ("peak", "macro"):
             if getattr(st, layer) is not None:
                 self._count(why)
                 log.debug("micro spotter: open %s event dropped (%s)", layer, why)
@@ -268,7 +290,7 @@ class MicroSpotter:
         pos = feat.positions
         if st.flow is not None:
             if frame is not None:
-                flow = st.flow.update(frame, face, t, st.micro is not None)[:3]
+                flow = st.flow.update(frame, face, t, st.peak is not None)[:3]
             else:  # no frame: flow channels stay where they were
                 flow = st.history[-1].pos[len(GROUP_NAMES) :, 0] if st.history else np.zeros(len(CROPS))
             pos = np.vstack([pos, np.stack([flow, np.zeros_like(flow)], axis=1)])
@@ -287,17 +309,51 @@ class MicroSpotter:
         au_vec = aus.intensity.astype(np.float64) if aus is not None else None
         return _Sample(t, pos, feat.aligned, bool(blink > o.blink_threshold), speed, lum, au_vec)
 
-    def _reference(self, st: _FaceState, t: float) -> tuple[np.ndarray, np.ndarray] | None:
-        o = self.options
-        win = [s for s in st.history if t - o.ref_far <= s.t <= t - o.ref_near]
+    def _at(self, st: _FaceState, tau: float) -> np.ndarray | None:
+        """Mean channel positions over tau +- probe (the nearest sample if none falls inside)."""
+        w = self.options.probe
+        picked, best, best_d = [], None, np.inf
+        for smp in reversed(st.history):
+            d = abs(smp.t - tau)
+            if d <= w:
+                picked.append(smp.pos)
+            elif smp.t < tau - w:
+                if not picked and d < best_d:
+                    best = smp.pos
+                break
+            if d < best_d:
+                best, best_d = smp.pos, d
+        if picked:
+            return np.mean(picked, axis=0)
+        return best if best_d <= 2 * w + 0.05 else None
+
+    def _bump(self, st: _FaceState, t: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per scale h and channel: the bump |x(t-h) - (x(t-2h) + x(t)) / 2| and the step |x(t) - x(t-2h)|.
+
+        A bump that comes back (micro-expression) has a small step; an expression that stays has a
+        step about twice its bump.
+        """
+        now = self._at(st, t)
+        bumps, steps = [], []
+        for h in self.options.scales:
+            mid, old = self._at(st, t - h), self._at(st, t - 2 * h)
+            if now is None or mid is None or old is None:
+                return None
+            bumps.append(np.hypot(*(mid - 0.5 * (old + now)).T))
+            steps.append(np.hypot(*(now - old).T))
+        return np.array(bumps), np.array(steps)
+
+    def _reference(self, st: _FaceState, start: float) -> tuple[np.ndarray, np.ndarray]:
+        """Mean positions and aligned landmarks over [start - ref_span, start] (the face before the bump)."""
+        win = [s for s in st.history if start - self.options.ref_span <= s.t <= start]
         if not win:
-            return None
+            win = [min(st.history, key=lambda s: abs(s.t - start))]
         return np.mean([s.pos for s in win], axis=0), np.mean([s.aligned for s in win], axis=0)
 
     def _score(self, st: _FaceState, s: _Sample, ref: np.ndarray) -> None:
         dist = np.hypot(*(s.pos - ref).T)
-        s.excess = dist - st.mu
-        s.z = s.excess / np.maximum(np.sqrt(st.var), self.options.sd_floor)
+        s.excess = dist - st.mu[-1]
+        s.z = s.excess / np.maximum(np.sqrt(st.var[-1]), self.options.sd_floor)
         if s.blink:
             s.z = np.where(self._eye, 0.0, s.z)  # eye channels do not count while the eyes close
 
@@ -309,7 +365,7 @@ class MicroSpotter:
         st.last_t = t
         st.first_t = t if st.first_t is None else st.first_t
         st.history.append(s)
-        while st.history and t - st.history[0].t > o.ref_far + o.max_micro + 0.3:
+        while st.history and t - st.history[0].t > 2 * max(o.scales) + o.ref_span + 0.3:
             st.history.popleft()
         out: list[ExpressionEvent] = []
 
@@ -317,58 +373,126 @@ class MicroSpotter:
             m = st.macro
             scored = _Sample(s.t, s.pos, s.aligned, s.blink, s.head_speed, s.luminance, s.aus)
             self._score(st, scored, m.ref)
-            m.observe(scored, o.z_on, o.z_off)
+            m.observe(scored, o.z_on, o.z_off, self._nose)
             if (m.quiet_since is not None and t - m.quiet_since >= o.hold) or t - m.start > o.max_event:
                 st.macro = None
                 ev = self._close(st, face.face_id, m, t, truncated=False, macro=True)
                 out += [ev] if ev is not None else []
 
-        if st.micro is None:
-            ref = self._reference(st, t)
-            if ref is None:
-                return out
-            self._score(st, s, ref[0])
-            assert s.z is not None and s.excess is not None
-            warm = t - st.first_t >= o.warmup
-            if warm and ((s.z > o.z_on) & (s.excess > o.min_peak)).any():
-                pre = [p for p in st.history if p.t >= t - o.ref_far]
-                for p in pre:
-                    self._score(st, p, ref[0])
-                st.micro = _Open(ref[0], ref[1], pre, t, s.z > o.z_on)
-            else:
-                self._learn(st, np.hypot(*(s.pos - ref[0]).T), dt, s.blink, s.aus)
+        bumps = self._bump(st, t)
+        if bumps is None:
             return out
-
-        c = st.micro
-        self._score(st, s, c.ref)
-        c.observe(s, o.z_on, o.z_off)
-        if c.quiet_since is not None and t - c.quiet_since >= o.hold:
-            st.micro = None
-            ev = self._close(st, face.face_id, c, t, truncated=False, macro=False)
-            out += [ev] if ev is not None else []
-        elif t - c.start > o.max_micro + o.hold:
-            st.micro = None  # not back in time: a macro-expression; the micro layer re-arms
-            if st.macro is None:
-                st.macro = c
-                self._count("macro_opened")
+        bump, ends = bumps
+        sd = np.maximum(np.sqrt(st.var), o.sd_floor)
+        z = (bump - st.mu) / sd
+        horizon = t - 2 * max(o.scales) - o.probe
+        if any(p.blink for p in st.history if p.t >= horizon):
+            z[:, self._eye] = 0.0  # eye channels do not count around a blink
+        warm = t - st.first_t >= o.warmup
+        strong = (z > o.z_on) & (bump - st.mu > o.min_peak) & ~self._nose[None, :]  # the nose only vetoes
+        centre = t - np.asarray(o.scales)[:, None]
+        is_bump = ends < o.step_ratio * bump
+        cand = strong & is_bump & (centre > st.refractory) & warm
+        step = strong & ~is_bump & warm
+        if step.any() and st.macro is None:
+            k = int(np.argmax(np.where(step, z, -np.inf).max(axis=1)))
+            begin = t - 2 * o.scales[k]
+            ref, ref_aligned = self._reference(st, begin)
+            macro = _Open(ref, ref_aligned, [], begin, step.any(axis=0))
+            for p in (p for p in st.history if p.t > begin - o.ref_span):
+                scored = _Sample(p.t, p.pos, p.aligned, p.blink, p.head_speed, p.luminance, p.aus)
+                self._score(st, scored, ref)
+                macro.observe(scored, o.z_on, o.z_off, self._nose)
+            macro.quiet_since = None
+            st.macro = macro
+            self._count("macro_opened")
+        if cand.any():
+            k, j = np.unravel_index(int(np.argmax(np.where(cand, z, -np.inf))), z.shape)
+            if st.peak is None or z[k, j] > st.peak.z:
+                st.peak = _Peak(float(z[k, j]), int(k), int(j), t, float(centre[k, 0]), z[k].copy())
+        if st.peak is not None and t - st.peak.t >= o.hold:
+            peak, st.peak = st.peak, None
+            ev = self._micro_event(st, face.face_id, peak, t)
+            if ev is not None:
+                st.refractory = ev.offset
+                out.append(ev)
             else:
-                self._count("merged_into_macro")
+                st.refractory = peak.centre + o.scales[peak.scale]
+        if not (cand.any() or step.any()):
+            self._learn(st, bump, dt, (s.blink & self._eye) | (z > o.z_learn), s.aus)
         return out
 
+    def _micro_event(self, st: _FaceState, face_id: int, peak: _Peak, now: float) -> ExpressionEvent | None:
+        """Time, check and describe a confirmed bump (``peak``); None when it is rejected."""
+        o = self.options
+        h, j, c = o.scales[peak.scale], peak.channel, peak.centre
+        a, b = self._at(st, c - h), self._at(st, c + h)
+        mid = self._at(st, c)
+        if a is None or b is None or mid is None:
+            return None
+        win = [p for p in st.history if c - 2 * h - o.probe <= p.t <= now]
+        ts = np.array([p.t for p in win])
+        line = a[j] + np.outer((ts - (c - h)) / (2 * h), b[j] - a[j])
+        v = mid[j] - 0.5 * (a[j] + b[j])
+        v = v / max(float(np.hypot(*v)), 1e-9)
+        sig = (np.array([p.pos[j] for p in win]) - line) @ v
+        near = np.abs(ts - c) <= h / 2
+        i_apex = int(np.flatnonzero(near)[np.argmax(sig[near])]) if near.any() else int(np.argmax(sig))
+        apex, top = float(ts[i_apex]), float(sig[i_apex])
+        onset = max(2.0 * _half_crossing(ts, sig, i_apex, top, -1) - apex, float(ts[0]))
+        offset = min(max(2.0 * _half_crossing(ts, sig, i_apex, top, +1) - apex, apex), now)
+        if offset - onset < o.min_duration:
+            self._count("rejected_spike")
+            return None
+        inside = [p for p in win if onset <= p.t <= offset]
+        involved = peak.zvec >= o.region_z
+        involved[j] = True
+        involved &= ~self._nose
+        regions = sorted({REGION_NAMES[self._region[i]] for i in np.flatnonzero(involved)})
+        if any(p.blink for p in inside) and set(regions) <= _EYE_REGIONS:
+            self._count("rejected_blink")
+            return None
+        nose_z = float(np.max(peak.zvec[self._nose], initial=0.0))
+        speed = max((p.head_speed for p in inside), default=0.0)
+        if nose_z > o.z_on or nose_z > o.nose_ratio * peak.z or speed > o.head_speed:
+            self._count("rejected_head_motion")
+            return None
+        lum0, lum1 = win[0].luminance, win[i_apex].luminance
+        if np.isfinite(lum0) and np.isfinite(lum1) and lum0 > 0 and abs(lum1 - lum0) / lum0 > o.lighting:
+            self._count("rejected_lighting")
+            return None
+        excess = np.hypot(*(mid - 0.5 * (a + b)).T)
+        side = self._side_of(np.where(involved, excess, 0.0), involved)
+        kind = EventKind.MACRO if offset - onset > o.max_micro else EventKind.MICRO
+        conf = float(1.0 / (1.0 + np.exp(-(peak.z - o.z_on) / 1.5)))
+        apex_s = win[i_apex]
+        before = self._aligned_at(st, c - h)
+        after = self._aligned_at(st, c + h)
+        disp = apex_s.aligned - 0.5 * (before + after)
+        aus = self._aus(st, apex_s, disp, side)
+        return ExpressionEvent(kind, face_id, onset, apex, offset, now, aus, tuple(regions), side, top, conf)
+
+    def _aligned_at(self, st: _FaceState, tau: float) -> np.ndarray:
+        return min(st.history, key=lambda p: abs(p.t - tau)).aligned
+
     def _learn(
-        self, st: _FaceState, dist: np.ndarray, dt: float, is_blink: bool, au_vec: np.ndarray | None
+        self, st: _FaceState, dist: np.ndarray, dt: float, skip: np.ndarray, au_vec: np.ndarray | None
     ) -> None:
-        """Update the person's variability statistics (and AU baseline) while nothing is open."""
+        """Update the person's variability statistics (and AU baseline) while nothing is open.
+
+        ``skip`` marks values not to learn from (eye channels in a blink, outliers above z_on), so
+        that expressions do not inflate the noise estimate; the rest is clipped at 2.5 deviations.
+        """
         o = self.options
         a = dt / max(st.learnt + dt, 1e-9) if st.learnt < o.noise_tau else 1.0 - np.exp(-dt / o.noise_tau)
         a = 1.0 if st.learnt == 0 else float(np.clip(a, 0.0, 1.0))
         st.learnt += dt
-        learn = ~self._eye if is_blink else np.ones(len(dist), bool)
+        learn = ~skip
         if a >= 1.0:
             st.mu = dist.copy()
-        else:  # clipped, so that one outlier cannot inflate the statistics
+        else:
             sd = np.maximum(np.sqrt(st.var), o.sd_floor)
-            d = np.clip(dist - st.mu, -3.0 * sd, 3.0 * sd)
+            d = np.clip(dist - st.mu, -2.5 * sd, 2.5 * sd)
             st.mu = np.where(learn, st.mu + a * d, st.mu)
             st.var = np.where(learn, (1 - a) * st.var + a * d * d, st.var)
         if au_vec is not None:
@@ -383,7 +507,7 @@ class MicroSpotter:
         ex = np.array([s.excess for s in samples])
         blink = np.array([s.blink for s in samples])
         after = ts >= ev.start
-        peak_z = np.where(after[:, None], z, -np.inf).max(axis=0)
+        peak_z = np.where(after[:, None] & ~self._nose[None, :], z, -np.inf).max(axis=0)
         channel = int(np.argmax(peak_z))
         sig = np.where(blink & self._eye[channel], 0.0, ex[:, channel])
         i0 = int(np.argmax(after))
@@ -397,10 +521,6 @@ class MicroSpotter:
         else:
             offset = min(2.0 * _half_crossing(ts, sig, i_apex, peak, +1) - apex, now)
         offset = max(offset, apex)
-        active = ts[after & (z[:, channel] > o.z_on / 2)]
-        if len(active) < 2 or active[-1] - active[0] < o.min_active:
-            self._count("rejected_spike")
-            return None
         in_event = (ts >= onset) & (ts <= offset)
         involved = peak_z >= o.region_z
         involved[channel] = True

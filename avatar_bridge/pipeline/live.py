@@ -1,14 +1,14 @@
 """Live pipeline: camera or video -> tracking -> facs -> micro -> retarget -> every sink, paced.
 
-Videos play at their own frame rate (``fast`` = as fast as possible); cameras are read by a
-thread that keeps only the newest frame, so latency stays bounded when tracking is slower than
-the camera. One :class:`Retargeter` runs per distinct profile and face (the session's profile
-plus any a sink declares). A sink that fails while sending is reported once and the others keep
-running; a receiver that goes away never stops the loop. Ctrl-C ends the run cleanly and
-:meth:`LivePipeline.run` still returns its :class:`LiveStats`.
+Videos play at their own frame rate (``fast`` = as fast as possible); cameras are read by a thread
+that keeps only the newest frame, so latency stays bounded when tracking is slower than the camera.
+One :class:`FaceRetargeter` runs per face and serves every distinct profile (the session's plus any
+a sink declares) from one smoothing filter and one stacked matmul. A sink that fails while sending
+is reported once and the others keep running; a receiver that goes away never stops the loop. Ctrl-C
+ends the run cleanly and :meth:`LivePipeline.run` still returns its :class:`LiveStats`.
 
-End-to-end latency is measured from the moment a frame is available (read from the camera, or
-due by the video's clock) to the moment the last sink returned from ``send``.
+End-to-end latency is measured from the moment a frame is available (read from the camera, or due by
+the video's clock) to the moment the last sink returned from ``send``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from avatar_bridge.capture import CaptureOptions, open_source
 from avatar_bridge.errors import AvatarBridgeError, ConfigError
 from avatar_bridge.records import ActionUnits, ExpressionEvent, Frame, FrameOutput, RigWeights, TrackingResult
-from avatar_bridge.retarget import CalibrationFile, Retargeter, RetargetOptions, load_profile
+from avatar_bridge.retarget import CalibrationFile, FaceRetargeter, RetargetOptions, load_profile
 from avatar_bridge.retarget.profile import Profile
 from avatar_bridge.sinks import Sink, open_sink
 from avatar_bridge.tracking import FaceTracker, TrackerOptions
@@ -224,18 +224,17 @@ class LivePipeline:
             if name and name not in self.profiles:
                 self.profiles[name] = load_profile(name)
         self._tracker = tracker
-        self._retargeters: dict[tuple[str, int], Retargeter] = {}
+        self._retargeters: dict[int, FaceRetargeter] = {}
         self.stats = LiveStats()
 
     def _profile_of(self, sink: Sink) -> str:
         return getattr(sink, "profile", None) or self.options.profile
 
-    def _retargeter(self, profile: str, face_id: int) -> Retargeter:
-        key = (profile, face_id)
-        rt = self._retargeters.get(key)
+    def _retargeter(self, face_id: int) -> FaceRetargeter:
+        rt = self._retargeters.get(face_id)
         if rt is None:
-            rt = self._retargeters[key] = Retargeter(
-                self.profiles[profile], self._retarget_options, face_id=face_id
+            rt = self._retargeters[face_id] = FaceRetargeter(
+                self.profiles, self._retarget_options, face_id=face_id
             )
         return rt
 
@@ -276,21 +275,26 @@ class LivePipeline:
         """Retarget every face for every profile; faces that left keep easing to neutral."""
         faces = {f.face_id: f for f in result.faces}
         aus_by_id = {a.face_id: a for a in aus}
-        out: dict[str, FrameOutput] = {}
-        for profile in self.profiles:
-            ids = sorted({fid for (p, fid) in self._retargeters if p == profile} | set(faces))
-            weights: list[RigWeights] = []
-            for fid in ids:
-                rt = self._retargeter(profile, fid)
-                if self.options.replay_events:
-                    for e in events:
-                        if e.face_id == fid:
-                            rt.play_event(e)
-                weights.append(rt.update(faces.get(fid), aus_by_id.get(fid), result.timestamp, result.index))
-            out[profile] = FrameOutput(
-                result.index, result.timestamp, tuple(weights), aus, tuple(events), frame, result.faces
+        per_face: list[dict[str, RigWeights]] = []
+        for fid in sorted(set(self._retargeters) | set(faces)):
+            rt = self._retargeter(fid)
+            if self.options.replay_events:
+                for e in events:
+                    if e.face_id == fid:
+                        rt.play_event(e)
+            per_face.append(rt.update(faces.get(fid), aus_by_id.get(fid), result.timestamp, result.index))
+        return {
+            profile: FrameOutput(
+                result.index,
+                result.timestamp,
+                tuple(w[profile] for w in per_face),
+                aus,
+                tuple(events),
+                frame,
+                result.faces,
             )
-        return out
+            for profile in self.profiles
+        }
 
     def _send(self, outputs: dict[str, FrameOutput]) -> None:
         stats = self.stats

@@ -1,11 +1,13 @@
 """Retarget stage: tracked faces and AUs -> any rig's weights, through profiles that are data.
 
-``Retargeter(profile, RetargetOptions()).update(face, aus, timestamp) -> RigWeights``; profiles are
+``Retargeter(profile, RetargetOptions()).update(face, aus, timestamp) -> RigWeights`` (and
+``FaceRetargeter`` for several profiles of one face, sharing one filter); profiles are
 ``blendshapes/profiles/*.toml`` (:func:`load_profile`), smoothing keeps micro-expressions
 (:mod:`.smoothing`), :func:`match_names` writes a profile for a rig's own shape-key names.
 """
 
 from avatar_bridge.retarget.calibration import CalibrationFile, RetargetCalibration
+from avatar_bridge.retarget.events import event_envelope
 from avatar_bridge.retarget.match import (
     MatchResult,
     match_names,
@@ -25,7 +27,7 @@ from avatar_bridge.retarget.profile import (
     parse_profile,
     source_vector,
 )
-from avatar_bridge.retarget.retargeter import Retargeter, RetargetOptions, event_envelope
+from avatar_bridge.retarget.retargeter import FaceRetargeter, Retargeter, RetargetOptions
 from avatar_bridge.retarget.smoothing import (
     DeviationGatedFilter,
     OneEuroFilter,
@@ -41,6 +43,7 @@ __all__ = [
     "CompiledProfile",
     "Curve",
     "DeviationGatedFilter",
+    "FaceRetargeter",
     "MatchResult",
     "OneEuroFilter",
     "Profile",

@@ -140,24 +140,29 @@ class DeviationGatedFilter(OneEuroFilter):
         x = np.asarray(x, dtype=np.float64)
         dt = self._dt(t)
         valid = np.isfinite(x)
-        fresh = valid & ~np.isfinite(self._y)
-        self._y[fresh] = x[fresh]
+        y = self._y
+        fresh = valid & np.isnan(y)
+        if fresh.any():
+            y[fresh] = x[fresh]
+        d = x - y
+        d_sq = d * d
         # Noise: running mean square of the deviation from the filtered value, clipped so that an
         # expression cannot pump it (at rest the deviation is the tracker's jitter, white or not).
-        dev_sq = np.minimum((x - self._y) ** 2, (o.gate_low**2) * self._var)
+        var = self._var
         k = 1.0 - math.exp(-dt / o.noise_tau)
-        self._var = np.where(
-            valid, np.maximum(self._var + k * (dev_sq - self._var), self._floor_sq), self._var
-        )
-        # One Euro part: speed-dependent cutoff at rest.
-        dx = np.where(valid, (x - self._y) / dt, 0.0)
-        self._dx = np.where(valid, self._dx + smoothing_alpha(o.d_cutoff, dt) * (dx - self._dx), self._dx)
-        a = smoothing_alpha(o.min_cutoff + o.beta * np.abs(self._dx), dt)
+        new_var = var + k * (np.minimum(d_sq, (o.gate_low**2) * var) - var)
+        self._var = np.where(valid, np.maximum(new_var, self._floor_sq), var)
+        # One Euro part: speed-dependent cutoff at rest (a constant when beta is 0).
+        if o.beta > 0:
+            dx = np.where(valid, d / dt, 0.0)
+            self._dx = np.where(valid, self._dx + smoothing_alpha(o.d_cutoff, dt) * (dx - self._dx), self._dx)
+            a = smoothing_alpha(o.min_cutoff + o.beta * np.abs(self._dx), dt)
+        else:
+            a = 1.0 / (1.0 + 1.0 / (2.0 * math.pi * o.min_cutoff * dt))
         # Gate: open in proportion to how far (in noise sigmas) the sample left the filtered value.
-        z = np.abs(x - self._y) / np.sqrt(self._var)
-        g = np.clip((z - o.gate_low) / (o.gate_high - o.gate_low), 0.0, 1.0)
-        a = a + (1.0 - a) * g
-        self._y = np.where(valid, self._y + a * (x - self._y), self._y)
+        z = np.sqrt(d_sq / self._var)
+        g = np.clip((z - o.gate_low) * (1.0 / (o.gate_high - o.gate_low)), 0.0, 1.0)
+        self._y = np.where(valid, y + (a + (1.0 - a) * g) * d, y)
         return np.where(valid, self._y, np.nan)
 
 

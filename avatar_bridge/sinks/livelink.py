@@ -5,7 +5,17 @@ sends it: uint32 little-endian version (6), the subject's device id as "$" + 36-
 big-endian int32 name length + UTF-8 name, frame time (int32 frame number, float32 sub-frame),
 frame rate (int32 numerator, int32 denominator), uint8 count (61), then 61 big-endian float32:
 the 52 ARKit weights in Apple's order (the sink's profile defaults to ``arkit52``), HeadYaw,
-HeadPitch, HeadRoll (radians) and the two eyes' yaw, pitch, roll (from the eye-look shapes).
+HeadPitch, HeadRoll and the two eyes' yaw, pitch, roll (from the eye-look shapes).
+
+Angle units. Epic's own ARKit publisher writes these nine values normalised to -1..1, angle in
+degrees / 180 (Unreal's AppleARKitFaceSupport, ``ToBlendShapeMap``: "Map the -180..180 range to
+-1..1", ``HeadYaw = TrackedRot.Yaw / 180.f``), and receivers built for the app treat them that
+way (nmfisher's Blender LiveLinkFace add-on: "rotate the bone between its extremities (blendshape
+values -1 to 1)"). So the default is ``angles=normalized`` (radians / pi); ``angles=radians`` or
+``angles=degrees`` suit receivers that assume those (PyLiveLinkFace's OSC example converts with
+``math.degrees``). Signs follow :class:`~avatar_bridge.records.HeadPose`: HeadYaw > 0 when the
+subject turns to their own left, HeadPitch > 0 nose down, HeadRoll > 0 counter-clockwise as the
+camera sees it (not checked against a live Unreal: flip in the AnimBP if a rig disagrees).
 """
 
 from __future__ import annotations
@@ -28,8 +38,9 @@ VERSION = 6
 COUNT = 61
 #: Eye rotation (radians) at a look-shape value of 1 (ARKit's eye look shapes span about 30 deg).
 EYE_RANGE = math.radians(30.0)
+#: Multiplier from radians to each ``angles=`` unit (normalized = Epic's degrees / 180).
+ANGLE_UNITS = {"normalized": 1.0 / math.pi, "radians": 1.0, "degrees": 180.0 / math.pi}
 _HEAD = struct.Struct("!if2iB")
-_VALUES = struct.Struct(f"!{COUNT}f")
 
 
 @lru_cache(maxsize=64)
@@ -42,7 +53,8 @@ def arkit_vector(weights: RigWeights) -> np.ndarray:
     """The 52 ARKit values of ``weights`` in Apple's order (names must be ARKit names; others ignored)."""
     src, dst = _arkit_slots(weights.names)
     out = np.zeros(len(ARKIT_NAMES), np.float32)
-    out[dst] = np.nan_to_num(np.asarray(weights.values, np.float32)[src])
+    v = np.asarray(weights.values, np.float32)[src]
+    out[dst] = np.where(np.isnan(v), 0.0, v)
     return out
 
 
@@ -59,6 +71,15 @@ def eye_angles(arkit: np.ndarray, side: str) -> tuple[float, float, float]:
     return towards_left * EYE_RANGE, (up - down) * EYE_RANGE, 0.0
 
 
+@lru_cache(maxsize=64)
+def _packet_head(subject: str, device_id: str) -> bytes:
+    dev = ("$" + device_id).encode("ascii")
+    if len(dev) != 37:
+        raise ConfigError(f"Live Link device id must be a 36-character UUID, got {device_id!r}")
+    name = subject.encode("utf-8")
+    return struct.pack("<I", VERSION) + dev + struct.pack("!i", len(name)) + name
+
+
 def encode_livelink(
     weights: RigWeights,
     frame: int,
@@ -66,32 +87,28 @@ def encode_livelink(
     fps: int,
     subject: str = "avatar-bridge",
     device_id: str = "00000000-0000-0000-0000-000000000000",
+    angles: str = "normalized",
 ) -> bytes:
-    """One Live Link Face packet; pure."""
-    dev = ("$" + device_id).encode("ascii")
-    if len(dev) != 37:
-        raise ConfigError(f"Live Link device id must be a 36-character UUID, got {device_id!r}")
-    name = subject.encode("utf-8")
+    """One Live Link Face packet; pure. ``angles``: unit of the nine head/eye angles (see module)."""
+    if angles not in ANGLE_UNITS:
+        raise ConfigError(f"Live Link angles must be one of {', '.join(ANGLE_UNITS)}, got {angles!r}")
+    head = _packet_head(subject, device_id)
     arkit = arkit_vector(weights)
     pitch, yaw, roll = euler(weights.pose)
-    values = [*arkit.tolist(), yaw, pitch, roll, *eye_angles(arkit, "Left"), *eye_angles(arkit, "Right")]
-    return (
-        struct.pack("<I", VERSION)
-        + dev
-        + struct.pack("!i", len(name))
-        + name
-        + _HEAD.pack(frame, subframe, fps, 1, COUNT)
-        + _VALUES.pack(*values)
-    )
+    values = np.empty(COUNT, ">f4")
+    values[: len(ARKIT_NAMES)] = arkit
+    rotations = np.array((yaw, pitch, roll, *eye_angles(arkit, "Left"), *eye_angles(arkit, "Right")))
+    values[len(ARKIT_NAMES) :] = rotations * ANGLE_UNITS[angles]
+    return head + _HEAD.pack(frame, subframe, fps, 1, COUNT) + values.tobytes()
 
 
 class LiveLinkSink(UdpSink):
-    """``livelink://HOST:PORT?subject=avatar-bridge&device_id=UUID&fps=60&face=0``."""
+    """``livelink://HOST:PORT?subject=avatar-bridge&device_id=UUID&fps=60&face=0&angles=normalized``."""
 
     scheme = "livelink"
     default_port = DEFAULT_PORT
     default_profile = "arkit52"
-    extra_params = frozenset({"subject", "device_id", "fps", "face"})
+    extra_params = frozenset({"subject", "device_id", "fps", "face", "angles"})
 
     def __init__(self, url: SinkURL) -> None:
         super().__init__(url)
@@ -102,6 +119,11 @@ class LiveLinkSink(UdpSink):
             raise ConfigError(f"sink URL {url.text!r}: device_id must be a 36-character UUID")
         self.fps = url.int_param("fps", 60, lo=1, hi=1000)
         self.face = url.int_param("face", -1, lo=-1, hi=1 << 20)
+        self.angles = url.params.get("angles", "normalized")
+        if self.angles not in ANGLE_UNITS:
+            raise ConfigError(
+                f"sink URL {url.text!r}: angles must be one of {', '.join(ANGLE_UNITS)}, got {self.angles!r}"
+            )
 
     def encode(self, out: FrameOutput) -> list[bytes]:
         if not out.weights:
@@ -109,4 +131,8 @@ class LiveLinkSink(UdpSink):
         w = next((w for w in out.weights if w.face_id == self.face), out.weights[0])
         frames = out.timestamp * self.fps
         frame = int(math.floor(frames))
-        return [encode_livelink(w, frame, float(frames - frame), self.fps, self.subject, self.device_id)]
+        return [
+            encode_livelink(
+                w, frame, float(frames - frame), self.fps, self.subject, self.device_id, self.angles
+            )
+        ]

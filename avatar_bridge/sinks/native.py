@@ -28,11 +28,12 @@ from avatar_bridge.records import ActionUnits, ExpressionEvent, FrameOutput, Rig
 from avatar_bridge.retarget.pose import euler
 from avatar_bridge.sinks.base import SinkURL, UdpSink
 from avatar_bridge.sinks.osc import (
+    BUNDLE_HEADER,
     BUNDLE_OVERHEAD,
-    ELEMENT_OVERHEAD,
-    encode_bundle,
+    element,
     encode_message,
     message_prefix,
+    named_float_elements,
     osc_string,
 )
 
@@ -42,10 +43,14 @@ MAX_DATAGRAM = 1400
 _FRAME_PREFIX = message_prefix("/ab/frame", "idiii")
 _FRAME_ARGS = struct.Struct(">idiii")
 _FRAME_SIZE = len(_FRAME_PREFIX) + _FRAME_ARGS.size
+_FRAME_HEAD = struct.pack(">i", _FRAME_SIZE) + _FRAME_PREFIX  # the element before the arguments
 _BLEND_PREFIX = message_prefix("/ab/blend", "sf")
 _AU_PREFIX = message_prefix("/ab/au", "sf")
+_HEAD_PREFIX = message_prefix("/ab/head", "ffffff")
+_HEAD_ARGS = struct.Struct(">6f")
 _F32 = struct.Struct(">f")
 _AU_NAMES = tuple(osc_string(a) for a in AU_INTENSITY)
+_FACE = {found: element(encode_message("/ab/face", "i", (int(found),))) for found in (False, True)}
 
 
 def frame_message(index: int, timestamp: float, face_id: int, part: int, parts: int) -> bytes:
@@ -57,11 +62,7 @@ def end_message(index: int) -> bytes:
 
 
 def blend_messages(weights: RigWeights) -> list[bytes]:
-    f32 = _F32.pack
-    return [
-        _BLEND_PREFIX + osc_string(n) + f32(float(v))
-        for n, v in zip(weights.names, weights.values, strict=True)
-    ]
+    return [e[4:] for e in named_float_elements(_BLEND_PREFIX, weights.names, weights.values)]
 
 
 def au_messages(aus: ActionUnits) -> list[bytes]:
@@ -71,8 +72,8 @@ def au_messages(aus: ActionUnits) -> list[bytes]:
 
 def head_message(weights: RigWeights) -> bytes:
     pitch, yaw, roll = euler(weights.pose)
-    tx, ty, tz = (float(v) for v in weights.pose.translation)
-    return encode_message("/ab/head", "ffffff", (pitch, yaw, roll, tx, ty, tz))
+    tx, ty, tz = weights.pose.matrix[:3, 3].tolist()
+    return _HEAD_PREFIX + _HEAD_ARGS.pack(pitch, yaw, roll, tx, ty, tz)
 
 
 def format_event_aus(aus: dict[str, float]) -> str:
@@ -100,63 +101,63 @@ def event_message(event: ExpressionEvent) -> bytes:
 @dataclass(frozen=True, slots=True)
 class _FaceGroup:
     face_id: int
-    messages: list[bytes]
+    elements: list[bytes]  # bundle elements (int32 size + message)
 
 
 def _groups(out: FrameOutput) -> list[_FaceGroup]:
-    """Per face: its messages in order (face, blends, AUs, head, events)."""
+    """Per face: its elements in order (face, blends, AUs, head, events)."""
     aus_by_face = {a.face_id: a for a in out.aus}
     groups: list[_FaceGroup] = []
     for w in out.weights:
-        msgs = [encode_message("/ab/face", "i", (1 if w.face_found else 0,))]
-        msgs += blend_messages(w)
+        els = [_FACE[bool(w.face_found)], *named_float_elements(_BLEND_PREFIX, w.names, w.values)]
         if w.face_id in aus_by_face:
-            msgs += au_messages(aus_by_face.pop(w.face_id))
-        msgs.append(head_message(w))
-        groups.append(_FaceGroup(w.face_id, msgs))
+            els += named_float_elements(_AU_PREFIX, AU_INTENSITY, aus_by_face.pop(w.face_id).intensity)
+        els.append(element(head_message(w)))
+        groups.append(_FaceGroup(w.face_id, els))
     for a in aus_by_face.values():  # AUs of a face the sink has no weights for
-        groups.append(_FaceGroup(a.face_id, [encode_message("/ab/face", "i", (1,)), *au_messages(a)]))
+        groups.append(
+            _FaceGroup(a.face_id, [_FACE[True], *named_float_elements(_AU_PREFIX, AU_INTENSITY, a.intensity)])
+        )
     if not groups:
-        groups.append(_FaceGroup(-1, [encode_message("/ab/face", "i", (0,))]))
+        groups.append(_FaceGroup(-1, [_FACE[False]]))
     by_id = {g.face_id: g for g in groups}
     for e in out.events:
-        by_id.get(e.face_id, groups[0]).messages.append(event_message(e))
+        by_id.get(e.face_id, groups[0]).elements.append(element(event_message(e)))
     return groups
 
 
 def encode_frame(out: FrameOutput, max_datagram: int = MAX_DATAGRAM) -> list[bytes]:
     """Every datagram of one frame, in send order (see the module docstring for the layout)."""
-    end = end_message(out.index)
-    header_cost = ELEMENT_OVERHEAD + _FRAME_SIZE
-    budget = max_datagram - BUNDLE_OVERHEAD - header_cost
-    end_cost = ELEMENT_OVERHEAD + len(end)
+    end = element(end_message(out.index))
+    budget = max_datagram - BUNDLE_OVERHEAD - len(_FRAME_HEAD) - _FRAME_ARGS.size
+    end_cost = len(end)
     if budget < end_cost:
         raise ValueError(f"max_datagram {max_datagram} is too small for the native stream")
     datagrams: list[bytes] = []
     groups = _groups(out)
+    pack_args = _FRAME_ARGS.pack
     for gi, group in enumerate(groups):
-        last_group = gi == len(groups) - 1
         parts: list[list[bytes]] = [[]]
         used = 0
-        for m in group.messages:
-            cost = ELEMENT_OVERHEAD + len(m)
+        for e in group.elements:
+            cost = len(e)
             if cost > budget:
                 raise ValueError(
-                    f"an OSC message of {len(m)} bytes cannot fit a {max_datagram}-byte datagram"
+                    f"an OSC message of {cost - 4} bytes cannot fit a {max_datagram}-byte datagram"
                 )
-            if parts[-1] and used + cost > budget:
+            if used + cost > budget and parts[-1]:
                 parts.append([])
                 used = 0
-            parts[-1].append(m)
+            parts[-1].append(e)
             used += cost
-        if last_group:
+        if gi == len(groups) - 1:
             if used + end_cost > budget:
                 parts.append([])
             parts[-1].append(end)
         n = len(parts)
         for pi, body in enumerate(parts):
-            head = frame_message(out.index, out.timestamp, group.face_id, pi, n)
-            datagrams.append(encode_bundle([head, *body]))
+            head = _FRAME_HEAD + pack_args(out.index, out.timestamp, group.face_id, pi, n)
+            datagrams.append(b"".join([BUNDLE_HEADER, head, *body]))
     return datagrams
 
 

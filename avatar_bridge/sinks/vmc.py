@@ -5,31 +5,62 @@ target followed by one ``/VMC/Ext/Blend/Apply``, ``/VMC/Ext/Bone/Pos`` for Neck 
 ``/VMC/Ext/Root/Pos``, ``/VMC/Ext/OK`` and ``/VMC/Ext/T``, packed into bundles of at most
 ``max_datagram`` bytes; a bundle that carries Val messages always ends its group with Apply.
 
-Head pose: MediaPipe's camera frame (x right, y up, z towards the camera, right-handed) seen
-from an avatar that faces the camera in Unity's left-handed frame is a reflection of x, so the
-quaternion (x, y, z, w) becomes (x, -y, -z, w). The rotation is shared between Neck
-(``neck_share``, default 0.3) and Head (the rest), which compose to the full rotation. Bone
-positions are the bones' nominal local offsets in metres (``?neck_y=``, ``?head_y=``); the root
-stays put unless ``?move_root=1`` (then it follows the head translation, cm -> m).
+Head pose. VMC carries Unity values: ``/VMC/Ext/Bone/Pos`` is the bone's Unity ``localPosition``
+and ``localRotation`` (sh-akira/VirtualMotionCaptureProtocol ``docs/specification.markdown`` and
+``sample/VRM0/SampleBonesSend.cs``), and the reference receiver EVMC4U assigns them to the
+avatar's bone as they are (``ExternalReceiver.cs``, ``BoneSynchronizeSingle``). Unity is
+left-handed (x right, y up, z forward) and a VRM humanoid faces +z with its bones at identity in
+the rest pose (UniVRM reverses glTF's z on import: vrm-c/vrm.dev ``univrm_coordinate.md``), so the
+avatar's own left is -x; VMC4B (QuadraticForm/VMC4B ``core/utility.py``) maps Unity to Blender
+with exactly that handedness: position (-x, -z, y), quaternion axis (x, z, -y). MediaPipe's camera
+frame is right-handed (x towards the image's right = the subject's left, y up, z towards the
+camera = the subject's forward). Matching the subject's left to the avatar's left reflects x:
+R_unity = M R M with M = diag(-1, 1, 1), i.e. the quaternion (x, y, z, w) becomes (x, -y, -z, w).
+A subject turning to their own left turns the avatar to its own left (Unity forward towards -x);
+``tests/test_sinks.py`` checks this on real video through VMC4B's conversion too.
+
+The rotation is shared between Neck (``neck_share``, default 0.3) and Head (the rest), which
+compose to the full rotation. Bone positions are nominal local offsets in metres (``?neck_y=``,
+``?head_y=``): a face tracker cannot know the model's skeleton, and a receiver that applies bone
+positions (EVMC4U's ``BonePositionSynchronize``, on by default) moves the model's neck and head to
+these offsets, so set them to your model's values or turn that option off. The root stays put
+unless ``?move_root=1`` (then it follows the head translation, cm -> m, x reflected likewise).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
 
 from avatar_bridge.records import FrameOutput, RigWeights
 from avatar_bridge.retarget.pose import quaternion
-from avatar_bridge.retarget.retargeter import slerp
 from avatar_bridge.sinks.base import SinkURL, UdpSink
-from avatar_bridge.sinks.osc import encode_bundle, encode_message, message_prefix, osc_string, pack_bundles
+from avatar_bridge.sinks.osc import (
+    bundle_of_elements,
+    element,
+    encode_message,
+    message_prefix,
+    named_float_elements,
+    osc_string,
+    pack_elements,
+)
 
 DEFAULT_PORT = 39539
 MAX_DATAGRAM = 1400
 _VAL = message_prefix("/VMC/Ext/Blend/Val", "sf")
-_F32 = struct.Struct(">f")
 APPLY = encode_message("/VMC/Ext/Blend/Apply", "", ())
+_APPLY_EL = element(APPLY)
+_F7 = struct.Struct(">7f")
+_BONE = message_prefix("/VMC/Ext/Bone/Pos", "sfffffff")
+_NECK = _BONE + osc_string("Neck")
+_HEAD = _BONE + osc_string("Head")
+_ROOT = message_prefix("/VMC/Ext/Root/Pos", "sfffffff") + osc_string("root")
+_T = message_prefix("/VMC/Ext/T", "f")
+_F32 = struct.Struct(">f")
+# loaded, calibration state (3 = calibrated), calibration mode (0 = normal), tracking (1 = ok; V2.7)
+_OK = {found: encode_message("/VMC/Ext/OK", "iiii", (1, 3, 0, int(found))) for found in (False, True)}
 _IDENTITY = np.array([0.0, 0.0, 0.0, 1.0])
 
 
@@ -37,6 +68,22 @@ def unity_quaternion(q_camera: np.ndarray) -> np.ndarray:
     """MediaPipe camera-frame quaternion (x, y, z, w) -> the avatar's Unity frame (see module doc)."""
     x, y, z, w = (float(v) for v in q_camera)
     return np.array([x, -y, -z, w])
+
+
+def _fraction(q: tuple[float, float, float, float], t: float) -> tuple[float, float, float, float]:
+    """slerp(identity, q, t): the rotation q scaled to ``t`` of its angle (same maths as
+    :func:`avatar_bridge.retarget.retargeter.slerp`, on plain floats)."""
+    x, y, z, w = q
+    if w < 0:
+        x, y, z, w = -x, -y, -z, -w
+    if w > 0.9995:
+        qx, qy, qz, qw = t * x, t * y, t * z, 1.0 + t * (w - 1.0)
+        n = math.sqrt(qx * qx + qy * qy + qz * qz + qw * qw)
+        return qx / n + 0.0, qy / n + 0.0, qz / n + 0.0, qw / n  # + 0.0: no negative zeros
+    theta = math.acos(w)
+    a, b = math.sin((1 - t) * theta), math.sin(t * theta)
+    st = math.sin(theta)
+    return b * x / st + 0.0, b * y / st + 0.0, b * z / st + 0.0, (a + b * w) / st
 
 
 def vmc_messages(
@@ -48,22 +95,33 @@ def vmc_messages(
     move_root: bool = False,
 ) -> tuple[list[bytes], list[bytes]]:
     """(Val messages, the other messages) of one face; pure."""
-    f32 = _F32.pack
-    vals = [_VAL + osc_string(n) + f32(float(v)) for n, v in zip(weights.names, weights.values, strict=True)]
-    q = unity_quaternion(quaternion(weights.pose))
-    q_neck = slerp(_IDENTITY, q, neck_share)
-    q_head = slerp(_IDENTITY, q, 1.0 - neck_share) if neck_share < 1 else _IDENTITY
-    root = np.zeros(3)
+    vals, tail = vmc_elements(weights, time, neck_share, neck_y, head_y, move_root)
+    return [e[4:] for e in vals], [e[4:] for e in tail]
+
+
+def vmc_elements(
+    weights: RigWeights,
+    time: float,
+    neck_share: float = 0.3,
+    neck_y: float = 0.1,
+    head_y: float = 0.08,
+    move_root: bool = False,
+) -> tuple[list[bytes], list[bytes]]:
+    """(Val elements, the other elements) of one face, as bundle elements; pure."""
+    vals = named_float_elements(_VAL, weights.names, weights.values)
+    q = tuple(unity_quaternion(quaternion(weights.pose)).tolist())
+    q_neck = _fraction(q, neck_share)
+    q_head = _fraction(q, 1.0 - neck_share) if neck_share < 1 else (0.0, 0.0, 0.0, 1.0)
+    root = (0.0, 0.0, 0.0)
     if move_root:
-        t = weights.pose.translation.astype(np.float64) / 100.0
-        root = np.array([-t[0], t[1], t[2]])
+        tx, ty, tz = (weights.pose.matrix[:3, 3].astype(np.float64) / 100.0).tolist()
+        root = (-tx, ty, tz)
     tail = [
-        encode_message("/VMC/Ext/Bone/Pos", "sfffffff", ("Neck", 0.0, neck_y, 0.0, *q_neck)),
-        encode_message("/VMC/Ext/Bone/Pos", "sfffffff", ("Head", 0.0, head_y, 0.0, *q_head)),
-        encode_message("/VMC/Ext/Root/Pos", "sfffffff", ("root", *root, 0.0, 0.0, 0.0, 1.0)),
-        # loaded, calibration state (3 = calibrated), calibration mode (0 = normal), tracking (1 = ok)
-        encode_message("/VMC/Ext/OK", "iiii", (1, 3, 0, 1 if weights.face_found else 0)),
-        encode_message("/VMC/Ext/T", "f", (float(time),)),
+        element(_NECK + _F7.pack(0.0, neck_y, 0.0, *q_neck)),
+        element(_HEAD + _F7.pack(0.0, head_y, 0.0, *q_head)),
+        element(_ROOT + _F7.pack(*root, 0.0, 0.0, 0.0, 1.0)),
+        element(_OK[bool(weights.face_found)]),
+        element(_T + _F32.pack(time)),
     ]
     return vals, tail
 
@@ -72,16 +130,15 @@ def encode_vmc(
     weights: RigWeights, time: float, max_datagram: int = MAX_DATAGRAM, **options: float | bool
 ) -> list[bytes]:
     """Datagrams of one frame: Val groups each closed by Apply, then bones, root, OK and T."""
-    vals, tail = vmc_messages(weights, time, **options)  # type: ignore[arg-type]
-    groups = pack_bundles(vals, max_datagram, trailer=APPLY) if vals else [[APPLY]]
-    tail_groups = pack_bundles(tail, max_datagram)
+    vals, tail = vmc_elements(weights, time, **options)  # type: ignore[arg-type]
+    groups = pack_elements(vals, max_datagram, trailer=_APPLY_EL) if vals else [[_APPLY_EL]]
     # Put the tail into the last Val bundle when it fits, else send it on its own.
     last = groups[-1]
-    if sum(4 + len(m) for m in last + tail) + 16 <= max_datagram:
+    if sum(map(len, last)) + sum(map(len, tail)) + 16 <= max_datagram:
         groups[-1] = last + tail
     else:
-        groups += tail_groups
-    return [encode_bundle(g) for g in groups]
+        groups += pack_elements(tail, max_datagram)
+    return [bundle_of_elements(g) for g in groups]
 
 
 class VmcSink(UdpSink):

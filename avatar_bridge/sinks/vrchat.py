@@ -9,7 +9,7 @@ One message per datagram (the form VRChat documents), or bundles with ``?bundle=
 
 from __future__ import annotations
 
-import struct
+from functools import lru_cache
 
 import numpy as np
 
@@ -19,22 +19,26 @@ from avatar_bridge.sinks.osc import encode_bundle, message_prefix, pack_bundles
 
 DEFAULT_PORT = 9000
 DEFAULT_PREFIX = "FT/v2/"
-_F32 = struct.Struct(">f")
 
 
 def parameter_address(name: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"/avatar/parameters/{prefix}{name}"
 
 
+@lru_cache(maxsize=64)
+def _heads(names: tuple[str, ...], prefix: str) -> tuple[bytes, ...]:
+    return tuple(message_prefix(parameter_address(n, prefix), "f") for n in names)
+
+
 def encode_parameters(
     names: tuple[str, ...], values: np.ndarray, prefix: str = DEFAULT_PREFIX
 ) -> list[bytes]:
     """One OSC message ``/avatar/parameters/<prefix><name> ,f value`` per name; pure."""
-    f32 = _F32.pack
-    return [
-        message_prefix(parameter_address(n, prefix), "f") + f32(float(v))
-        for n, v in zip(names, values, strict=True)
-    ]
+    heads = _heads(tuple(names), prefix)
+    packed = np.asarray(values, dtype=">f4").tobytes()
+    if len(packed) != 4 * len(heads):
+        raise ValueError(f"{len(heads)} names for {len(packed) // 4} values")
+    return list(map(bytes.__add__, heads, [packed[i : i + 4] for i in range(0, len(packed), 4)]))
 
 
 def changed_mask(values: np.ndarray, last: np.ndarray | None, min_delta: float) -> np.ndarray:
@@ -66,6 +70,11 @@ class VrchatSink(UdpSink):
 
     def select(self, w: RigWeights, timestamp: float) -> tuple[tuple[str, ...], np.ndarray]:
         """The (names, values) due this frame, updating what was sent."""
+        mask, values = self._due(w, timestamp)
+        return tuple(n for n, m in zip(w.names, mask, strict=True) if m), values[mask]
+
+    def _due(self, w: RigWeights, timestamp: float) -> tuple[np.ndarray, np.ndarray]:
+        """(mask of the values due this frame, all values), updating what was sent."""
         values = np.asarray(w.values, np.float32)
         full = (
             self._sent is None
@@ -81,15 +90,17 @@ class VrchatSink(UdpSink):
             mask = changed_mask(values, self._sent, self.min_delta)
         sent = values.copy() if full or self._sent is None else np.where(mask, values, self._sent)
         self._sent, self._names = sent, w.names
-        names = tuple(n for n, m in zip(w.names, mask, strict=True) if m)
-        return names, values[mask]
+        return mask, values
 
     def encode(self, out: FrameOutput) -> list[bytes]:
         if not out.weights:
             return []
         w = next((w for w in out.weights if w.face_id == self.face), out.weights[0])
-        names, values = self.select(w, out.timestamp)
-        messages = encode_parameters(names, values, self.prefix)
+        mask, values = self._due(w, out.timestamp)
+        heads = _heads(w.names, self.prefix)
+        idx = np.flatnonzero(mask).tolist()
+        packed = values[mask].astype(">f4").tobytes()
+        messages = [heads[i] + packed[4 * k : 4 * k + 4] for k, i in enumerate(idx)]
         if not self.bundle:
             return messages
         return [encode_bundle(g) for g in pack_bundles(messages, self.max_datagram)] if messages else []

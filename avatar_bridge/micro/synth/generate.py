@@ -41,7 +41,8 @@ class SynthOptions:
     of onset-to-apex and onset-to-offset. macro / jitter: how many hard negatives of each kind.
     spacing: least seconds between two injected items; blink_margin: least seconds between a micro
     event and a natural blink (eyeBlink above ``blink_threshold``); lead_in: untouched seconds at the start
-    (a spotter's warm-up). sigma: spatial fall-off of a pattern (units of 640 px face width).
+    (a spotter's warm-up). quiet: items start at random among the quietest fraction of the free
+    moments (the face's own motion around them, from the tracking). sigma: spatial fall-off of a pattern (units of 640 px face width).
     """
 
     events: int | None = None
@@ -60,6 +61,7 @@ class SynthOptions:
     sigma: float = 40.0
     blink_threshold: float = 0.45
     blink_margin: float = 0.2
+    quiet: float = 0.25
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -117,6 +119,8 @@ def natural_blinks(
             if r.timestamp - start < longest:
                 out.append((start, r.timestamp))
             start = None
+    if start is not None and results[-1].timestamp - start < longest:
+        out.append((start, results[-1].timestamp))
     return out
 
 
@@ -147,7 +151,7 @@ def plan(results: list[TrackingResult], options: SynthOptions) -> list[Injected]
     times = np.array([r.timestamp for r in results])
     end = times[-1]
     score = motion_score(results)
-    blinks = natural_blinks(results, options.blink_threshold)
+    closed = natural_blinks(results, options.blink_threshold, longest=np.inf)  # blinks and longer closures
     micro: list[Injected] = []
     n_micro = options.events if options.events is not None else 10_000
     for k in range(n_micro):
@@ -180,14 +184,14 @@ def plan(results: list[TrackingResult], options: SynthOptions) -> list[Injected]
         gap = options.spacing
         avoid = [(a - gap, b + gap) for a, b in busy]
         if item.kind == "micro":
-            avoid += [(a - options.blink_margin, b + options.blink_margin) for a, b in blinks]
+            avoid += [(a - options.blink_margin, b + options.blink_margin) for a, b in closed]
         ok = [t for t in starts if all(t + dur <= a or t >= b for a, b in avoid)]
         if not ok:
             if options.events is None and item.kind == "micro":
                 break  # the video is full
             continue
         quiet = np.array([score[(times >= t - 0.3) & (times <= t + dur + 0.2)].max() for t in ok])
-        good = np.flatnonzero(quiet <= np.quantile(quiet, 0.5))
+        good = np.flatnonzero(quiet <= np.quantile(quiet, options.quiet))
         t0 = float(ok[int(rng.choice(good))])
         item.onset, item.apex, item.offset = t0, t0 + item.apex, t0 + item.offset
         placed.append(item)
