@@ -139,7 +139,15 @@ def test_fuzz_openface_csv(work, data):
     cols = outcome(read_openface_csv, put(work, "of.csv", data))
     if cols is not None:
         assert {"frame", "timestamp", "success"} <= set(cols)
-        assert len({len(v) for v in cols.values()}) == 1
+        lengths = {len(v) for v in cols.values()}
+        assert len(lengths) == 1 or (not STRICT and _duplicate_columns(data)), (
+            lengths
+        )  # known bug, pinned below
+
+
+def _duplicate_columns(data: bytes) -> bool:
+    header = [h.strip() for h in data.split(b"\n", 1)[0].decode("utf-8", "replace").split(",")]
+    return len(set(header)) < len(header)
 
 
 @st.composite
@@ -294,3 +302,11 @@ def test_known_bug_load_recording_text_face_ids(work):
 def test_known_bug_read_sheet_not_utf8(work):
     with pytest.raises(AvatarBridgeError):
         read_sheet(put(work, "bug.csv", b"Subject,Filename\n\xff\xfe1,EP\x80\n"))
+
+
+@pytest.mark.xfail(
+    strict=True, reason="export/openface_csv.py: a repeated column name gets the values of both"
+)
+def test_known_bug_openface_csv_repeated_column(work):
+    cols = read_openface_csv(put(work, "dup.csv", b"frame, timestamp, success, frame\n1, 0.0, 1, 2\n"))
+    assert len(cols["frame"]) == 1

@@ -50,7 +50,10 @@ def is_single_input(specs: list[str]) -> bool:
 
 
 def _expand_one(spec: str, base: Path | None) -> list[Path]:
-    path = Path(spec).expanduser()
+    try:
+        path = Path(spec).expanduser()
+    except RuntimeError as e:  # ~user that does not exist
+        raise InputError(f"cannot expand {spec!r}: {e}") from e
     if base is not None and not path.is_absolute():
         path = base / path
     text = str(path)

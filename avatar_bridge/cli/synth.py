@@ -54,7 +54,12 @@ def synth(
     video = sample_media.sample(source) if is_sample else Path(source)
     if not video.is_file():
         raise InputError(f"{source} is neither a video file nor a sample ({', '.join(sample_media.SAMPLES)})")
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
     written = []
     with Progress(*columns, console=console, transient=True) as bar:
         if is_sample:

@@ -50,7 +50,7 @@ _AU_CUES: dict[str, tuple[tuple[int, int, float], ...]] = {
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Similarity (scale, rotation, translation) that maps ``src`` (N, D) onto ``dst`` best (least squares)."""
+    """Similarity (scale, rotation, translation) mapping ``src`` (N, D) onto ``dst`` (least squares)."""
     mu_s, mu_d = src.mean(axis=0), dst.mean(axis=0)
     s0, d0 = src - mu_s, dst - mu_d
     cov = d0.T @ s0 / len(src)

@@ -96,7 +96,7 @@ class SpotterOptions:
     max_event: float = 4.0
     min_duration: float = 0.06
     step_ratio: float = 0.6
-    z_learn: float = 2.5
+    z_learn: float = 8.0
     max_gap: float = 0.25
     blink_threshold: float = 0.45
     head_speed: float = 60.0
@@ -357,8 +357,9 @@ class MicroSpotter:
         if s.blink:
             s.z = np.where(self._eye, 0.0, s.z)  # eye channels do not count while the eyes close
 
-    def _update_face(self, st: _FaceState, face: FaceObservation, aus: ActionUnits | None, frame: Frame | None,
-                     t: float) -> list[ExpressionEvent]:  # fmt: skip
+    def _update_face(
+        self, st: _FaceState, face: FaceObservation, aus: ActionUnits | None, frame: Frame | None, t: float
+    ) -> list[ExpressionEvent]:
         o = self.options
         s = self._sample(st, face, aus, frame, t)
         dt = 0.0 if st.last_t is None else t - st.last_t
@@ -443,6 +444,9 @@ class MicroSpotter:
         offset = min(max(2.0 * _half_crossing(ts, sig, i_apex, top, +1) - apex, apex), now)
         if offset - onset < o.min_duration:
             self._count("rejected_spike")
+            return None
+        if st.macro is not None and onset - 2 * h <= st.macro.start <= offset:
+            self._count("rejected_macro_onset")  # the first edge of an expression that stays
             return None
         inside = [p for p in win if onset <= p.t <= offset]
         involved = peak.zvec >= o.region_z

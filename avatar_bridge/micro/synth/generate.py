@@ -42,7 +42,8 @@ class SynthOptions:
     spacing: least seconds between two injected items; blink_margin: least seconds between a micro
     event and a natural blink (eyeBlink above ``blink_threshold``); lead_in: untouched seconds at the start
     (a spotter's warm-up). quiet: items start at random among the quietest fraction of the free
-    moments (the face's own motion around them, from the tracking). sigma: spatial fall-off of a pattern (units of 640 px face width).
+    moments (the face's own motion around them, from the tracking). sigma: spatial fall-off of a
+    pattern (units of 640 px face width).
     """
 
     events: int | None = None
@@ -173,7 +174,8 @@ def plan(results: list[TrackingResult], options: SynthOptions) -> list[Injected]
         dur = rng.uniform(*options.jitter_duration)
         angle = rng.uniform(0, 2 * math.pi)
         negatives.append(Injected("jitter", 0.0, dur / 2, dur, rng.uniform(*options.jitter_amplitude),
-                                  jitter=(math.cos(angle), math.sin(angle), float(rng.choice([-1.0, 1.0])))))  # fmt: skip
+                                  jitter=(math.cos(angle), math.sin(angle),
+                                          float(rng.choice([-1.0, 1.0])))))  # fmt: skip
     # One micro first (short videos hold little), then the hard negatives, then the other micros.
     items = micro[:1] + negatives + micro[1:]
     placed: list[Injected] = []
@@ -270,7 +272,8 @@ def write_video(path: Path, images: list[np.ndarray], fps: float) -> None:
     tmp.replace(path)
 
 
-def generate(video: str | Path, out_dir: str | Path, results: list[TrackingResult], options: SynthOptions | None = None,
+def generate(video: str | Path, out_dir: str | Path, results: list[TrackingResult],
+             options: SynthOptions | None = None,
              name: str | None = None, progress: Progress | None = None) -> tuple[Path, Path]:  # fmt: skip
     """Inject events into ``video`` (tracked as ``results``); write ``<name>.mkv`` and ``<name>.events.json``.
 

@@ -72,7 +72,7 @@ def landmark_displacements(pattern: AUPattern, reference: np.ndarray, sigma: flo
 
 def temporal_profile(t: np.ndarray | float, onset: float, apex: float, offset: float,
                      hold: float = 0.0) -> np.ndarray:  # fmt: skip
-    """Raised-cosine rise from ``onset`` to ``apex``, ``hold`` seconds at 1, raised-cosine fall to ``offset``."""
+    """Raised-cosine rise from ``onset`` to ``apex``, ``hold`` s at 1, raised-cosine fall to ``offset``."""
     t = np.asarray(t, dtype=np.float64)
     fall_start = apex + hold
     rise = 0.5 - 0.5 * np.cos(np.pi * np.clip((t - onset) / max(apex - onset, 1e-9), 0.0, 1.0))

@@ -13,7 +13,7 @@ import numpy as np
 
 
 def delaunay(points: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
-    """(T, 3) vertex indices of the Delaunay triangulation of ``points`` (N, 2) inside ``rect`` (x, y, w, h)."""
+    """(T, 3) vertex indices of the Delaunay triangulation of ``points`` (N, 2) in ``rect`` (x, y, w, h)."""
     subdiv = cv2.Subdiv2D(rect)
     for x, y in points:
         subdiv.insert((float(x), float(y)))
