@@ -8,6 +8,7 @@ frame (frames without a face keep a row with ``face_id = -1``):
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -56,14 +57,37 @@ def save_recording(path: str | Path, results: Iterable[TrackingResult], meta: di
 def load_recording(path: str | Path) -> list[TrackingResult]:
     """Read a recording written by :func:`save_recording` back into records."""
     try:
-        data = np.load(Path(path), allow_pickle=False)
-        cols = {
-            k: data[k]
-            for k in ("index", "timestamp", "face_id", "landmarks", "blendshapes", "matrix", "image_size")
-        }
-    except (OSError, KeyError, ValueError) as e:
-        raise InputError(f"{path} is not an avatar-bridge recording: {e}") from e
+        with np.load(Path(path), allow_pickle=False) as data:
+            cols = {k: data[k] for k in _SHAPES}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"{path} is not an avatar-bridge recording: {e or type(e).__name__}") from e
+    _validate(path, cols)
     return list(_rows_to_results(cols))
+
+
+#: Column -> (trailing shape, numpy kind) of a recording; every column has one row per face and frame.
+_SHAPES: dict[str, tuple[tuple[int, ...], str]] = {
+    "index": ((), "i"),
+    "timestamp": ((), "f"),
+    "face_id": ((), "i"),
+    "landmarks": ((NUM_LANDMARKS, 3), "f"),
+    "blendshapes": ((len(ARKIT_NAMES),), "f"),
+    "matrix": ((4, 4), "f"),
+    "image_size": ((2,), "i"),
+}
+
+
+def _validate(path: str | Path, cols: dict[str, np.ndarray]) -> None:
+    rows = len(cols["index"]) if cols["index"].ndim else -1
+    for key, (shape, kind) in _SHAPES.items():
+        a = cols[key]
+        kind_ok = a.dtype.kind == kind or (kind == "f" and a.dtype.kind == "i")
+        if a.shape != (rows, *shape) or not kind_ok:
+            want = ", ".join(map(str, (rows, *shape)))
+            raise InputError(
+                f"{path}: column {key!r} has shape {a.shape} and dtype {a.dtype}, "
+                f"expected ({want}) of kind {kind!r}"
+            )
 
 
 def recording_meta(path: str | Path) -> dict:

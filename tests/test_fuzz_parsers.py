@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +84,8 @@ def outcome(fn, *args: object, allowed: tuple[type[BaseException], ...] = (Avata
             known: tuple[type[BaseException], ...] = ()) -> object:  # fmt: skip
     """``fn(*args)``, or None when it raised an ``allowed`` error with a message.
 
-    ``known``: exception types of bugs already reported and pinned by a strict-xfail regression
-    test below; tolerated here so the property keeps guarding against every other failure.
+    ``known``: exception types of bugs already reported but not fixed yet, tolerated here so the
+    property keeps guarding against every other failure (empty today).
     """
     try:
         return fn(*args)
@@ -125,9 +124,9 @@ SAMM_SEED = (b"Subject,Filename,Onset Frame,Apex Frame,Offset Frame,Action Units
              b"006,006_1_2,5562,5588,5632,4+7,Anger\n")  # fmt: skip
 
 
-#: Reported to the owners; each is pinned by a strict-xfail test at the end of this file.
-RECORDING_BUGS = (EOFError, zipfile.BadZipFile, IndexError, TypeError)
-SHEET_BUGS = (UnicodeDecodeError,)
+#: Exception types of known, unfixed bugs (none: those found were fixed; regression tests at the end).
+RECORDING_BUGS: tuple[type[BaseException], ...] = ()  # all fixed; regression tests at the end
+SHEET_BUGS: tuple[type[BaseException], ...] = ()
 
 
 # --- properties ---------------------------------------------------------------------------------
@@ -140,14 +139,7 @@ def test_fuzz_openface_csv(work, data):
     if cols is not None:
         assert {"frame", "timestamp", "success"} <= set(cols)
         lengths = {len(v) for v in cols.values()}
-        assert len(lengths) == 1 or (not STRICT and _duplicate_columns(data)), (
-            lengths
-        )  # known bug, pinned below
-
-
-def _duplicate_columns(data: bytes) -> bool:
-    header = [h.strip() for h in data.split(b"\n", 1)[0].decode("utf-8", "replace").split(",")]
-    return len(set(header)) < len(header)
+        assert len(lengths) == 1, lengths
 
 
 @st.composite
@@ -265,7 +257,7 @@ def test_fuzz_batch_reuse_check_and_manifest(work, data):
     assert not [p for p in folder.iterdir() if p.name.endswith(".part")]
 
 
-# --- known bugs in other modules, found by the properties above (reported; remove xfail when fixed) ---
+# --- bugs the properties above found, fixed; kept as regression tests ---
 
 
 def _recording_with(**changes: np.ndarray) -> bytes:
@@ -274,39 +266,28 @@ def _recording_with(**changes: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="recording.py: np.load errors other than OSError/KeyError/ValueError escape"
-)
 @pytest.mark.parametrize("data", [b"", b"PK\x03\x04" + b"\x00" * 40], ids=["empty", "broken-zip"])
 def test_known_bug_load_recording_unreadable_file(work, data):
     with pytest.raises(AvatarBridgeError):
         load_recording(put(work, "bug.npz", data))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="recording.py: _rows_to_results indexes arrays without checking lengths"
-)
 @pytest.mark.parametrize("key", ["image_size", "landmarks", "face_id"])
 def test_known_bug_load_recording_short_array(work, key):
     with pytest.raises(AvatarBridgeError):
         load_recording(put(work, "bug.npz", _recording_with(**{key: RECORDING[key][:3]})))
 
 
-@pytest.mark.xfail(strict=True, reason="recording.py: face_id of another dtype raises TypeError")
 def test_known_bug_load_recording_text_face_ids(work):
     with pytest.raises(AvatarBridgeError):
         load_recording(put(work, "bug.npz", _recording_with(face_id=RECORDING["face_id"].astype("U4"))))
 
 
-@pytest.mark.xfail(strict=True, reason="micro/datasets/base.py: read_sheet lets UnicodeDecodeError escape")
 def test_known_bug_read_sheet_not_utf8(work):
     with pytest.raises(AvatarBridgeError):
         read_sheet(put(work, "bug.csv", b"Subject,Filename\n\xff\xfe1,EP\x80\n"))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="export/openface_csv.py: a repeated column name gets the values of both"
-)
 def test_known_bug_openface_csv_repeated_column(work):
-    cols = read_openface_csv(put(work, "dup.csv", b"frame, timestamp, success, frame\n1, 0.0, 1, 2\n"))
-    assert len(cols["frame"]) == 1
+    with pytest.raises(AvatarBridgeError, match="more than once"):
+        read_openface_csv(put(work, "dup.csv", b"frame, timestamp, success, frame\n1, 0.0, 1, 2\n"))

@@ -178,3 +178,21 @@ def test_anonymized_batch_is_not_mistaken_for_a_full_one(samples, tmp_path):
     assert main(["export", video, video.replace("single_face", "no_face"), "-o", str(tmp_path), "-q",
                  "--no-plot"]) == 0  # fmt: skip
     assert len(list(tmp_path.glob("*.landmarks.npz"))) == 2
+
+
+def test_record_video_writes_camera_frames_only_when_asked(samples, tmp_path):
+    """--record-video keeps the camera frames; without it the same run leaves no video behind."""
+    import cv2
+
+    from avatar_bridge.cli import main
+
+    video = samples / "single_face.mp4"
+    take = tmp_path / "take.avi"
+    run = ["live", "--source", str(video), "--fast", "--max-frames", "20", "-q", "--sink", "osc://127.0.0.1:9"]
+    assert main([*run, "--record-video", str(take)]) == 0
+    cap = cv2.VideoCapture(str(take))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 20 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 640
+    cap.release()
+    take.unlink()
+    assert main(run) == 0
+    assert list(tmp_path.iterdir()) == []

@@ -73,17 +73,29 @@ def live(
     vcam_size: str = typer.Option("1280x720", "--vcam-size", help="Virtual camera size, WIDTHxHEIGHT."),
     vcam_fps: float = typer.Option(30.0, "--vcam-fps", help="Virtual camera frame rate."),
     preview: Path = typer.Option(None, "--preview", help="Also render the avatar to this video file."),
+    record_video: Path = typer.Option(
+        None, "--record-video", help="Also save the camera frames to this video file (off by default)."
+    ),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     num_faces: int = typer.Option(1, "--num-faces", help="Most faces to track."),
     replay_events: bool = typer.Option(False, help="Replay detected micro-expressions on the avatar."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No status line."),
 ) -> None:
-    """Drive avatars live: several sinks at once, Ctrl-C stops with a summary."""
+    """Drive avatars live: several sinks at once, Ctrl-C stops with a summary.
+
+    Examples: [cyan]avatar-bridge live --source 0 --sink vmc://127.0.0.1:39539 --profile vrm0[/] (VSeeFace,
+    Warudo); [cyan]--sink osc://127.0.0.1:9100[/] (Blender add-on); [cyan]--sink vrchat:// --profile
+    vrcft_unified[/]; [cyan]--sink livelink://[/] (Unreal). A sink URL may carry its own rig profile:
+    [cyan]vmc://127.0.0.1:39539?profile=vrm0[/]. Everything stays on 127.0.0.1 unless a URL names another
+    host; camera frames are never written to disk unless --record-video is given.
+    """
     urls = list(sink or [])
     if vcam:
         urls.append(vcam_url(vcam_backend, vcam_size, vcam_fps))
     if preview is not None:
         urls.append(preview_url(preview))
+    if record_video is not None:
+        urls.append(f"record://{record_video.resolve()}")
     if not urls:
         raise ConfigError(
             "give at least one --sink URL (e.g. --sink osc://127.0.0.1:9100), --vcam or --preview"

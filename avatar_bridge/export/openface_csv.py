@@ -73,6 +73,9 @@ def read_openface_csv(path: str | Path) -> dict[str, np.ndarray]:
             rows = [r for r in reader if r]
     except (OSError, StopIteration, UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"cannot read {path} as an OpenFace CSV: {e or 'empty file'}") from e
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise InputError(f"{path}: column(s) {', '.join(repeated)} appear more than once in the header")
     missing = [c for c in ("frame", "timestamp", "success") if c not in header]
     if missing:
         raise InputError(f"{path} is not an OpenFace CSV: missing column(s) {', '.join(missing)}")

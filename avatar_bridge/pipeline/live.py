@@ -17,6 +17,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -81,19 +82,28 @@ class LiveStatus:
     sink_errors: int
 
 
+def _recent() -> deque[float]:
+    return deque(maxlen=STATS_WINDOW)
+
+
+#: Per-frame timings kept for the summary: the most recent ones only, so hours-long runs stay flat
+#: in memory (36,000 = 20 minutes at 30 fps).
+STATS_WINDOW = 36_000
+
+
 @dataclass(slots=True)
 class LiveStats:
-    """Everything measured in one run (times in seconds)."""
+    """Everything measured in one run (times in seconds; percentiles over the last STATS_WINDOW frames)."""
 
     frames: int = 0
     frames_with_face: int = 0
     events: int = 0
     elapsed: float = 0.0
     interrupted: bool = False
-    latency: list[float] = field(default_factory=list)  # frame available -> last sink returned
-    tracking: list[float] = field(default_factory=list)  # MediaPipe
-    analysis: list[float] = field(default_factory=list)  # facs + micro
-    output: list[float] = field(default_factory=list)  # retarget + smoothing + every sink
+    latency: deque[float] = field(default_factory=_recent)  # frame available -> last sink returned
+    tracking: deque[float] = field(default_factory=_recent)  # MediaPipe
+    analysis: deque[float] = field(default_factory=_recent)  # facs + micro
+    output: deque[float] = field(default_factory=_recent)  # retarget + smoothing + every sink
     sink_errors: dict[str, int] = field(default_factory=dict)
     sink_first_error: dict[str, str] = field(default_factory=dict)
     datagrams: dict[str, int] = field(default_factory=dict)
@@ -103,7 +113,7 @@ class LiveStats:
         return self.frames / self.elapsed if self.elapsed > 0 else 0.0
 
     @staticmethod
-    def _ms(values: list[float], q: float) -> float:
+    def _ms(values: deque[float], q: float) -> float:
         return float(np.percentile(values, q) * 1e3) if values else math.nan
 
     def summary(self) -> dict[str, object]:

@@ -9,6 +9,7 @@ vrchat      VRChat OSC avatar parameters (FT/v2/...)     127.0.0.1:9000
 livelink    Unreal Live Link Face                        127.0.0.1:11111
 vcam        rendered avatar to a virtual camera          (lazy import)
 preview     rendered avatar to a video file              (lazy import)
+record      the camera frames themselves, to a video     (only when asked)
 =========== ============================================ ==================
 
 Entries are "module:Class" strings imported on first use, so a sink whose optional dependency is
@@ -34,6 +35,7 @@ SINKS: dict[str, str] = {
     "livelink": "avatar_bridge.sinks.livelink:LiveLinkSink",
     "vcam": "avatar_bridge.sinks.vcam:VirtualCameraSink",
     "preview": "avatar_bridge.sinks.vcam:PreviewSink",
+    "record": "avatar_bridge.sinks.record:RecordVideoSink",
 }
 
 

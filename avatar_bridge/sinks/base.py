@@ -160,7 +160,7 @@ class UdpSink:
             raise ConfigError(f"sink URL {url.text!r}: bind must be [host:]port, got {spec!r}") from e
         if not 0 <= port <= 65535:
             raise ConfigError(f"sink URL {url.text!r}: bind port must be 0-65535, got {port}")
-        return (host or "0.0.0.0", port)
+        return (host or "127.0.0.1", port)  # private by default: name a host to bind wider
 
     def open(self) -> None:
         """Resolve the host, create the socket (bound if asked) and check there is a route."""

@@ -17,7 +17,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
 
-from avatar_bridge.errors import BackendUnavailableError, ConfigError, OutputError, SinkError
+from avatar_bridge.errors import BackendUnavailableError, ConfigError, SinkError
+from avatar_bridge.export.video import AtomicVideoWriter
 from avatar_bridge.records import FrameOutput, HeadPose, RigWeights
 
 VCAM_BACKENDS = ("v4l2loopback", "obs", "unitycapture")
@@ -230,8 +231,7 @@ class PreviewSink:
             raise ConfigError(f"preview needs a file path, e.g. preview:///tmp/out.mp4, got {url!r}")
         self.path = Path(self.options.path).expanduser()
         self._stream: _AvatarStream | None = None
-        self._writer = None
-        self._tmp: Path | None = None
+        self._writer: AtomicVideoWriter | None = None
         self.frames_sent = 0
 
     @classmethod
@@ -247,35 +247,19 @@ class PreviewSink:
         return ICT_PROFILE if self.options.avatar == "ict" else _file_profile(self.options.avatar)
 
     def open(self) -> None:
-        import cv2
-
-        if not self.path.parent.is_dir():
-            raise OutputError(f"preview folder does not exist: {self.path.parent}")
+        self._writer = AtomicVideoWriter(self.path, self.options.fps, self.options.size)
         self._stream = _AvatarStream(self.options)
-        fourcc = {".mp4": "mp4v", ".m4v": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}.get(
-            self.path.suffix.lower()
-        )
-        if fourcc is None:
-            raise OutputError(f"{self.path}: preview writes .mp4, .m4v, .avi or .mkv")
-        self._tmp = self.path.with_name(".part-" + self.path.name)
-        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc), self.options.fps,
-                                       self.options.size)  # fmt: skip
-        if not self._writer.isOpened():
-            self._stream.close()
-            raise OutputError(f"cannot write video {self.path} (OpenCV VideoWriter, {fourcc})")
 
     def send(self, out: FrameOutput) -> None:
         if self._writer is None or self._stream is None:
             raise SinkError("PreviewSink.send() before open()")
-        self._writer.write(np.ascontiguousarray(self._stream.image(out)[:, :, ::-1]))
+        self._writer.write(self._stream.image(out))
         self.frames_sent += 1
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.release()
+            self._writer.close()
             self._writer = None
-            if self._tmp is not None and self._tmp.exists():
-                self._tmp.replace(self.path)
         if self._stream is not None:
             self._stream.close()
             self._stream = None

@@ -114,8 +114,14 @@ def read_sheet(path: Path, sheet: str | int | None = 0) -> list[list[object]]:
         raise InputError(f"label sheet not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            return [[c if c != "" else None for c in row] for row in csv.reader(f)]
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                return [[c if c != "" else None for c in row] for row in csv.reader(f)]
+        except UnicodeDecodeError as e:
+            msg = f"{path}: not UTF-8 text (byte {e.start}); save the sheet as UTF-8 CSV or .xlsx"
+            raise InputError(msg) from e
+        except csv.Error as e:
+            raise InputError(f"{path}: not a readable CSV sheet: {e}") from e
     if suffix == ".xls":
         raise InputError(f"{path}: old .xls sheets are not read; save it as .xlsx or .csv")
     if suffix not in (".xlsx", ".xlsm"):
