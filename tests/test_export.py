@@ -34,8 +34,8 @@ def _one_line_error(capsys) -> str:
 
 def test_export_writes_all_files(single_export):
     names = sorted(p.name for p in single_export.iterdir())
-    assert names == ["single_face.blendshapes.csv", "single_face.csv", "single_face.json",
-                     "single_face.landmarks.npz", "single_face.png"]  # fmt: skip
+    assert names == ["single_face.blendshapes.csv", "single_face.csv", "single_face.events.json",
+                     "single_face.json", "single_face.landmarks.npz", "single_face.png"]  # fmt: skip
     png = single_export / "single_face.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert cv2.imread(str(png)).shape[1] > 1000
@@ -87,7 +87,8 @@ def test_json_metadata(single_export):
     assert meta["faces"][0]["face_id"] == 0 and meta["faces"][0]["frames"] >= 71
     assert meta["settings"]["tracker"]["num_faces"] == 1
     assert set(meta["outputs"]) == {"single_face.csv", "single_face.blendshapes.csv", "single_face.json",
-                                    "single_face.landmarks.npz", "single_face.png"}  # fmt: skip
+                                    "single_face.landmarks.npz", "single_face.png",
+                                    "single_face.events.json"}  # fmt: skip
 
 
 def test_time_range_and_stride(samples, tmp_path):
@@ -185,3 +186,30 @@ def test_help_teaches():
                           capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0
     assert "OpenFace" in proc.stdout and "--start" in proc.stdout and "skipinitialspace" in proc.stdout
+
+
+def test_events_file_reads_back_and_the_smile_is_not_a_micro_expression(single_export):
+    """single_face.mp4's smile lasts about a second: a macro-expression, never a micro one."""
+    from avatar_bridge.export.events_json import read_events
+    from avatar_bridge.records import EventKind
+
+    doc = json.loads((single_export / "single_face.events.json").read_text())
+    assert doc["format"] == "avatar-bridge-events" and isinstance(doc["spotter_stats"], dict)
+    events = read_events(single_export / "single_face.events.json")
+    assert len(events) == len(doc["events"])
+    assert not [e for e in events if e.kind is EventKind.MICRO]
+    for e in events:
+        assert e.onset <= e.apex <= e.offset <= e.emitted_at
+
+
+def test_events_file_bad_input(tmp_path):
+    from avatar_bridge.errors import InputError
+    from avatar_bridge.export.events_json import read_events
+
+    bad = tmp_path / "bad.events.json"
+    bad.write_text('{"format": "avatar-bridge-events", "events": [{"kind": "giant"}]}')
+    with pytest.raises(InputError, match="event 0 is malformed"):
+        read_events(bad)
+    bad.write_text("[1, 2")
+    with pytest.raises(InputError, match="cannot read events file"):
+        read_events(bad)

@@ -24,9 +24,11 @@ from avatar_bridge.capture import CaptureOptions, SourceInfo, open_source
 from avatar_bridge.channels import AU_INTENSITY
 from avatar_bridge.errors import InputError
 from avatar_bridge.export import AtomicOutputs, BlendshapeCSVWriter, OpenFaceCSVWriter
+from avatar_bridge.export.events_json import events_document
 from avatar_bridge.export.landmarks import LandmarksWriter
 from avatar_bridge.export.plot import plot_au_curves
 from avatar_bridge.facs import AUEstimator, FACSOptions
+from avatar_bridge.micro import MicroSpotter, SpotterOptions
 from avatar_bridge.records import ActionUnits, ExpressionEvent, Frame, TrackingResult
 from avatar_bridge.resources import sha256_of
 from avatar_bridge.tracking import FaceTracker, TrackerOptions
@@ -46,6 +48,7 @@ class ExportOptions:
     capture: CaptureOptions = field(default_factory=lambda: CaptureOptions(max_size=1920))
     tracker: TrackerOptions = field(default_factory=TrackerOptions)
     facs: FACSOptions = field(default_factory=FACSOptions)
+    micro: SpotterOptions | None = field(default_factory=SpotterOptions)
     prefetch: int = 8
     plot: bool = True
     landmarks: bool = True
@@ -147,6 +150,7 @@ def export_video(
     per_face: dict[int, list[tuple[int, np.ndarray]]] = {}
     frames_with_face = 0
     estimator = AUEstimator(opts.facs)
+    spotter = MicroSpotter(opts.micro) if opts.micro is not None else None
     events: list[ExpressionEvent] = []
     with source, FaceTracker(opts.tracker) as tracker, AtomicOutputs(Path(outdir)) as outs:
         csv_path, bs_path = outs.path(f"{stem}.csv"), outs.path(f"{stem}.blendshapes.csv")
@@ -163,6 +167,8 @@ def export_video(
             for n, frame in enumerate(_prefetched(iter(source), opts.prefetch)):
                 result: TrackingResult = tracker.update(frame)
                 aus: tuple[ActionUnits, ...] = estimator.update(result)
+                if spotter is not None:
+                    events += spotter.update(result, aus, frame)
                 times.append(frame.timestamp)
                 if result.faces:
                     frames_with_face += 1
@@ -178,6 +184,10 @@ def export_video(
                 if progress is not None:
                     progress(n + 1, total)
         frames = len(times)
+        if spotter is not None:
+            events += spotter.flush()
+            doc = events_document(video.name, events, spotter.stats)
+            outs.path(f"{stem}.events.json").write_text(json.dumps(doc, indent=1) + "\n")
         if source.decode_failed:
             warnings.append(f"decoding stopped early (truncated or corrupt file): {frames} frame(s) exported")
         if frames_with_face == 0:

@@ -26,6 +26,8 @@ import numpy as np
 
 from avatar_bridge.capture import CaptureOptions, open_source
 from avatar_bridge.errors import AvatarBridgeError, ConfigError
+from avatar_bridge.facs import AUEstimator, FACSOptions
+from avatar_bridge.micro import MicroSpotter
 from avatar_bridge.records import ActionUnits, ExpressionEvent, Frame, FrameOutput, RigWeights, TrackingResult
 from avatar_bridge.retarget import CalibrationFile, FaceRetargeter, RetargetOptions, load_profile
 from avatar_bridge.retarget.profile import Profile
@@ -259,21 +261,11 @@ class LivePipeline:
                 _close_quietly(sink)
             raise
 
-    def _analysis(self):  # -> (facs, micro)
-        from avatar_bridge.facs import AUEstimator, FACSOptions
-
+    def _analysis(self) -> tuple[AUEstimator, MicroSpotter | None]:
         facs = AUEstimator(FACSOptions())
         if self._facs_calibration is not None:
             facs.set_calibration(self._facs_calibration)
-        micro = None
-        if self.options.micro:
-            try:
-                from avatar_bridge.micro import MicroSpotter
-            except ImportError:  # the spotter is optional
-                micro = None
-            else:
-                micro = MicroSpotter()
-        return facs, micro
+        return facs, (MicroSpotter() if self.options.micro else None)
 
     def outputs(
         self,

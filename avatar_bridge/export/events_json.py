@@ -1,0 +1,86 @@
+"""Spotted expression events as JSON (``<stem>.events.json``), and back.
+
+One object per event, times in source seconds: kind (micro|macro), face_id, onset, apex, offset,
+duration, emitted_at (when the online spotter decided), decision_delay (emitted_at - offset),
+aus (AU -> peak intensity), regions, side, magnitude, confidence, label (3-class), emotion.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from avatar_bridge.errors import InputError
+from avatar_bridge.records import EventKind, ExpressionEvent
+
+FORMAT = "avatar-bridge-events"
+VERSION = 1
+
+
+def event_to_dict(e: ExpressionEvent) -> dict[str, object]:
+    return {
+        "kind": e.kind.value,
+        "face_id": e.face_id,
+        "onset": round(e.onset, 4),
+        "apex": round(e.apex, 4),
+        "offset": round(e.offset, 4),
+        "duration": round(e.duration, 4),
+        "emitted_at": round(e.emitted_at, 4),
+        "decision_delay": round(e.emitted_at - e.offset, 4),
+        "aus": {k: round(float(v), 3) for k, v in e.aus.items()},
+        "regions": list(e.regions),
+        "side": e.side,
+        "magnitude": round(float(e.magnitude), 4),
+        "confidence": round(float(e.confidence), 3),
+        "label": e.label,
+        "emotion": e.emotion,
+    }
+
+
+def events_document(source: str, events: Iterable[ExpressionEvent], stats: Mapping[str, int]) -> dict:
+    """The whole file: what was spotted, and counts of what the spotter rejected and why."""
+    evs = [event_to_dict(e) for e in events]
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "source": source,
+        "micro": sum(e["kind"] == EventKind.MICRO.value for e in evs),
+        "macro": sum(e["kind"] == EventKind.MACRO.value for e in evs),
+        "events": evs,
+        "spotter_stats": dict(stats),
+    }
+
+
+def read_events(path: str | Path) -> list[ExpressionEvent]:
+    """Read ``<stem>.events.json`` back; errors name the file and the event."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"cannot read events file {path}: {e}") from e
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("events"), list):
+        raise InputError(f"{path} is not an avatar-bridge events file")
+    out = []
+    for i, e in enumerate(doc["events"]):
+        try:
+            out.append(
+                ExpressionEvent(
+                    kind=EventKind(e["kind"]),
+                    face_id=int(e["face_id"]),
+                    onset=float(e["onset"]),
+                    apex=float(e["apex"]),
+                    offset=float(e["offset"]),
+                    emitted_at=float(e["emitted_at"]),
+                    aus={str(k): float(v) for k, v in dict(e.get("aus", {})).items()},
+                    regions=tuple(str(r) for r in e.get("regions", ())),
+                    side=str(e.get("side", "both")),
+                    magnitude=float(e.get("magnitude", 0.0)),
+                    confidence=float(e.get("confidence", 0.0)),
+                    label=str(e.get("label", "")),
+                    emotion=str(e.get("emotion", "")),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"{path}: event {i} is malformed ({type(err).__name__}: {err})") from err
+    return out
