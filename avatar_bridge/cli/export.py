@@ -31,7 +31,7 @@ def run_export(video: Path, outdir: Path, options: ExportOptions, quiet: bool = 
     """Run one export with a progress bar on stderr (hidden when ``quiet`` or not a terminal)."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[fps]:.0f} fps"), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
+    with Progress(*columns, console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
         task = bar.add_task(video.name, total=None, fps=0.0)
 
         def advance(done: int, total: int | None) -> None:
@@ -80,7 +80,7 @@ def run_batch(videos: list[Path], outdir: Path, options: ExportOptions, batch: B
     """Run a batch with an overall progress bar plus one line per video in flight (stderr)."""
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[note]}"), TimeRemainingColumn())  # fmt: skip
-    with Progress(*columns, console=console, disable=quiet, transient=True) as bar:
+    with Progress(*columns, console=console, disable=quiet or not console.is_terminal, transient=True) as bar:
         overall = bar.add_task("videos", total=len(videos), note="")
         running: dict[str, TaskID] = {}
         frames = [0]

@@ -75,6 +75,9 @@ def match(
     strict: bool = typer.Option(False, help="Fail (exit 1, nothing written) when any name is unmatched."),
 ) -> None:
     """Write a profile for a rig's own shape-key names, with a report of how each one matched."""
+    looks_like_file = len(names) == 1 and ("/" in names[0] or "\\" in names[0] or Path(names[0]).suffix)
+    if looks_like_file and not Path(names[0]).is_file():  # a typo must not become a shape name
+        raise InputError(f"names file not found: {names[0]}")
     spec = names[0] if len(names) == 1 and Path(names[0]).is_file() else names
     rig = read_rig_names(spec)
     result = match_names(rig, profile_name=name)

@@ -4,14 +4,20 @@ A pattern moves a few key landmarks in a direction given in the face's own axes 
 subject's left, y = up); neighbouring landmarks follow with a Gaussian fall-off, so the movement is
 smooth and local like a real muscle pull. Labels follow the 3-class scheme of reference section 7
 (positive = happiness; negative = sadness, disgust, contempt, fear, anger, repression; surprise).
+The patterns are data: ``blendshapes/micro_patterns.toml``.
 """
 
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from avatar_bridge.errors import ConfigError
+from avatar_bridge.resources import data_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,31 +32,37 @@ class AUPattern:
     keys: tuple[tuple[int, float, float, float], ...]
 
 
-_BROW_R = (55, 65, 107, 66, 105, 63, 52, 70, 46, 53)
-_BROW_L = (285, 295, 336, 296, 334, 293, 282, 300, 276, 283)
+PATTERNS_FILE = "micro_patterns.toml"
 
-PATTERNS: dict[str, AUPattern] = {
-    p.name: p
-    for p in (
-        AUPattern("AU12_L", ("AU12",), "left", "positive", "happiness",
-                  ((291, 0.5, 0.85, 1.0), (308, 0.5, 0.85, 0.8))),
-        AUPattern("AU12_R", ("AU12",), "right", "positive", "happiness",
-                  ((61, -0.5, 0.85, 1.0), (78, -0.5, 0.85, 0.8))),
-        AUPattern("AU4", ("AU04",), "both", "negative", "anger",
-                  tuple((i, 0.35, -0.94, 1.0) for i in (55, 65, 107))
-                  + tuple((i, -0.35, -0.94, 1.0) for i in (285, 295, 336))
-                  + ((105, 0.0, -1.0, 0.5), (334, 0.0, -1.0, 0.5))),
-        AUPattern("AU1+2", ("AU01", "AU02"), "both", "surprise", "surprise",
-                  tuple((i, 0.0, 1.0, 1.0) for i in _BROW_R + _BROW_L)),
-        AUPattern("AU14_L", ("AU14",), "left", "negative", "contempt",
-                  ((291, 0.95, 0.1, 1.0), (308, 0.95, 0.1, 0.8))),
-        AUPattern("AU14_R", ("AU14",), "right", "negative", "contempt",
-                  ((61, -0.95, 0.1, 1.0), (78, -0.95, 0.1, 0.8))),
-        AUPattern("AU15+17", ("AU15", "AU17"), "both", "negative", "sadness",
-                  ((61, -0.2, -0.98, 1.0), (291, 0.2, -0.98, 1.0), (17, 0.0, 1.0, 0.6),
-                   (152, 0.0, 1.0, 0.7), (199, 0.0, 1.0, 0.7))),
-    )
-}  # fmt: skip
+
+def load_patterns(path: Path | None = None) -> dict[str, AUPattern]:
+    """Read the AU patterns (``blendshapes/micro_patterns.toml`` unless ``path`` is given)."""
+    path = Path(path) if path is not None else data_dir("blendshapes") / PATTERNS_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"micro-expression pattern file not found: {path}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    out: dict[str, AUPattern] = {}
+    for name, spec in data.get("patterns", {}).items():
+        try:
+            keys = tuple((int(k[0]), float(k[1]), float(k[2]), float(k[3])) for k in spec["keys"])
+            pattern = AUPattern(name, tuple(str(a) for a in spec["aus"]), str(spec["side"]),
+                                str(spec["label"]), str(spec["emotion"]), keys)  # fmt: skip
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise ConfigError(f"{path}: patterns.{name} needs aus, side, label, emotion, keys: {e}") from e
+        if pattern.side not in ("left", "right", "both") or not keys:
+            raise ConfigError(f"{path}: patterns.{name}: side must be left/right/both and keys non-empty")
+        if any(not 0 <= k[0] < 478 or math.hypot(k[1], k[2]) == 0 for k in keys):
+            raise ConfigError(f"{path}: patterns.{name}: a key has a bad landmark or a zero direction")
+        out[name] = pattern
+    if not out:
+        raise ConfigError(f"{path}: needs at least one [patterns.NAME] table")
+    return out
+
+
+PATTERNS: dict[str, AUPattern] = load_patterns()
 
 
 def landmark_displacements(pattern: AUPattern, reference: np.ndarray, sigma: float = 40.0) -> np.ndarray:
