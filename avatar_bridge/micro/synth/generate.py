@@ -5,6 +5,12 @@ landmarks of its AU pattern with a realistic temporal profile, and every frame i
 warped piecewise-affinely on the mesh. Untouched frames are written bit for bit (lossless FFV1),
 so the video's own blinks and expressions stay as natural negatives. Hard negatives are added on
 purpose: low-amplitude macro-expressions (1-3 s) and small rigid head jitter.
+
+By default the output is a close-up (:mod:`closeup`): a square video framed on the face and scaled
+so that the face is 640 px wide, as a high-resolution camera would film it; amplitudes (given "at
+640 px face width" by the spec) are then real pixels of the written video. Micro-expressions go
+where the face is locally calm (little natural motion in a window around the event), as in a lab
+recording; frames without a face never hold an event.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from avatar_bridge.micro.synth.warp import shift_image, warp_image
 from avatar_bridge.records import TrackingResult
 
 FORMAT = "avatar-bridge-synth/1"
+#: Bumped whenever the same options and seed would give different videos (cache keys use it).
+GENERATOR_VERSION = 2
 FOURCC = "FFV1"  # lossless: sub-pixel warps must survive encoding
 SUFFIX = ".mkv"
 
@@ -42,8 +50,10 @@ class SynthOptions:
     spacing: least seconds between two injected items; blink_margin: least seconds between a micro
     event and a natural blink (eyeBlink above ``blink_threshold``); lead_in: untouched seconds at the start
     (a spotter's warm-up). quiet: items start at random among the quietest fraction of the free
-    moments (the face's own motion around them, from the tracking). sigma: spatial fall-off of a
-    pattern (units of 640 px face width).
+    moments (the face's own motion within ``calm_margin`` seconds around them, from the tracking).
+    sigma: spatial fall-off of a pattern (units of 640 px face width). closeup: side in pixels of
+    the square close-up video written (None = keep the source framing and size); face_width: the
+    face's median width in the close-up, in pixels.
     """
 
     events: int | None = None
@@ -63,6 +73,9 @@ class SynthOptions:
     blink_threshold: float = 0.45
     blink_margin: float = 0.2
     quiet: float = 0.25
+    calm_margin: float = 0.4
+    closeup: int | None = 800
+    face_width: float = 640.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -82,6 +95,8 @@ class SynthOptions:
             lo, hi = getattr(self, name)
             if not 0 < lo <= hi:
                 raise InputError(f"{name} must be a range 0 < low <= high, got {(lo, hi)}")
+        if self.closeup is not None and not 64 <= self.face_width < self.closeup:
+            raise InputError(f"face_width must be 64..closeup pixels, got {self.face_width} / {self.closeup}")
         if self.onset[0] >= self.total[1]:
             raise InputError(f"onset {self.onset} must be shorter than total {self.total}")
 
@@ -188,11 +203,16 @@ def plan(results: list[TrackingResult], options: SynthOptions) -> list[Injected]
         if item.kind == "micro":
             avoid += [(a - options.blink_margin, b + options.blink_margin) for a, b in closed]
         ok = [t for t in starts if all(t + dur <= a or t >= b for a, b in avoid)]
+        m = options.calm_margin
+        # The face's own motion around the item; a frame without a face scores inf, so windows
+        # that lose the face are never chosen (and never reach the quantile as NaN).
+        quiet = np.array([score[(times >= t - m) & (times <= t + dur + m)].max(initial=0.0) for t in ok])
+        finite = np.isfinite(quiet)
+        ok, quiet = [t for t, f in zip(ok, finite, strict=True) if f], quiet[finite]
         if not ok:
             if options.events is None and item.kind == "micro":
                 break  # the video is full
             continue
-        quiet = np.array([score[(times >= t - 0.3) & (times <= t + dur + 0.2)].max() for t in ok])
         good = np.flatnonzero(quiet <= np.quantile(quiet, options.quiet))
         t0 = float(ok[int(rng.choice(good))])
         item.onset, item.apex, item.offset = t0, t0 + item.apex, t0 + item.offset
