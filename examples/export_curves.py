@@ -30,9 +30,8 @@ def main() -> None:
     video = args.video or sample("single_face.mp4")
 
     summary = export_video(video, args.outdir)
-    print(
-        f"{summary.frames} frames, face in {summary.frames_with_face}, files: {[p.name for p in summary.outputs]}"
-    )
+    files = ", ".join(p.name for p in summary.outputs)
+    print(f"{summary.frames} frames, face in {summary.frames_with_face}; wrote {files}")
 
     # The CSV is OpenFace FeatureExtraction's format: existing readers work unchanged.
     df = pd.read_csv(args.outdir / f"{video.stem}.csv", skipinitialspace=True)

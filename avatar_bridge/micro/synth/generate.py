@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,7 +29,8 @@ from avatar_bridge.errors import InputError, OutputError
 from avatar_bridge.micro.features import face_axes, face_width_px, reference_shape
 from avatar_bridge.micro.synth.patterns import PATTERNS, landmark_displacements, temporal_profile
 from avatar_bridge.micro.synth.warp import shift_image, warp_image
-from avatar_bridge.records import TrackingResult
+from avatar_bridge.micro.synth.closeup import Closeup, plan_closeup
+from avatar_bridge.records import FaceObservation, Frame, TrackingResult
 
 FORMAT = "avatar-bridge-synth/1"
 #: Bumped whenever the same options and seed would give different videos (cache keys use it).
@@ -229,52 +230,107 @@ def read_frames(video: Path) -> tuple[list, float]:
         return list(src), src.info.fps
 
 
-def render(frames: list, results: list[TrackingResult], items: list[Injected], sigma: float = 40.0,
-           progress: Progress | None = None) -> list[np.ndarray]:  # fmt: skip
-    """Warp the frames for ``items``; returns RGB images (untouched frames are the originals)."""
-    by_index = {r.index: r for r in results}
+def render_frame(img: np.ndarray, face: FaceObservation | None, t: float, index: int, items: list[Injected],
+                 unit: dict[str, np.ndarray], scale: float | None = None) -> np.ndarray:  # fmt: skip
+    """One output image: ``img`` warped for the ``items`` active at ``t`` (the original when none is).
+
+    ``face``: the tracking of this very image; ``unit``: unit displacements per pattern name;
+    ``scale``: output pixels per unit of amplitude (None = this face's width / 640).
+    """
+    active = [it for it in items if it.onset < t < it.offset]
+    if face is None or not active:
+        return img
+    pts = face.landmarks_px[:468, :2].astype(np.float64)
+    lateral, up = face_axes(face.landmarks_px)
+    k = face_width_px(face) / 640.0 if scale is None else scale
+    disp = np.zeros((468, 2))
+    for it in active:
+        w = float(temporal_profile(t, it.onset, it.apex, it.offset, it.hold))
+        if it.kind in ("micro", "macro") and w > 0:
+            u = unit[it.pattern][:468]
+            disp += w * it.amplitude * k * (u[:, :1] * lateral + u[:, 1:] * up)
+            it.frames.append(index)
+    if np.abs(disp).max() > 0:
+        img = warp_image(img, pts, disp)
+    for it in active:
+        w = float(temporal_profile(t, it.onset, it.apex, it.offset, it.hold))
+        if it.kind == "jitter" and w > 0:
+            a = w * it.amplitude * k
+            centre = tuple(float(c) for c in pts.mean(axis=0))
+            img = shift_image(img, a * it.jitter[0], a * it.jitter[1], math.degrees(a * it.jitter[2] / 200.0),
+                              centre)  # fmt: skip
+            it.frames.append(index)
+    return img
+
+
+def unit_displacements(
+    results: list[TrackingResult], items: list[Injected], sigma: float
+) -> dict[str, np.ndarray]:
+    """Unit-peak landmark displacements of every pattern used by ``items`` (on the first tracked face)."""
     first = next(r.faces[0] for r in results if r.faces)
     ref = reference_shape(first)
-    unit = {
+    return {
         n: landmark_displacements(PATTERNS[n], ref, sigma) for n in {it.pattern for it in items if it.pattern}
     }
+
+
+def render(frames: list, results: list[TrackingResult], items: list[Injected], sigma: float = 40.0,
+           progress: Progress | None = None) -> list[np.ndarray]:  # fmt: skip
+    """Warp the frames for ``items`` in the source framing; returns RGB images (untouched = originals)."""
+    by_index = {r.index: r for r in results}
+    unit = unit_displacements(results, items, sigma)
     out = []
     for i, frame in enumerate(frames):
-        img = frame.image
         r = by_index.get(frame.index)
         face = r.faces[0] if r is not None and r.faces else None
-        t = frame.timestamp
-        active = [it for it in items if it.onset < t < it.offset]
-        if face is not None and active:
-            pts = face.landmarks_px[:468, :2].astype(np.float64)
-            lateral, up = face_axes(face.landmarks_px)
-            scale = face_width_px(face) / 640.0
-            disp = np.zeros((468, 2))
-            for it in active:
-                w = float(temporal_profile(t, it.onset, it.apex, it.offset, it.hold))
-                if it.kind in ("micro", "macro") and w > 0:
-                    u = unit[it.pattern][:468]
-                    disp += w * it.amplitude * scale * (u[:, :1] * lateral + u[:, 1:] * up)
-                    it.frames.append(frame.index)
-            if np.abs(disp).max() > 0:
-                img = warp_image(img, pts, disp)
-            for it in active:
-                w = float(temporal_profile(t, it.onset, it.apex, it.offset, it.hold))
-                if it.kind == "jitter" and w > 0:
-                    a = w * it.amplitude * scale
-                    centre = tuple(float(c) for c in pts.mean(axis=0))
-                    img = shift_image(
-                        img,
-                        a * it.jitter[0],
-                        a * it.jitter[1],
-                        math.degrees(a * it.jitter[2] / 200.0),
-                        centre,
-                    )
-                    it.frames.append(frame.index)
-        out.append(img)
+        out.append(render_frame(frame.image, face, frame.timestamp, frame.index, items, unit))
         if progress is not None:
             progress(i + 1, len(frames))
     return out
+
+
+@dataclass
+class Prepared:
+    """What :func:`prepare` decided for one video: the items, the close-up (None = source framing)
+    and the tracking in output coordinates (source tracking mapped into the close-up)."""
+
+    items: list[Injected]
+    closeup: Closeup | None
+    results: list[TrackingResult]
+    options: SynthOptions
+    face_width_px: float
+
+
+def prepare(results: list[TrackingResult], options: SynthOptions) -> Prepared:
+    """Frame the close-up and plan the items of one video (source tracking ``results``)."""
+    if options.closeup is not None:
+        view = plan_closeup(results, options.closeup, options.face_width)
+        out_results = [view.result(r, i) for i, r in enumerate(results)]
+    else:
+        view, out_results = None, list(results)
+    items = plan(out_results, options)
+    widths = [face_width_px(r.faces[0]) for r in out_results if r.faces]
+    median_width = float(np.median(widths))
+    scale = options.face_width / 640.0 if view is not None else median_width / 640.0
+    for it in items:
+        it.amplitude_px = it.amplitude * scale
+    return Prepared(items, view, out_results, options, median_width)
+
+
+def stream(frames: Iterable[Frame], prepared: Prepared) -> Iterator[Frame]:
+    """The output frames, one by one (close-up, warped), for writing or for feeding a tracker."""
+    p = prepared
+    unit = unit_displacements(p.results, p.items, p.options.sigma)
+    by_index = {r.index: (i, r) for i, r in enumerate(p.results)}
+    scale = p.options.face_width / 640.0 if p.closeup is not None else None
+    for frame in frames:
+        i, r = by_index.get(frame.index, (None, None))
+        if i is None:
+            raise InputError(f"frame {frame.index} has no tracking; the tracking is not of this video")
+        img = p.closeup.image(frame.image, i) if p.closeup is not None else frame.image
+        face = r.faces[0] if r.faces else None
+        img = render_frame(img, face, frame.timestamp, frame.index, p.items, unit, scale)
+        yield Frame(frame.index, frame.timestamp, img)
 
 
 def write_video(path: Path, images: list[np.ndarray], fps: float) -> None:
@@ -310,37 +366,51 @@ def generate(video: str | Path, out_dir: str | Path, results: list[TrackingResul
     frames, fps = read_frames(video)
     if len(frames) != len(results):
         raise InputError(f"{video.name} has {len(frames)} frames but its tracking has {len(results)}")
-    items = plan(results, options)
-    widths = [face_width_px(r.faces[0]) for r in results if r.faces]
-    median_width = float(np.median(widths))
-    for it in items:
-        it.amplitude_px = it.amplitude * median_width / 640.0
-    images = render(frames, results, items, options.sigma, progress)
+    prepared = prepare(results, options)
+    images = []
+    for k, f in enumerate(stream(frames, prepared)):
+        images.append(f.image)
+        if progress is not None:
+            progress(k + 1, len(frames))
     video_out = out_dir / f"{name}{SUFFIX}"
     write_video(video_out, images, fps)
-    truth = {
-        "format": FORMAT,
-        "source": video.name,
-        "video": video_out.name,
-        "fps": fps,
-        "frame_count": len(frames),
-        "width": int(frames[0].image.shape[1]),
-        "height": int(frames[0].image.shape[0]),
-        "face_width_px": median_width,
-        "timestamps": [f.timestamp for f in frames],
-        "options": asdict(options),
-        "events": [_item_json(it) for it in items if it.kind == "micro"],
-        "negatives": [_item_json(it) for it in items if it.kind != "micro"]
-        + [
-            {"kind": "blink", "onset": a, "offset": b}
-            for a, b in natural_blinks(results, options.blink_threshold)
-        ],
-    }
+    truth = truth_document(video.name, video_out.name, fps, frames, prepared)
     json_out = out_dir / f"{name}.events.json"
     tmp = json_out.with_name(json_out.name + ".part")
     tmp.write_text(json.dumps(truth, indent=1))
     tmp.replace(json_out)
     return video_out, json_out
+
+
+def truth_document(source: str, video: str, fps: float, frames: list, prepared: Prepared) -> dict:
+    """The ground truth written beside a generated video (``<name>.events.json``)."""
+    p, options = prepared, prepared.options
+    size = (p.closeup.size, p.closeup.size) if p.closeup is not None else frames[0].image.shape[1::-1]
+    return {
+        "format": FORMAT,
+        "generator_version": GENERATOR_VERSION,
+        "source": source,
+        "video": video,
+        "fps": fps,
+        "frame_count": len(frames),
+        "width": int(size[0]),
+        "height": int(size[1]),
+        "face_width_px": p.face_width_px,
+        "closeup": None if p.closeup is None else p.closeup.as_dict(),
+        "amplitude_unit": (
+            "pixels of this video (close-up, median face width about 640 px)"
+            if p.closeup is not None
+            else "pixels at 640 px face width (amplitude_px: pixels of this video)"
+        ),
+        "timestamps": [f.timestamp for f in frames],
+        "options": asdict(options),
+        "events": [_item_json(it) for it in p.items if it.kind == "micro"],
+        "negatives": [_item_json(it) for it in p.items if it.kind != "micro"]
+        + [
+            {"kind": "blink", "onset": a, "offset": b}
+            for a, b in natural_blinks(p.results, options.blink_threshold)
+        ],
+    }
 
 
 def _item_json(it: Injected) -> dict:
