@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from avatar_bridge.capture import CaptureOptions
+from avatar_bridge.capture import CaptureOptions, SourceInfo
 from avatar_bridge.cli import app
 from avatar_bridge.errors import ConfigError
 from avatar_bridge.pipeline.live import LiveOptions, LivePipeline, LiveStats, LiveStatus
@@ -17,9 +17,18 @@ from avatar_bridge.tracking import TrackerOptions
 console = Console(stderr=True)
 
 
+def _size(text: str, option: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError as e:
+        raise ConfigError(f"{option} must be WIDTHxHEIGHT, e.g. 1280x720, got {text!r}") from e
+    if w < 16 or h < 16:
+        raise ConfigError(f"{option} must be at least 16x16, got {text!r}")
+    return w, h
+
+
 def vcam_url(backend: str | None, size: str, fps: float) -> str:
-    if "x" not in size:
-        raise ConfigError(f"--vcam-size must be WIDTHxHEIGHT, got {size!r}")
+    _size(size, "--vcam-size")
     query = f"size={size}&fps={fps:g}" + (f"&backend={backend}" if backend else "")
     return f"vcam://?{query}"
 
@@ -76,6 +85,10 @@ def live(
     record_video: Path = typer.Option(
         None, "--record-video", help="Also save the camera frames to this video file (off by default)."
     ),
+    camera_size: str = typer.Option(
+        None, "--camera-size", help="Ask the camera for WIDTHxHEIGHT (it may give another; we report it)."
+    ),
+    camera_fps: float = typer.Option(None, "--camera-fps", help="Ask the camera for this rate (e.g. 120)."),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     num_faces: int = typer.Option(1, "--num-faces", help="Most faces to track."),
     replay_events: bool = typer.Option(False, help="Replay detected micro-expressions on the avatar."),
@@ -100,6 +113,7 @@ def live(
         raise ConfigError(
             "give at least one --sink URL (e.g. --sink osc://127.0.0.1:9100), --vcam or --preview"
         )
+    cam_w, cam_h = _size(camera_size, "--camera-size") if camera_size else (None, None)
     options = LiveOptions(
         source=source,
         sinks=tuple(urls),
@@ -109,7 +123,7 @@ def live(
         fast=fast,
         max_frames=max_frames,
         tracker=TrackerOptions(num_faces=num_faces),
-        capture=CaptureOptions(max_size=1280),
+        capture=CaptureOptions(max_size=1280, width=cam_w, height=cam_h, fps=camera_fps),
         replay_events=replay_events,
     )
     show = not quiet and console.is_terminal
@@ -117,7 +131,12 @@ def live(
     def status(s: LiveStatus) -> None:
         console.print(_status_line(s), end="\r", highlight=False)
 
-    pipeline = LivePipeline(options, on_status=status if show else None)
+    def started(info: SourceInfo) -> None:
+        if not quiet:
+            count = f", {info.frame_count} frames" if info.frame_count else ""
+            console.print(f"{info.kind} {info.name}: {info.width}x{info.height} at {info.fps:g} fps{count}")
+
+    pipeline = LivePipeline(options, on_status=status if show else None, on_start=started)
     stats = pipeline.run()
     if show:
         console.print()

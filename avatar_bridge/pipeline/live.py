@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avatar_bridge.capture import CaptureOptions, open_source
+from avatar_bridge.capture import CaptureOptions, SourceInfo, open_source
 from avatar_bridge.errors import AvatarBridgeError, ConfigError
 from avatar_bridge.facs import AUEstimator, FACSOptions
 from avatar_bridge.micro import MicroSpotter
@@ -219,9 +219,11 @@ class LivePipeline:
         on_status: Callable[[LiveStatus], None] | None = None,
         tracker: FaceTracker | None = None,
         extra_sinks: Sequence[Sink] = (),
+        on_start: Callable[[SourceInfo], None] | None = None,
     ) -> None:
         self.options = opts = options
         self.on_status = on_status
+        self.on_start = on_start  # told what the source really gives (a camera may ignore requests)
         self.sinks: list[Sink] = [open_sink(u) for u in opts.sinks] + list(extra_sinks)
         calib = CalibrationFile.load(opts.calibration) if opts.calibration is not None else None
         self._facs_calibration = calib.facs if calib else None
@@ -328,6 +330,8 @@ class LivePipeline:
             if own_tracker and tracker is not None:
                 tracker.close()
             raise
+        if self.on_start is not None:  # everything opened: say what the source really gives
+            self.on_start(source.info)
         if source.info.live:
             reader = _LatestFrame(iter(source))
             frames: Iterator[tuple[Frame, float]] = iter(reader)

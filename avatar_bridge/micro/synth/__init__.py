@@ -1,9 +1,25 @@
 """Training and evaluation data the project makes itself: micro-expressions injected into real video."""
 
-from avatar_bridge.micro.synth.generate import SynthOptions, generate, load_truth, plan, render
+from avatar_bridge.micro.synth.generate import (
+    GENERATOR_VERSION,
+    Prepared,
+    SynthOptions,
+    generate,
+    load_truth,
+    plan,
+    prepare,
+    render,
+    stream,
+    truth_document,
+)
 from avatar_bridge.micro.synth.patterns import PATTERNS, AUPattern, temporal_profile
 
 __all__ = [
+    "GENERATOR_VERSION",
+    "Prepared",
+    "prepare",
+    "stream",
+    "truth_document",
     "PATTERNS",
     "AUPattern",
     "SynthOptions",

@@ -27,9 +27,9 @@ import numpy as np
 from avatar_bridge.channels import ARKIT_INDEX
 from avatar_bridge.errors import InputError, OutputError
 from avatar_bridge.micro.features import face_axes, face_width_px, reference_shape
+from avatar_bridge.micro.synth.closeup import Closeup, plan_closeup
 from avatar_bridge.micro.synth.patterns import PATTERNS, landmark_displacements, temporal_profile
 from avatar_bridge.micro.synth.warp import shift_image, warp_image
-from avatar_bridge.micro.synth.closeup import Closeup, plan_closeup
 from avatar_bridge.records import FaceObservation, Frame, TrackingResult
 
 FORMAT = "avatar-bridge-synth/1"
