@@ -133,10 +133,8 @@ def test_bad_inputs_are_one_clear_error(videos, tmp_path, specs, message):
 def test_batch_writes_outputs_and_manifest(exported):
     out, report, _ = exported
     assert report.counts == {"pending": 0, "done": 2, "skipped": 0, "failed": 0}
-    assert _visible(out) == [MANIFEST_NAME, "no_face.blendshapes.csv", "no_face.csv", "no_face.json",
-                             "no_face.landmarks.npz", "no_face.png", "single_face.blendshapes.csv",
-                             "single_face.csv", "single_face.json", "single_face.landmarks.npz",
-                             "single_face.png"]  # fmt: skip
+    kinds = (".blendshapes.csv", ".csv", ".events.json", ".json", ".landmarks.npz", ".png")
+    assert _visible(out) == [MANIFEST_NAME, *(f"{stem}{k}" for stem in ("no_face", "single_face") for k in kinds)]
     entries = _manifest(out)
     single, empty = entries["single_face.mp4"], entries["no_face.mp4"]
     assert single["status"] == "done" and single["frames"] == 72 and single["frames_with_face"] >= 71
@@ -147,7 +145,8 @@ def test_batch_writes_outputs_and_manifest(exported):
         and "no face found" in empty["warnings"][0]
     )
     assert set(single["outputs"]) == {"single_face.csv", "single_face.blendshapes.csv", "single_face.json",
-                                      "single_face.landmarks.npz", "single_face.png"}  # fmt: skip
+                                      "single_face.landmarks.npz", "single_face.png",
+                                      "single_face.events.json"}  # fmt: skip
     assert len(read_openface_csv(out / "single_face.csv")["frame"]) == 72
 
 

@@ -144,8 +144,8 @@ def both_exports(samples, tmp_path_factory):
 def test_export_writes_derived_signals_only(both_exports, samples):
     full, _ = both_exports
     names = sorted(p.name for p in full.iterdir())
-    assert names == ["single_face.blendshapes.csv", "single_face.csv", "single_face.json",
-                     "single_face.landmarks.npz"]  # fmt: skip
+    assert names == ["single_face.blendshapes.csv", "single_face.csv", "single_face.events.json",
+                     "single_face.json", "single_face.landmarks.npz"]  # fmt: skip
     lm = np.load(full / "single_face.landmarks.npz")
     assert lm["landmarks"].shape == (72, 478, 3) and lm["landmarks"].dtype == np.float32
     assert lm["frame"].tolist() == list(range(72)) and tuple(lm["image_size"]) == (640, 360)
@@ -156,8 +156,8 @@ def test_export_writes_derived_signals_only(both_exports, samples):
 
 def test_anonymize_drops_landmarks_and_keeps_the_curves(both_exports):
     full, anon = both_exports
-    assert sorted(p.name for p in anon.iterdir()) == ["single_face.blendshapes.csv", "single_face.csv",
-                                                      "single_face.json"]  # fmt: skip
+    expected = ["single_face.blendshapes.csv", "single_face.csv", "single_face.events.json", "single_face.json"]
+    assert sorted(p.name for p in anon.iterdir()) == expected
     meta = json.loads((anon / "single_face.json").read_text())
     assert meta["settings"]["landmarks"] is False
     assert not [n for n in meta["outputs"] if "landmark" in n]

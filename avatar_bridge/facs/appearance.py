@@ -5,7 +5,7 @@ between the brows (AU04), the wrinkles across the nose root (AU09), crow's feet 
 (AU06), the dimple beside the lip corner (AU14). OpenFace reads such signs from HOG features of
 its aligned face. We sample a few small patches instead, each placed by landmarks and oriented by
 the rigid head fit of :mod:`.geometry` (a tilted or turned head gives the same patch), at a fixed
-physical resolution (:data:`MM_PER_SAMPLE`: creases are 1-2 mm wide), from the green channel (skin
+resolution (:data:`PATCH_SAMPLES` per side, about 1 mm apart: creases are 1-2 mm wide), from the green channel (skin
 shading shows best there: red light scatters under the skin and blurs creases).
 
 Each cue is the log of the patch's RMS Sobel gradient (in a chosen direction) over its mean
@@ -25,8 +25,8 @@ import numpy as np
 
 from avatar_bridge.facs.geometry import STABLE_POINTS, camera_points, rigid_fit
 
-#: Physical size of one patch sample (mm on the canonical face, whose eye corners are 8.9 cm apart).
-MM_PER_SAMPLE = 1.0
+#: Samples along each side of every patch: 16 over 1.2-2 cm is about 1 mm apart (creases are 1-2 mm wide).
+PATCH_SAMPLES = 16
 #: Most sub-samples per sample side when the face is large (k x k averaged, against aliasing).
 MAX_SUPERSAMPLE = 3
 #: Intensity floor (0-255 scale) added before logs, so a flat or black patch stays finite.
@@ -49,11 +49,6 @@ class PatchSpec:
     cue: str
     mirror: bool = False
 
-    @property
-    def shape(self) -> tuple[int, int]:
-        """(rows, columns) of samples."""
-        step = MM_PER_SAMPLE / 10.0
-        return max(3, round(self.size[1] / step)), max(3, round(self.size[0] / step))
 
 
 # Canonical positions (cm, MediaPipe's canonical face): glabella between landmarks 9 (y 4.9) and
@@ -80,30 +75,38 @@ APPEARANCE_FEATURES: tuple[str, ...] = tuple(_PATCHES)
 
 _SPECS: tuple[PatchSpec, ...] = tuple(s for specs in _PATCHES.values() for s in specs)
 _FEATURE_OF_SPEC = np.array([k for k, specs in enumerate(_PATCHES.values()) for _ in specs])
-_ANCHORS = np.zeros((len(_SPECS), 478))
+_ANCHOR_ROWS = np.array(sorted({i for s in _SPECS for i in s.anchor}))
+_ANCHORS = np.zeros((len(_SPECS), len(_ANCHOR_ROWS)))  # patch centre = _ANCHORS @ anchor points
 for _k, _s in enumerate(_SPECS):
-    _ANCHORS[_k, list(_s.anchor)] = 1.0 / len(_s.anchor)
-_OFFSETS = np.array([s.offset for s in _SPECS])  # (P, 2) cm
-_MIRROR = np.array([-1.0 if s.mirror else 1.0 for s in _SPECS])
+    _ANCHORS[_k, np.searchsorted(_ANCHOR_ROWS, _s.anchor)] = 1.0 / len(_s.anchor)
+_CUE_X = np.array([s.cue in ("gx", "g") for s in _SPECS], np.float32)
+_CUE_Y = np.array([s.cue in ("gy", "g") for s in _SPECS], np.float32)
 _STABLE_ROWS = np.array(STABLE_POINTS)
 
 
 @cache
-def _grid(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sample positions of every patch, k x k sub-samples each: (u, v) in cm (u along the patch's
-    x axis, v up) and the patch index of each position; patches laid out one after another."""
-    step = MM_PER_SAMPLE / 10.0
-    us, vs, owner = [], [], []
-    for p, spec in enumerate(_SPECS):
-        rows, cols = spec.shape
-        sub = (np.arange(k) + 0.5) / k
-        u = (np.arange(cols)[:, None] + sub[None, :]).ravel() * step - 0.5 * cols * step
-        v = 0.5 * rows * step - (np.arange(rows)[:, None] + sub[None, :]).ravel() * step
-        vv, uu = np.meshgrid(v, u, indexing="ij")
-        us.append(uu.ravel())
-        vs.append(vv.ravel())
-        owner.append(np.full(uu.size, p))
-    return np.concatenate(us), np.concatenate(vs), np.concatenate(owner)
+def _grid(k: int) -> np.ndarray:
+    """(P, n, n, 2) float32 sample positions of every patch in the face frame (cm from the anchor; x
+    along the patch's own x axis, so mirrored for the subject's right side; y up), n = k * PATCH_SAMPLES.
+    """
+    n = k * PATCH_SAMPLES
+    t = (np.arange(n) + 0.5) / n - 0.5  # -0.5 .. 0.5 across the patch
+    out = np.empty((len(_SPECS), n, n, 2))
+    for p, s in enumerate(_SPECS):
+        sign = -1.0 if s.mirror else 1.0
+        out[p, :, :, 0] = sign * (s.offset[0] + s.size[0] * t[None, :])
+        out[p, :, :, 1] = s.offset[1] - s.size[1] * t[:, None]  # rows top to bottom
+    return out.astype(np.float32)
+
+
+#: (P, 4, 2) outer corners of every patch in the face frame (cm from the anchor).
+_CORNERS = np.array(
+    [
+        [((-1.0 if s.mirror else 1.0) * (s.offset[0] + a * s.size[0]), s.offset[1] + b * s.size[1])
+         for a in (-0.5, 0.5) for b in (-0.5, 0.5)]
+        for s in _SPECS
+    ]
+)  # fmt: skip
 
 
 def head_axes(landmarks: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -113,52 +116,48 @@ def head_axes(landmarks: np.ndarray, image_size: tuple[int, int]) -> tuple[np.nd
     return scale * np.array([rot[0, 0], -rot[1, 0]]), scale * np.array([rot[0, 1], -rot[1, 1]])
 
 
-def crease_energy(patch: np.ndarray, cue: str) -> float:
-    """log of a patch's RMS Sobel gradient (``gx``, ``gy`` or ``g`` both) over its mean brightness."""
-    p = patch.astype(np.float32, copy=False)
-    energy = 0.0
-    if cue in ("gx", "g"):
-        d = p[:, 2:] - p[:, :-2]
-        gx = d[:-2] + 2.0 * d[1:-1] + d[2:]
-        energy += float(np.mean(gx * gx))
-    if cue in ("gy", "g"):
-        d = p[2:] - p[:-2]
-        gy = d[:, :-2] + 2.0 * d[:, 1:-1] + d[:, 2:]
-        energy += float(np.mean(gy * gy))
-    return 0.5 * math.log(energy + EPS_INTENSITY**2) - math.log(float(p.mean()) + EPS_INTENSITY)
-
-
-def sample_patches(image: np.ndarray, landmarks: np.ndarray) -> list[np.ndarray | None]:
-    """Every patch of :data:`_SPECS` from an RGB uint8 image: green channel, float32, face-aligned
-    (rows top to bottom, columns lateral for mirrored patches); None for a patch leaving the image."""
+def sample_patches(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every patch of one face: (P, n, n) float32 green channel, face-aligned (rows top to bottom,
+    columns lateral on mirrored patches), and a (P,) mask of patches that lie inside the image."""
     h, w = image.shape[:2]
-    points = landmarks[:, :2].astype(np.float64) * np.array([w, h], np.float64)
+    size = np.array([w, h], np.float64)
     ex, ey = head_axes(landmarks, (w, h))
-    px = math.sqrt(float(ex @ ex)) * MM_PER_SAMPLE / 10.0  # image pixels per sample
-    k = min(MAX_SUPERSAMPLE, max(1, math.ceil(px - 0.5)))
-    u, v, owner = _grid(k)
-    ax = _MIRROR[:, None] * ex[None, :]  # (P, 2) each patch's x axis in the image
-    centres = _ANCHORS @ points + _OFFSETS[:, :1] * ax + _OFFSETS[:, 1:] * ey
-    xy = centres[owner] + u[:, None] * ax[owner] + v[:, None] * ey
-    inside = (xy[:, 0] >= 0) & (xy[:, 0] <= w - 1) & (xy[:, 1] >= 0) & (xy[:, 1] <= h - 1)
-    starts = np.searchsorted(owner, np.arange(len(_SPECS)))
-    ok = np.logical_and.reduceat(inside, starts)
-    if not ok.any() or not np.all(np.isfinite(xy)):
-        return [None] * len(_SPECS)
-    lo = np.maximum(np.floor(xy[inside].min(axis=0)).astype(int), 0)
-    hi = np.minimum(np.ceil(xy[inside].max(axis=0)).astype(int) + 1, (w, h))
-    roi = image[lo[1] : hi[1], lo[0] : hi[0]]
-    maps = (xy - lo).astype(np.float32).reshape(1, -1, 2)
+    px = math.sqrt(float(ex @ ex)) * max(s.size[0] for s in _SPECS) / PATCH_SAMPLES  # pixels per sample
+    k = min(MAX_SUPERSAMPLE, max(1, math.floor(px)))  # at 2+ pixels per sample, average k x k
+    axes = np.stack((ex, ey))  # face-frame cm -> image pixels
+    centres = _ANCHORS @ (landmarks[_ANCHOR_ROWS, :2] * size)
+    corners = _CORNERS @ axes + centres[:, None, :]  # (P, 4, 2)
+    inside = np.all((corners >= 0) & (corners <= size - 1), axis=(1, 2))
+    n_p = len(_SPECS)
+    if not inside.any() or not np.all(np.isfinite(corners)):
+        return np.zeros((n_p, PATCH_SAMPLES, PATCH_SAMPLES), np.float32), np.zeros(n_p, bool)
+    used = corners[inside].reshape(-1, 2)
+    lo = np.floor(used.min(axis=0)).astype(int)
+    hi = np.ceil(used.max(axis=0)).astype(int) + 1
+    roi = image[lo[1] : hi[1] + 1, lo[0] : hi[0] + 1]
+    grid = _grid(k)
+    maps = grid.reshape(1, -1, 2) @ axes.astype(np.float32)
+    maps += np.repeat((centres - lo).astype(np.float32), grid[0, ..., 0].size, axis=0)[None]
     values = cv2.remap(roi, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0, :, 1]
-    out: list[np.ndarray | None] = []
-    for p, spec in enumerate(_SPECS):
-        if not ok[p]:
-            out.append(None)
-            continue
-        rows, cols = spec.shape
-        block = values[starts[p] : starts[p] + rows * cols * k * k].astype(np.float32)
-        out.append(block.reshape(rows, k, cols, k).mean(axis=(1, 3)) if k > 1 else block.reshape(rows, cols))
-    return out
+    n = PATCH_SAMPLES
+    patches = values.reshape(n_p, n, k, n, k).astype(np.float32)
+    patches = patches.mean(axis=(2, 4)) if k > 1 else patches.reshape(n_p, n, n)
+    return patches, inside
+
+
+def crease_energy(patches: np.ndarray, cue_x: np.ndarray, cue_y: np.ndarray) -> np.ndarray:
+    """log of each patch's RMS Sobel gradient over its mean brightness (Weber contrast), (P,).
+
+    ``patches`` (P, n, n); ``cue_x``/``cue_y`` (P,) weights of the horizontal gradient (vertical
+    creases) and of the vertical gradient (horizontal creases).
+    """
+    p = patches.astype(np.float32, copy=False)
+    d = p[:, :, 2:] - p[:, :, :-2]
+    gx = d[:, :-2] + 2.0 * d[:, 1:-1] + d[:, 2:]
+    d = p[:, 2:] - p[:, :-2]
+    gy = d[:, :, :-2] + 2.0 * d[:, :, 1:-1] + d[:, :, 2:]
+    energy = cue_x * (gx * gx).mean(axis=(1, 2)) + cue_y * (gy * gy).mean(axis=(1, 2))
+    return 0.5 * np.log(energy + EPS_INTENSITY**2) - np.log(p.mean(axis=(1, 2)) + EPS_INTENSITY)
 
 
 def appearance_features(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -167,11 +166,10 @@ def appearance_features(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     ``landmarks`` (478, 3) normalised (MediaPipe's). Bilateral cues average the two sides (a side
     that leaves the image is left out). Shape (A,), NaN where nothing could be measured.
     """
-    total = np.zeros(len(APPEARANCE_FEATURES))
-    count = np.zeros(len(APPEARANCE_FEATURES))
-    for p, patch in enumerate(sample_patches(image, landmarks)):
-        if patch is not None:
-            total[_FEATURE_OF_SPEC[p]] += crease_energy(patch, _SPECS[p].cue)
-            count[_FEATURE_OF_SPEC[p]] += 1
+    patches, inside = sample_patches(image, landmarks)
+    energy = crease_energy(patches, _CUE_X, _CUE_Y)
+    n_feat = len(APPEARANCE_FEATURES)
+    total = np.bincount(_FEATURE_OF_SPEC, weights=np.where(inside, energy, 0.0), minlength=n_feat)
+    count = np.bincount(_FEATURE_OF_SPEC, weights=inside, minlength=n_feat)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        return np.where(count > 0, total / count, np.nan)

@@ -1,0 +1,126 @@
+"""Sub-pixel motion tracks of small face patches from optical flow on the aligned face (OpenCV + NumPy).
+
+MediaPipe landmarks follow only 40-75 % of a 1-2 px movement; image motion does better. Each frame
+the face is aligned to a small square (:func:`micro.flow.alignment_matrix`, eye centres fixed) and
+a Lucas-Kanade flow is solved per patch (brows, mouth, chin; the patches are data in
+``blendshapes/micro_spotting.toml``) between a reference image and the current one. The reference
+is refreshed every ``refresh`` seconds and the flows are chained, so each patch gets a continuous
+track of its position: a "virtual landmark" that moves with the skin. The nose patch's flow (rigid
+motion and alignment wobble) is subtracted. Tracks are in pixels at 640 px face width.
+
+One LK step on lightly blurred images is exact enough for the sub-pixel shifts between a
+reference and a frame at most ``refresh`` seconds later, and costs about 0.1 ms for every patch
+together (the reference's gradients and structure tensors are computed once per refresh).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from avatar_bridge.micro.flow import ALIGNED_SIZE, alignment_matrix, grey
+from avatar_bridge.records import FaceObservation, Frame
+
+#: Face width (landmarks 234-454) in pixels of the 128 x 128 aligned face.
+ALIGNED_FACE_WIDTH = 115.0
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    """One tracked patch: name, region ('left_eye', 'right_eye', 'mouth', 'nose'), side
+    ('left', 'right', 'both'), box (x0, y0, x1, y1) in the 128 x 128 aligned face."""
+
+    name: str
+    region: str
+    side: str
+    box: tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FlowTrackOptions:
+    """refresh: seconds between reference refreshes (the flows are chained across them).
+    blur: Gaussian sigma (aligned px) applied before the flow. min_texture: least structure-tensor
+    determinant (per pixel^2, grey levels^4) for a patch's flow to count; flatter patches report 0.
+    """
+
+    refresh: float = 0.5
+    blur: float = 1.0
+    min_texture: float = 1e-3
+
+
+class FlowTracks:
+    """Chained Lucas-Kanade tracks of ``patches`` for one face; ``update`` -> (P, 2) positions."""
+
+    def __init__(self, patches: tuple[Patch, ...], rigid: tuple[int, int, int, int],
+                 options: FlowTrackOptions | None = None) -> None:  # fmt: skip
+        self.options = options or FlowTrackOptions()
+        self.patches = patches
+        boxes = [p.box for p in patches] + [rigid]
+        self._boxes = np.array(boxes)
+        self._ref: np.ndarray | None = None
+        self._grad: tuple[np.ndarray, np.ndarray] | None = None
+        self._inv: np.ndarray | None = None  # (B, 2, 2) inverse structure tensors of the reference
+        self._ok: np.ndarray | None = None
+        self._ref_t = -np.inf
+        self._base = np.zeros((len(patches), 2))  # chained position at the last refresh
+        self._last = np.zeros((len(patches), 2))
+        self.scale = 640.0 / ALIGNED_FACE_WIDTH  # aligned px -> px at 640 px face width
+
+    def reset(self) -> None:
+        self._ref, self._grad, self._inv, self._ok = None, None, None, None
+        self._ref_t = -np.inf
+        self._base = np.zeros((len(self.patches), 2))
+        self._last = self._base.copy()
+
+    def image(self, frame: Frame | np.ndarray, face: FaceObservation) -> np.ndarray:
+        """The aligned grey face, blurred, float32."""
+        img = frame.image if isinstance(frame, Frame) else frame
+        m = alignment_matrix(face, ALIGNED_SIZE)
+        g = grey(cv2.warpAffine(img, m, (ALIGNED_SIZE, ALIGNED_SIZE), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)).astype(np.float32)  # fmt: skip
+        b = self.options.blur
+        return cv2.GaussianBlur(g, (0, 0), b) if b > 0 else g
+
+    def _set_reference(self, img: np.ndarray, t: float) -> None:
+        ix = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+        iy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+        a, c, b = self._sums(ix * ix), self._sums(iy * iy), self._sums(ix * iy)
+        det = a * c - b * b
+        area = np.array([(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in self._boxes], dtype=np.float64)
+        self._ok = det / area**2 > self.options.min_texture
+        det = np.where(self._ok, det, 1.0)
+        self._inv = np.stack([np.stack([c, -b], 1), np.stack([-b, a], 1)], 1) / det[:, None, None]
+        self._ref, self._grad, self._ref_t = img, (ix, iy), t
+
+    def _sums(self, image: np.ndarray) -> np.ndarray:
+        """Sum of ``image`` over every box, from its integral image."""
+        s = cv2.integral(image, sdepth=cv2.CV_64F)
+        x0, y0, x1, y1 = self._boxes.T
+        return s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]
+
+    def flows(self, img: np.ndarray) -> np.ndarray:
+        """(B, 2) LK displacement of every box (patches, then the rigid box) from the reference, aligned px."""
+        assert self._ref is not None and self._grad is not None and self._inv is not None
+        it = img - self._ref
+        ix, iy = self._grad
+        ex, ey = ix * it, iy * it
+        e = np.stack([self._sums(ex), self._sums(ey)], axis=1)
+        d = -np.einsum("bij,bj->bi", self._inv, e)
+        return np.where(self._ok[:, None], d, 0.0)
+
+    def update(self, frame: Frame | np.ndarray, face: FaceObservation, t: float) -> np.ndarray:
+        """(P, 2) track positions (x right, y up in the aligned face) in px at 640 px face width."""
+        img = self.image(frame, face)
+        if self._ref is None:
+            self._set_reference(img, t)
+            return self._last.copy()
+        d = self.flows(img)
+        rel = (d[:-1] - d[-1]) * self.scale
+        rel[:, 1] = -rel[:, 1]  # image y down -> up
+        self._last = self._base + rel
+        if t - self._ref_t >= self.options.refresh:
+            self._base = self._last.copy()
+            self._set_reference(img, t)
+        return self._last.copy()
