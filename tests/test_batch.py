@@ -134,7 +134,8 @@ def test_batch_writes_outputs_and_manifest(exported):
     out, report, _ = exported
     assert report.counts == {"pending": 0, "done": 2, "skipped": 0, "failed": 0}
     kinds = (".blendshapes.csv", ".csv", ".events.json", ".json", ".landmarks.npz", ".png")
-    assert _visible(out) == [MANIFEST_NAME, *(f"{stem}{k}" for stem in ("no_face", "single_face") for k in kinds)]
+    files = [f"{stem}{k}" for stem in ("no_face", "single_face") for k in kinds]
+    assert _visible(out) == [MANIFEST_NAME, *files]
     entries = _manifest(out)
     single, empty = entries["single_face.mp4"], entries["no_face.mp4"]
     assert single["status"] == "done" and single["frames"] == 72 and single["frames_with_face"] >= 71
