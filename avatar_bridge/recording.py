@@ -16,6 +16,7 @@ import numpy as np
 
 from avatar_bridge.channels import ARKIT_NAMES
 from avatar_bridge.errors import InputError
+from avatar_bridge.fileio import atomic_path
 from avatar_bridge.records import NUM_LANDMARKS, FaceObservation, HeadPose, TrackingResult
 
 FORMAT_VERSION = 1
@@ -36,22 +37,20 @@ def save_recording(path: str | Path, results: Iterable[TrackingResult], meta: di
             lms.append(nan_lm if face is None else face.landmarks)
             bss.append(nan_bs if face is None else face.blendshapes)
             mats.append(np.eye(4, dtype=np.float32) if face is None else face.pose.matrix)
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part.npz")
-    np.savez_compressed(
-        tmp,
-        version=FORMAT_VERSION,
-        index=np.asarray(index, np.int64),
-        timestamp=np.asarray(ts, np.float64),
-        face_id=np.asarray(fid, np.int64),
-        landmarks=np.asarray(lms, np.float32).reshape(-1, NUM_LANDMARKS, 3),
-        blendshapes=np.asarray(bss, np.float32).reshape(-1, len(ARKIT_NAMES)),
-        matrix=np.asarray(mats, np.float32).reshape(-1, 4, 4),
-        image_size=np.asarray(sizes, np.int64).reshape(-1, 2),
-        meta=json.dumps(meta or {}),
-    )
-    tmp.replace(path)
-    return path
+    columns = {
+        "version": FORMAT_VERSION,
+        "index": np.asarray(index, np.int64),
+        "timestamp": np.asarray(ts, np.float64),
+        "face_id": np.asarray(fid, np.int64),
+        "landmarks": np.asarray(lms, np.float32).reshape(-1, NUM_LANDMARKS, 3),
+        "blendshapes": np.asarray(bss, np.float32).reshape(-1, len(ARKIT_NAMES)),
+        "matrix": np.asarray(mats, np.float32).reshape(-1, 4, 4),
+        "image_size": np.asarray(sizes, np.int64).reshape(-1, 2),
+        "meta": json.dumps(meta or {}),
+    }
+    with atomic_path(path, "recording") as tmp:
+        np.savez_compressed(tmp, **columns)
+    return Path(path)
 
 
 def load_recording(path: str | Path) -> list[TrackingResult]:

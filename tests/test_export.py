@@ -211,5 +211,5 @@ def test_events_file_bad_input(tmp_path):
     with pytest.raises(InputError, match="event 0 is malformed"):
         read_events(bad)
     bad.write_text("[1, 2")
-    with pytest.raises(InputError, match="cannot read events file"):
+    with pytest.raises(InputError, match="is not valid JSON"):
         read_events(bad)

@@ -9,10 +9,8 @@ rewritten atomically (temp file, then rename), so it is always either the old or
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
-import uuid
 import zipfile
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -21,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from avatar_bridge import __version__
-from avatar_bridge.errors import InputError, OutputError
+from avatar_bridge.errors import InputError
 from avatar_bridge.export.openface_csv import read_openface_csv
+from avatar_bridge.fileio import write_json_atomic
 
 MANIFEST_NAME = "manifest.json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -149,17 +148,6 @@ def remove_stale_parts(outdir: Path, stems: set[str]) -> list[Path]:
             p.unlink(missing_ok=True)
             removed.append(p)
     return removed
-
-
-def write_json_atomic(path: Path, payload: object) -> None:
-    """Write ``payload`` as JSON through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
-    try:
-        tmp.write_text(json.dumps(payload, indent=2) + "\n")
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from e
 
 
 class Manifest:

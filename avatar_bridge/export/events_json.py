@@ -7,11 +7,11 @@ aus (AU -> peak intensity), regions, side, magnitude, confidence, label (3-class
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from avatar_bridge.errors import InputError
+from avatar_bridge.fileio import read_json
 from avatar_bridge.records import EventKind, ExpressionEvent
 
 FORMAT = "avatar-bridge-events"
@@ -55,10 +55,7 @@ def events_document(source: str, events: Iterable[ExpressionEvent], stats: Mappi
 def read_events(path: str | Path) -> list[ExpressionEvent]:
     """Read ``<stem>.events.json`` back; errors name the file and the event."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"cannot read events file {path}: {e}") from e
+    doc = read_json(path, "events file")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(doc.get("events"), list):
         raise InputError(f"{path} is not an avatar-bridge events file")
     out = []

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avatar_bridge.errors import InputError, OutputError
+from avatar_bridge.errors import InputError
+from avatar_bridge.fileio import atomic_path
 from avatar_bridge.records import RigWeights
 
 FORMAT_VERSION = 1
@@ -107,13 +108,8 @@ def save_avatar(avatar: Avatar, path: str | Path) -> Path:
         value = getattr(avatar, key)
         if value is not None:
             arrays[key] = value
-    tmp = path.with_name(path.name + ".part.npz")
-    try:
+    with atomic_path(path, "avatar") as tmp:
         np.savez_compressed(tmp, **arrays)
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write avatar {path}: {e}") from e
     return path
 
 

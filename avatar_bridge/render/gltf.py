@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avatar_bridge.errors import InputError, OutputError
+from avatar_bridge.errors import InputError
+from avatar_bridge.fileio import atomic_path
 from avatar_bridge.render.avatar import Avatar
 
 _COMPONENTS = {
@@ -202,11 +203,6 @@ def save_glb(avatar: Avatar, path: str | Path) -> Path:
     total = 12 + 8 + len(js) + 8 + len(binary)
     out = struct.pack("<III", _GLB_MAGIC, 2, total)
     out += struct.pack("<II", len(js), 0x4E4F534A) + js + struct.pack("<II", len(binary), 0x004E4942) + binary
-    tmp = path.with_name(path.name + ".part")
-    try:
+    with atomic_path(path, "glTF file") as tmp:
         tmp.write_bytes(out)
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {e}") from e
     return path

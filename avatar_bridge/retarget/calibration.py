@@ -12,10 +12,8 @@ the avatar to 1. The file holds it beside the FACS stage's own neutral calibrati
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from avatar_bridge.errors import ConfigError, InputError
+from avatar_bridge.fileio import read_json, write_json_atomic
 from avatar_bridge.retarget.profile import SOURCE_INDEX, SOURCE_NAMES
 
 FORMAT = "avatar-bridge/calibration"
@@ -125,29 +124,13 @@ class CalibrationFile:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write to a temporary file beside ``path``, then rename."""
-        path = Path(path)
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.to_json(), f, indent=1)
-                f.write("\n")
-            os.replace(tmp, path)
-        except OSError as e:
-            raise ConfigError(f"cannot write calibration {path}: {e.strerror or e}") from e
-        return path
+        return write_json_atomic(path, self.to_json(), "calibration", ConfigError, indent=1)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> CalibrationFile:
         """Read and validate; errors name the file and the field."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as e:
-            raise ConfigError(f"calibration file not found: {path}") from e
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read calibration {path}: {e}") from e
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from e
+        data = read_json(path, "calibration file", ConfigError)
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             got = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise ConfigError(f"{path}: field 'format' must be {FORMAT!r}, got {got!r}")

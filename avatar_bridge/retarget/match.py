@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from avatar_bridge.errors import InputError, OutputError
+from avatar_bridge.errors import InputError
+from avatar_bridge.fileio import write_text_atomic
 from avatar_bridge.retarget.naming import canonical_key
 from avatar_bridge.retarget.profile import (
     SOURCE_NAMES,
@@ -226,12 +227,4 @@ def profile_to_toml(profile: Profile, header: str = "") -> str:
 
 def write_profile(profile: Profile, path: str | os.PathLike[str], header: str = "") -> Path:
     """Write ``profile`` as TOML (temp file, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        tmp.write_text(profile_to_toml(profile, header), encoding="utf-8")
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write profile {path}: {e.strerror or e}") from e
-    return path
+    return write_text_atomic(path, profile_to_toml(profile, header), "profile")
