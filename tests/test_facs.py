@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from avatar_bridge.capture import CaptureOptions, open_source
 from avatar_bridge.channels import AU_INTENSITY, AU_PRESENCE
 from avatar_bridge.errors import ConfigError, InputError
 from avatar_bridge.facs import (
@@ -22,6 +23,7 @@ from avatar_bridge.facs import (
     geometric_features,
     load_mapping,
 )
+from avatar_bridge.facs.appearance import APPEARANCE_FEATURES, appearance_features
 from avatar_bridge.facs.estimator import presence_with_hysteresis
 from avatar_bridge.facs.geometry import _CANONICAL_STABLE, CANONICAL_IOD, STABLE_POINTS, rigid_fit
 from avatar_bridge.records import TrackingResult
@@ -207,6 +209,10 @@ BAD_MAPPINGS = [
      "sources.lip_gap.typical (0.5) lies outside its neutral range"),
     ("unknown source table", _GOOD + "\n[sources.chinDimple]\nbaseline = 10\n",
      "sources.chinDimple: unknown channel"),
+    ("appearance share above 1",
+     _GOOD.replace('source = "glabella_furrows", span = 1.2, weight = 0.5',
+                   'source = "glabella_furrows", span = 1.2, weight = 1.5'),
+     "AU.AU04: appearance weights add up to 1.5, more than 1"),
 ]  # fmt: skip
 
 
@@ -428,3 +434,139 @@ def test_mapping_doc_describes_every_au():
     doc = (Path(default_mapping_path()).parent / "FACS_MAPPING.md").read_text(encoding="utf-8")
     for au in AU_PRESENCE:
         assert f"### {au}" in doc
+
+
+# ---------------------------------------------------------------- appearance cues
+
+
+def _glabella_face(roll: float, scale: float = 12.0) -> np.ndarray:
+    """Normalised landmarks of a constructed face seen frontally with a head roll, centred in SIZE."""
+    rot = _rotation(0.0, 0.0, roll)
+    cam = scale * _canonical_face() @ rot.T
+    w, h = SIZE
+    centre = np.array([w / 2, h / 2])
+    px = np.column_stack((cam[:, 0] + centre[0], -cam[:, 1] + centre[1]))  # image rows grow downwards
+    return np.column_stack((px / np.array([w, h]), -cam[:, 2] / w))
+
+
+def _skin_with_creases(roll: float, direction: str, depth: float, gain: float = 1.0, scale: float = 12.0):
+    """An RGB skin-grey image whose glabella (face x in +-0.6 cm, y 3.8-5.1 cm) carries four dark
+    creases 1 mm wide, vertical or horizontal in the face's own frame, under a head roll."""
+    w, h = SIZE
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    u, v = (xx - w / 2) / scale, -(yy - h / 2) / scale  # camera-plane cm, +v up
+    c, s_ = math.cos(roll), math.sin(roll)
+    fx, fy = c * u + s_ * v, -s_ * u + c * v  # back into the face frame (inverse roll)
+    rng = np.random.default_rng(3)
+    grey = 150.0 + rng.normal(0.0, 1.5, (h, w))
+    across, along = (fx, fy) if direction == "vertical" else (fy - 4.45, fx)
+    inside = (np.abs(across) < 0.6) & (np.abs(along - (4.45 if direction == "vertical" else 0.0)) < 0.65)
+    for pos in (-0.45, -0.15, 0.15, 0.45):
+        grey -= depth * inside * np.exp(-((across - pos) ** 2) / (2 * 0.05**2))
+    return np.repeat(np.clip(gain * grey, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+
+
+def _glabella(image: np.ndarray, landmarks: np.ndarray) -> float:
+    return float(appearance_features(image, landmarks)[APPEARANCE_FEATURES.index("glabella_furrows")])
+
+
+def test_glabella_cue_sees_vertical_furrows_not_horizontal_ones_and_ignores_light_and_roll():
+    lm = _glabella_face(0.0)
+    smooth = _glabella(_skin_with_creases(0.0, "vertical", 0.0), lm)
+    furrows = _glabella(_skin_with_creases(0.0, "vertical", 40.0), lm)
+    across = _glabella(_skin_with_creases(0.0, "horizontal", 40.0), lm)
+    assert furrows > smooth + 1.0  # corrugator furrows: several times the resting crease contrast
+    assert furrows > across + 0.7  # the cue is oriented: horizontal lines barely move it
+    # Weber contrast: half the light, same cue; a rolled head, the same furrows, the same cue.
+    dim = _glabella(_skin_with_creases(0.0, "vertical", 40.0, gain=0.5), lm)
+    rolled = _glabella(_skin_with_creases(0.4, "vertical", 40.0), _glabella_face(0.4))
+    assert dim == pytest.approx(furrows, abs=0.1)
+    assert rolled == pytest.approx(furrows, abs=0.15)
+    # A larger face is averaged down to the same physical resolution.
+    big = _glabella(_skin_with_creases(0.0, "vertical", 40.0, scale=30.0), _glabella_face(0.0, scale=30.0))
+    assert big == pytest.approx(furrows, abs=0.3)
+
+
+def test_a_patch_outside_the_image_gives_nan_not_an_error():
+    lm = _glabella_face(0.0)
+    lm[:, 1] -= 0.45  # the face slides up: the forehead leaves the image
+    f = appearance_features(_skin_with_creases(0.0, "vertical", 40.0), lm)
+    assert np.isnan(f[APPEARANCE_FEATURES.index("glabella_furrows")])
+
+
+@pytest.fixture(scope="module")
+def wolfgang_with_frames(samples, wolfgang_recording):
+    """Per real decoded frame of WolfgangLanger_Pexels.mp4 with a face: the frame index, the
+    appearance features, and the AU intensities with and without the frame (fresh estimators)."""
+    results = {r.index: r for r in wolfgang_recording}
+    with_frame, without = AUEstimator(), AUEstimator()
+    idx, feats, a_with, a_without = [], [], [], []
+    with open_source(samples / "WolfgangLanger_Pexels.mp4") as source:
+        for frame in source:
+            r = results[frame.index]
+            a_with.append(with_frame.update(r, frame))
+            a_without.append(without.update(r))
+            if r.faces:
+                idx.append(frame.index)
+                feats.append(appearance_features(frame.image, r.faces[0].landmarks))
+    return np.array(idx), np.array(feats), a_with, a_without
+
+
+def test_glabella_furrows_rise_when_she_cries_not_when_she_laughs(wolfgang_with_frames):
+    idx, feats, _, _ = wolfgang_with_frames
+    g = feats[:, APPEARANCE_FEATURES.index("glabella_furrows")]
+    crying = np.median(g[(idx >= 20) & (idx < 130)])  # knitted brows, eyes squeezed (frames 20-130)
+    laughing = np.median(g[(idx >= 300) & (idx < 440)])  # broad laugh, smooth forehead
+    assert crying > laughing + 0.7  # about twice the crease contrast and more
+
+
+def test_au04_with_the_frame_follows_the_knitted_brow(wolfgang_with_frames):
+    idx, _, a_with, a_without = wolfgang_with_frames
+    k = AU_INTENSITY.index("AU04")
+    au04 = np.array([a[0].intensity[k] for a in a_with if a])
+    assert np.median(au04[(idx >= 20) & (idx < 130)]) > 1.0
+    assert np.median(au04[(idx >= 300) & (idx < 440)]) < 0.3
+    # Without the frame the appearance share is simply absent: AU04 reads its landmark estimate.
+    au04_landmarks = np.array([a[0].intensity[k] for a in a_without if a])
+    assert not np.allclose(au04, au04_landmarks)
+
+
+def test_without_a_frame_the_estimate_equals_the_landmark_only_mapping(tmp_path, wolfgang_recording):
+    lines = [ln for ln in _GOOD.splitlines() if "appearance: needs the frame" not in ln]
+    lines = [ln for ln in lines if not ln.startswith("[sources.glabella_furrows]")]
+    text = "\n".join(lines).replace("[sources.crows_feet]\nbaseline = 10\n", "")
+    text = text.replace("baseline = 10\n[sources.crows_feet]", "")
+    path = tmp_path / "landmarks_only.toml"
+    path.write_text(text, encoding="utf-8")
+    assert not load_mapping(path).term_appearance.any()
+    ours, plain = AUEstimator(), AUEstimator(FACSOptions(mapping_path=path))
+    for r in wolfgang_recording[:240]:
+        for a, b in zip(ours.update(r), plain.update(r), strict=True):
+            np.testing.assert_array_equal(a.intensity, b.intensity)
+            np.testing.assert_array_equal(a.presence, b.presence)
+
+
+def test_appearance_works_under_a_calibration(samples, wolfgang_recording):
+    est = AUEstimator()
+    est.calibrate(wolfgang_recording[300:330])
+    k = AU_INTENSITY.index("AU04")
+    results = {r.index: r for r in wolfgang_recording}
+    out = []
+    with open_source(samples / "WolfgangLanger_Pexels.mp4", CaptureOptions(end=5.0)) as source:
+        for frame in source:
+            aus = est.update(results[frame.index], frame)
+            if aus:
+                assert aus[0].calibrated
+                out.append(aus[0].intensity[k])
+    assert max(out) > 1.0  # the crying opening: the knitted brow reads through the calibration
+
+
+def test_partial_baseline_takes_each_input_over_its_own_measured_samples():
+    from avatar_bridge.facs.baseline import RunningBaseline
+
+    b = RunningBaseline(2, capacity=10, interval=0.1, partial=True)
+    for t, row in enumerate([(1.0, np.nan), (2.0, 10.0), (3.0, np.nan), (4.0, 20.0), (np.nan, np.nan)]):
+        b.add(np.array(row), 0.1 * t)
+    assert b.samples == 4  # the all-NaN sample is not taken
+    np.testing.assert_array_equal(b.percentiles(np.array([0, 1, 0, 1]), np.array([0, 0, 100, 100])),
+                                  [1.0, 10.0, 4.0, 20.0])  # fmt: skip

@@ -1,12 +1,12 @@
 """Pure appearance cues for action units: skin texture in small patches aligned with the head.
 
 Some actions show less as landmark motion than as texture: the corrugator's vertical furrows
-between the brows (AU04), the wrinkles across the nose root (AU09), crow's feet beside the eye
-(AU06), the dimple beside the lip corner (AU14). OpenFace reads such signs from HOG features of
-its aligned face. We sample a few small patches instead, each placed by landmarks and oriented by
-the rigid head fit of :mod:`.geometry` (a tilted or turned head gives the same patch), at a fixed
-resolution (:data:`PATCH_SAMPLES` per side, about 1 mm apart: creases are 1-2 mm wide), from the green channel (skin
-shading shows best there: red light scatters under the skin and blurs creases).
+between the brows (AU04), crow's feet beside the eye (AU06). OpenFace reads such signs from HOG
+features of its aligned face. We sample a few small patches instead, each placed by landmarks and
+oriented by the rigid head fit of :mod:`.geometry` (a tilted or turned head gives the same
+patch), at a fixed physical resolution (:data:`PATCH_SAMPLES` per side, :data:`MM_PER_SAMPLE`
+apart), from the green channel (skin shading shows best there: red light scatters under the skin
+and blurs creases).
 
 Each cue is the log of the patch's RMS Sobel gradient (in a chosen direction) over its mean
 brightness: a Weber contrast, so a change of lighting gain cancels, and the person's running
@@ -23,10 +23,13 @@ from functools import cache
 import cv2
 import numpy as np
 
-from avatar_bridge.facs.geometry import STABLE_POINTS, camera_points, rigid_fit
+from avatar_bridge.facs.geometry import head_fit
 
-#: Samples along each side of every patch: 16 over 1.2-2 cm is about 1 mm apart (creases are 1-2 mm wide).
+#: Samples along each side of every (square) patch.
 PATCH_SAMPLES = 16
+#: Distance between samples on the canonical face (mm; its eye corners are 8.9 cm apart): creases
+#: are 1-2 mm wide, so a 16-sample patch spans 1.6 cm, about the glabella between the brow heads.
+MM_PER_SAMPLE = 1.0
 #: Most sub-samples per sample side when the face is large (k x k averaged, against aliasing).
 MAX_SUPERSAMPLE = 3
 #: Intensity floor (0-255 scale) added before logs, so a flat or black patch stays finite.
@@ -39,35 +42,27 @@ class PatchSpec:
 
     ``anchor``: landmarks whose mean is the patch centre; ``offset``: a shift from it in the face
     frame (cm; +x is lateral when ``mirror`` is set for the subject's right side, else towards the
-    subject's left; +y up); ``size``: (width, height) in cm; ``cue``: ``"gx"`` (horizontal
-    gradients: vertical creases), ``"gy"`` (horizontal creases) or ``"g"`` (creases of any direction).
+    subject's left; +y up); ``cue``: ``"gx"`` (horizontal gradients: vertical creases), ``"gy"``
+    (horizontal creases) or ``"g"`` (creases of any direction). Every patch is a square of
+    PATCH_SAMPLES x PATCH_SAMPLES samples, MM_PER_SAMPLE apart.
     """
 
     anchor: tuple[int, ...]
     offset: tuple[float, float]
-    size: tuple[float, float]
     cue: str
     mirror: bool = False
 
 
-
 # Canonical positions (cm, MediaPipe's canonical face): glabella between landmarks 9 (y 4.9) and
-# 8 (y 4.0), inner brow heads at x +-1.2-1.4 (55/285, 107/336); nose root 168 (y 3.3) and bridge 6
-# (y 2.5); outer eye corners 33/263 at x -+4.45, y 2.66; lip corners 61/291 at x -+2.46, y -4.34.
+# 8 (y 4.0), inner brow heads at x +-1.2-1.4 (55/285, 107/336); outer eye corners 33/263 at
+# x -+4.45, y 2.66. Why each patch and how the AUs use it: blendshapes/FACS_MAPPING.md.
 _PATCHES: dict[str, tuple[PatchSpec, ...]] = {
     # Corrugator draws the brow heads together and folds the skin between them into vertical furrows.
-    "glabella_furrows": (PatchSpec((9, 8), (0.0, 0.0), (2.0, 1.6), "gx"),),
-    # Levator labii alaeque nasi and nasalis wrinkle the skin across the nose root: horizontal lines.
-    "nose_wrinkles": (PatchSpec((168, 6), (0.0, 0.0), (1.6, 1.4), "gy"),),
+    "glabella_furrows": (PatchSpec((9, 8), (0.0, 0.0), "gx"),),
     # Orbicularis oculi (orbital part) gathers the skin lateral to the outer eye corner: crow's feet.
     "crows_feet": (
-        PatchSpec((263,), (1.0, -0.1), (1.2, 1.6), "g"),
-        PatchSpec((33,), (1.0, -0.1), (1.2, 1.6), "g", mirror=True),
-    ),
-    # Buccinator pulls the lip corner back into the cheek and folds a dimple just lateral to it.
-    "corner_dimple": (
-        PatchSpec((291,), (0.7, 0.0), (0.8, 1.2), "gx"),
-        PatchSpec((61,), (0.7, 0.0), (0.8, 1.2), "gx", mirror=True),
+        PatchSpec((263,), (1.0, -0.1), "g"),
+        PatchSpec((33,), (1.0, -0.1), "g", mirror=True),
     ),
 }
 #: Names of the appearance features, in the order :func:`appearance_features` returns them.
@@ -81,7 +76,7 @@ for _k, _s in enumerate(_SPECS):
     _ANCHORS[_k, np.searchsorted(_ANCHOR_ROWS, _s.anchor)] = 1.0 / len(_s.anchor)
 _CUE_X = np.array([s.cue in ("gx", "g") for s in _SPECS], np.float32)
 _CUE_Y = np.array([s.cue in ("gy", "g") for s in _SPECS], np.float32)
-_STABLE_ROWS = np.array(STABLE_POINTS)
+_SIDE = PATCH_SAMPLES * MM_PER_SAMPLE / 10.0  # cm
 
 
 @cache
@@ -90,39 +85,46 @@ def _grid(k: int) -> np.ndarray:
     along the patch's own x axis, so mirrored for the subject's right side; y up), n = k * PATCH_SAMPLES.
     """
     n = k * PATCH_SAMPLES
-    t = (np.arange(n) + 0.5) / n - 0.5  # -0.5 .. 0.5 across the patch
+    t = _SIDE * ((np.arange(n) + 0.5) / n - 0.5)  # cm across the patch
     out = np.empty((len(_SPECS), n, n, 2))
     for p, s in enumerate(_SPECS):
         sign = -1.0 if s.mirror else 1.0
-        out[p, :, :, 0] = sign * (s.offset[0] + s.size[0] * t[None, :])
-        out[p, :, :, 1] = s.offset[1] - s.size[1] * t[:, None]  # rows top to bottom
+        out[p, :, :, 0] = sign * (s.offset[0] + t[None, :])
+        out[p, :, :, 1] = s.offset[1] - t[:, None]  # rows top to bottom
     return out.astype(np.float32)
 
 
 #: (P, 4, 2) outer corners of every patch in the face frame (cm from the anchor).
 _CORNERS = np.array(
     [
-        [((-1.0 if s.mirror else 1.0) * (s.offset[0] + a * s.size[0]), s.offset[1] + b * s.size[1])
+        [((-1.0 if s.mirror else 1.0) * (s.offset[0] + a * _SIDE), s.offset[1] + b * _SIDE)
          for a in (-0.5, 0.5) for b in (-0.5, 0.5)]
         for s in _SPECS
     ]
 )  # fmt: skip
 
 
-def head_axes(landmarks: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Image directions (pixels per canonical cm) of the face's +x (subject's left) and +y (up) axes."""
-    rot, scale, _ = rigid_fit(camera_points(landmarks[_STABLE_ROWS], image_size))
+def head_axes(
+    landmarks: np.ndarray, image_size: tuple[int, int], fit: tuple | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Image directions (pixels per canonical cm) of the face's +x (subject's left) and +y (up) axes.
+
+    ``fit``: the face's :func:`~.geometry.head_fit` in ``image_size`` pixels, when already computed.
+    """
+    rot, scale, _ = fit if fit is not None else head_fit(landmarks, image_size)
     # camera axes have +y up; image rows grow downwards.
     return scale * np.array([rot[0, 0], -rot[1, 0]]), scale * np.array([rot[0, 1], -rot[1, 1]])
 
 
-def sample_patches(image: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sample_patches(
+    image: np.ndarray, landmarks: np.ndarray, fit: tuple | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Every patch of one face: (P, n, n) float32 green channel, face-aligned (rows top to bottom,
     columns lateral on mirrored patches), and a (P,) mask of patches that lie inside the image."""
     h, w = image.shape[:2]
     size = np.array([w, h], np.float64)
-    ex, ey = head_axes(landmarks, (w, h))
-    px = math.sqrt(float(ex @ ex)) * max(s.size[0] for s in _SPECS) / PATCH_SAMPLES  # pixels per sample
+    ex, ey = head_axes(landmarks, (w, h), fit)
+    px = math.sqrt(float(ex @ ex)) * MM_PER_SAMPLE / 10.0  # image pixels per sample
     k = min(MAX_SUPERSAMPLE, max(1, math.floor(px)))  # at 2+ pixels per sample, average k x k
     axes = np.stack((ex, ey))  # face-frame cm -> image pixels
     centres = _ANCHORS @ (landmarks[_ANCHOR_ROWS, :2] * size)
@@ -160,13 +162,14 @@ def crease_energy(patches: np.ndarray, cue_x: np.ndarray, cue_y: np.ndarray) -> 
     return 0.5 * np.log(energy + EPS_INTENSITY**2) - np.log(p.mean(axis=(1, 2)) + EPS_INTENSITY)
 
 
-def appearance_features(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+def appearance_features(image: np.ndarray, landmarks: np.ndarray, fit: tuple | None = None) -> np.ndarray:
     """The appearance features (:data:`APPEARANCE_FEATURES`) of one face in an RGB uint8 image.
 
     ``landmarks`` (478, 3) normalised (MediaPipe's). Bilateral cues average the two sides (a side
-    that leaves the image is left out). Shape (A,), NaN where nothing could be measured.
+    that leaves the image is left out). Shape (A,), NaN where nothing could be measured. ``fit``:
+    the face's :func:`~.geometry.head_fit` in this image's pixels, when already computed.
     """
-    patches, inside = sample_patches(image, landmarks)
+    patches, inside = sample_patches(image, landmarks, fit)
     energy = crease_energy(patches, _CUE_X, _CUE_Y)
     n_feat = len(APPEARANCE_FEATURES)
     total = np.bincount(_FEATURE_OF_SPEC, weights=np.where(inside, energy, 0.0), minlength=n_feat)

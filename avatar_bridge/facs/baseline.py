@@ -5,6 +5,8 @@ the quiet end of what a person's face does, so a low percentile of a feature tha
 (and a high one of a feature it decreases) stands for neutral. Samples are taken at most every
 ``interval`` seconds of source time (so the window covers the same time at any frame rate) into a
 ring buffer of ``capacity`` samples: memory and cost are bounded however long the video.
+With ``partial=True`` a sample may lack some inputs (NaN, e.g. an appearance patch that left the
+image): each input's percentile is then taken over its own measured samples.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import numpy as np
 class RunningBaseline:
     """Running percentiles of an (S,)-vector stream; online, causal, bounded memory."""
 
-    def __init__(self, size: int, capacity: int, interval: float) -> None:
+    def __init__(self, size: int, capacity: int, interval: float, partial: bool = False) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self._partial = partial
+        self._finite: np.ndarray | None = None  # per row: measured samples (partial mode)
         self._ring = np.empty((size, capacity), np.float64)
         self._interval = float(interval)
         self._count = 0  # samples ever added
@@ -32,10 +36,12 @@ class RunningBaseline:
     def add(self, values: np.ndarray, timestamp: float) -> bool:
         """Take ``values`` as a sample if ``interval`` has passed since the last one (or time went back).
 
-        Rows with a NaN are skipped. Returns whether the sample was taken.
+        A sample with a NaN is skipped (in partial mode: only one with no finite input). Returns
+        whether the sample was taken.
         """
         due = self._count == 0 or timestamp - self._last_t >= self._interval or timestamp < self._last_t
-        if not due or not np.all(np.isfinite(values)):
+        finite = np.isfinite(values)
+        if not due or not (finite.any() if self._partial else finite.all()):
             return False
         self._ring[:, self._count % self._ring.shape[1]] = values
         self._count += 1
@@ -49,6 +55,12 @@ class RunningBaseline:
         if n == 0:
             return np.full(len(rows), np.nan)
         if self._sorted is None:
-            self._sorted = np.sort(self._ring[:, :n], axis=1)
-        k = np.rint(np.asarray(q) * ((n - 1) / 100.0)).astype(np.int64)
-        return self._sorted[rows, k]
+            self._sorted = np.sort(self._ring[:, :n], axis=1)  # NaN sort last
+            if self._partial:
+                self._finite = np.isfinite(self._sorted).sum(axis=1)
+        if not self._partial:
+            k = np.rint(np.asarray(q) * ((n - 1) / 100.0)).astype(np.int64)
+            return self._sorted[rows, k]
+        m = self._finite[rows]
+        k = np.rint(np.asarray(q) * (np.maximum(m - 1, 0) / 100.0)).astype(np.int64)
+        return np.where(m > 0, self._sorted[rows, k], np.nan)

@@ -27,9 +27,9 @@ FORMAT = "avatar-bridge/facs-calibration"
 VERSION = 1
 
 
-def face_sources(face: FaceObservation) -> np.ndarray:
-    """Every estimator input of one face, in :data:`SOURCES` order."""
-    geo = geometric_features(face.landmarks, face.image_size)
+def face_sources(face: FaceObservation, fit: tuple | None = None) -> np.ndarray:
+    """Every estimator input of one face, in :data:`SOURCES` order (``fit``: its head fit, if known)."""
+    geo = geometric_features(face.landmarks, face.image_size, fit=fit)
     return source_values(face.blendshapes, geo)
 
 

@@ -1,8 +1,10 @@
 """The FACS stage: OpenFace-style action units from MediaPipe blendshapes and landmark geometry.
 
-``AUEstimator(FACSOptions()).update(result)`` gives one :class:`ActionUnits` per face. Each face has
-its own neutral: a running percentile baseline of its own inputs by default, or an explicit
-:class:`Calibration` measured on a neutral segment.
+``AUEstimator(FACSOptions()).update(result, frame)`` gives one :class:`ActionUnits` per face. Each
+face has its own neutral: a running percentile baseline of its own inputs by default, or an explicit
+:class:`Calibration` measured on a neutral segment. With the camera ``frame``, appearance cues
+(:mod:`.appearance`: creases in small face-aligned patches) add their share to the AUs that read
+them; without it the blendshape + geometry mapping applies alone.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import numpy as np
 
 from avatar_bridge.channels import AU_INTENSITY, AU_PRESENCE
 from avatar_bridge.errors import ConfigError
+from avatar_bridge.facs.appearance import appearance_features
 from avatar_bridge.facs.baseline import RunningBaseline
 from avatar_bridge.facs.calibration import Calibration, face_sources
-from avatar_bridge.facs.mapping import SOURCES, FACSMapping, load_mapping
-from avatar_bridge.records import ActionUnits, TrackingResult
+from avatar_bridge.facs.geometry import head_fit
+from avatar_bridge.facs.mapping import INPUTS, SOURCES, FACSMapping, load_mapping
+from avatar_bridge.records import ActionUnits, Frame, TrackingResult
 
 #: Index of each intensity AU (AU_INTENSITY order) in AU_PRESENCE order.
 _INTENSITY_ROWS = np.array([AU_PRESENCE.index(a) for a in AU_INTENSITY])
@@ -68,11 +72,25 @@ def au_intensities(values: np.ndarray, neutral: np.ndarray, mapping: FACSMapping
     """Intensities 0-5 of every AU in AU_PRESENCE order (AU28 included).
 
     ``values`` and ``neutral`` are per mapping term: the input's current value and its neutral value.
+    The landmark terms (blendshapes, geometry) and the appearance terms of an AU are two estimates
+    of the same intensity, each clipped to 0-5, mixed by the AU's appearance share ``a``:
+    ``(1 - a) * landmark + a * appearance``. An AU whose appearance terms are NaN (no frame, or a
+    patch off the image) is its landmark estimate alone.
     """
     contrib = mapping.term_gain * (values - neutral)
-    raw = np.bincount(mapping.term_au, weights=contrib, minlength=len(AU_PRESENCE))
+    app = mapping.term_appearance
+    n = len(AU_PRESENCE)
+    raw = np.bincount(mapping.term_au, weights=np.where(app, 0.0, contrib), minlength=n)
     raw[np.isnan(raw)] = 0.0  # an input that could not be measured gives no evidence
-    return np.clip(raw, 0.0, MAX_INTENSITY)
+    est = np.clip(raw, 0.0, MAX_INTENSITY)
+    if app.any():
+        share = mapping.appearance_share
+        app_sum = np.bincount(mapping.term_au, weights=np.where(app, contrib, 0.0), minlength=n)
+        use = (share > 0) & np.isfinite(app_sum)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            app_est = np.clip(app_sum / share, 0.0, MAX_INTENSITY)
+        est = np.where(use, (1.0 - share) * est + share * app_est, est)
+    return est
 
 
 def presence_with_hysteresis(
@@ -83,8 +101,11 @@ def presence_with_hysteresis(
 
 
 class _FaceState:
-    def __init__(self, n_sources: int, capacity: int, interval: float) -> None:
+    def __init__(self, n_sources: int, n_appearance: int, capacity: int, interval: float) -> None:
         self.baseline = RunningBaseline(n_sources, capacity, interval)
+        # Appearance has its own baseline: frames come and go (a call without one must not stall
+        # the landmark baseline), and a patch that leaves the image must not stall the others.
+        self.appearance = RunningBaseline(max(n_appearance, 1), capacity, interval, partial=True)
         self.presence = np.zeros(len(AU_PRESENCE), bool)
 
 
@@ -92,15 +113,20 @@ class AUEstimator:
     """Action units per face and frame, each relative to that person's neutral face.
 
     >>> est = AUEstimator(FACSOptions())          # doctest: +SKIP
-    >>> aus = est.update(result)                   # one ActionUnits per face in result.faces
+    >>> aus = est.update(result, frame)            # one ActionUnits per face in result.faces
     """
 
     def __init__(self, options: FACSOptions | None = None) -> None:
         self.options = options or FACSOptions()
         self.mapping = load_mapping(self.options.mapping_path)
-        used = sorted(set(self.mapping.term_source.tolist()))
-        self._used = np.array(used, np.int64)  # SOURCES indices the mapping reads
-        self._term_col = np.searchsorted(self._used, self.mapping.term_source)  # term -> column of _used
+        src = self.mapping.term_source
+        self._app = self.mapping.term_appearance  # terms that read an appearance feature
+        self._geo = ~self._app
+        self._used = np.array(sorted(set(src[self._geo].tolist())), np.int64)  # SOURCES indices read
+        self._term_col = np.searchsorted(self._used, src[self._geo])  # geometric term -> column of _used
+        app_src = src[self._app] - len(SOURCES)
+        self._app_used = np.array(sorted(set(app_src.tolist())), np.int64)  # appearance features read
+        self._app_col = np.searchsorted(self._app_used, app_src)  # appearance term -> feature column
         self._capacity = max(1, round(self.options.baseline_window / self.options.baseline_interval))
         self._no_prior = np.isnan(self.mapping.term_typical)
         self._prior_samples = self.options.baseline_prior_seconds / self.options.baseline_interval
@@ -118,8 +144,9 @@ class AUEstimator:
             self._calibrations.pop(face_id, None)
             return
         m = self.mapping
-        spread = np.array([calibration.spread.get(SOURCES[i], 0.0) for i in m.term_source])
-        neutral = calibration.vector(SOURCES)[m.term_source]
+        spread = np.array([calibration.spread.get(INPUTS[i], 0.0) for i in m.term_source])
+        neutral = np.full(len(m.term_source), np.nan)  # appearance terms keep their running baseline
+        neutral[self._geo] = calibration.vector(SOURCES)[m.term_source[self._geo]]
         neutral = neutral + np.sign(m.term_gain) * self.options.calibration_deadband * spread
         self._calibrations[face_id] = (calibration, neutral)
 
@@ -140,7 +167,9 @@ class AUEstimator:
     def _state(self, face_id: int) -> _FaceState:
         state = self._states.get(face_id)
         if state is None:
-            state = _FaceState(len(self._used), self._capacity, self.options.baseline_interval)
+            state = _FaceState(
+                len(self._used), len(self._app_used), self._capacity, self.options.baseline_interval
+            )
             self._states[face_id] = state
             while len(self._states) > self.options.max_faces:
                 self._states.popitem(last=False)
@@ -148,30 +177,47 @@ class AUEstimator:
             self._states.move_to_end(face_id)
         return state
 
-    def _running_neutral(self, baseline: RunningBaseline) -> np.ndarray:
-        """Person percentile, shrunk towards the typical face while samples are few, clamped to the range."""
+    def _running_neutral(self, baseline: RunningBaseline, terms: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """Person percentile of mapping ``terms`` (baseline rows ``cols``), shrunk towards the typical
+        face while samples are few, clamped to the plausible neutral range."""
         m = self.mapping
+        lo, hi, typical = m.term_neutral_lo[terms], m.term_neutral_hi[terms], m.term_typical[terms]
         if baseline.samples == 0:
-            return np.clip(m.term_typical, m.term_neutral_lo, m.term_neutral_hi)
-        own = baseline.percentiles(self._term_col, m.term_percentile)
+            return np.clip(typical, lo, hi)
+        own = baseline.percentiles(cols, m.term_percentile[terms])
         w = baseline.samples / (baseline.samples + self._prior_samples)
-        neutral = np.where(self._no_prior, own, w * own + (1.0 - w) * m.term_typical)
-        return np.clip(neutral, m.term_neutral_lo, m.term_neutral_hi, out=neutral)
+        neutral = np.where(self._no_prior[terms], own, w * own + (1.0 - w) * typical)
+        return np.clip(neutral, lo, hi, out=neutral)
 
-    def update(self, result: TrackingResult) -> tuple[ActionUnits, ...]:
-        """Action units of every face in ``result``, in the order of ``result.faces``."""
+    def update(self, result: TrackingResult, frame: Frame | None = None) -> tuple[ActionUnits, ...]:
+        """Action units of every face in ``result``, in the order of ``result.faces``.
+
+        ``frame``: the image ``result`` was tracked on; with it, the appearance inputs of the
+        mapping are measured (their neutral is always the face's running baseline, also under a
+        calibration, which holds landmark inputs only). Without it they are skipped.
+        """
+        m = self.mapping
         out = []
         for face in result.faces:
-            x = face_sources(face)[self._used]
+            fit = head_fit(face.landmarks, face.image_size)  # shared by geometry and appearance
+            x = face_sources(face, fit)[self._used]
             state = self._state(face.face_id)
             cal = self._calibrations.get(face.face_id) or self._calibrations.get(None)
+            values = np.full(len(m.term_source), np.nan)
+            values[self._geo] = x[self._term_col]
             if cal is None:
                 state.baseline.add(x, result.timestamp)
-                neutral = self._running_neutral(state.baseline)
+                neutral = np.empty(len(m.term_source))
+                neutral[self._geo] = self._running_neutral(state.baseline, self._geo, self._term_col)
             else:
-                neutral = cal[1]
-            intensity = au_intensities(x[self._term_col], neutral, self.mapping)
-            m = self.mapping
+                neutral = cal[1].copy()
+            if frame is not None and len(self._app_used):
+                same = frame.size == face.image_size  # else the fit's pixel scale does not apply
+                a = appearance_features(frame.image, face.landmarks, fit if same else None)[self._app_used]
+                values[self._app] = a[self._app_col]
+                state.appearance.add(a, result.timestamp)
+                neutral[self._app] = self._running_neutral(state.appearance, self._app, self._app_col)
+            intensity = au_intensities(values, neutral, m)
             state.presence = presence_with_hysteresis(
                 intensity, state.presence, m.threshold_on, m.threshold_off
             )

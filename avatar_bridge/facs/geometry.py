@@ -100,6 +100,7 @@ _POINTS: tuple[int, ...] = tuple(
 )
 _SLOT = {p: k for k, p in enumerate(_POINTS)}
 _STABLE_SLOTS = np.array([_SLOT[p] for p in STABLE_POINTS])
+_STABLE_ROWS = np.array(STABLE_POINTS)
 _POINT_ROWS = np.array(_POINTS)
 
 
@@ -146,13 +147,28 @@ def rigid_fit(stable: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     return rot, scale, centre - scale * (_CANONICAL_CENTRE @ rot.T)
 
 
-def _to_face(p: np.ndarray, stable: np.ndarray) -> np.ndarray:
-    """Camera points -> the rigidly fitted face frame, in canonical inter-ocular units."""
+def _checked_fit(stable: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """:func:`rigid_fit`, raising InputError for degenerate (non-finite or coincident) points."""
     if not np.all(np.isfinite(stable)):
         raise InputError("face landmarks are degenerate: the stable face points are not finite")
-    rot, scale, shift = rigid_fit(stable)
-    if not scale > 1e-9:
+    fit = rigid_fit(stable)
+    if not fit[1] > 1e-9:
         raise InputError("face landmarks are degenerate: the stable face points coincide")
+    return fit
+
+
+def head_fit(landmarks: np.ndarray, image_size: tuple[int, int]) -> tuple[np.ndarray, float, np.ndarray]:
+    """The rigid head fit (R, s, c) of one face (see :func:`rigid_fit`), in ``image_size`` pixels.
+
+    Computed once per face, it can be handed to :func:`geometric_features` and to the appearance
+    cues, which both work in this frame.
+    """
+    return _checked_fit(camera_points(landmarks[_STABLE_ROWS], image_size))
+
+
+def _to_face(p: np.ndarray, stable: np.ndarray, fit: tuple | None = None) -> np.ndarray:
+    """Camera points -> the rigidly fitted face frame, in canonical inter-ocular units."""
+    rot, scale, shift = fit if fit is not None else _checked_fit(stable)
     # Row vectors: (p - shift) @ R is R^T (p - shift), camera -> canonical face frame.
     return ((p - shift) @ rot) / (scale * CANONICAL_IOD)
 
@@ -183,13 +199,17 @@ def face_frame(
 
 
 def geometric_features(
-    landmarks: np.ndarray, image_size: tuple[int, int], matrix: np.ndarray | None = None
+    landmarks: np.ndarray,
+    image_size: tuple[int, int],
+    matrix: np.ndarray | None = None,
+    fit: tuple[np.ndarray, float, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The named geometric features (:data:`GEOMETRIC_FEATURES`) of one face, shape (F,).
 
     Pose-normalised (rigid fit, or ``matrix`` when given, see :func:`face_frame`) and scale-free.
+    ``fit``: this face's :func:`head_fit` when already computed (same ``image_size``).
     """
     if matrix is not None:
         return _MATRIX @ face_frame(landmarks, image_size, matrix, _POINTS).ravel()
     p = camera_points(landmarks[_POINT_ROWS], image_size)
-    return _MATRIX @ _to_face(p, p[_STABLE_SLOTS]).ravel()
+    return _MATRIX @ _to_face(p, p[_STABLE_SLOTS], fit).ravel()

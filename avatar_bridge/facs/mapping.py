@@ -1,7 +1,8 @@
 """The blendshape + geometry -> action-unit mapping, loaded from TOML and validated.
 
 The mapping is data (``blendshapes/facs_mapping.toml``, documented in ``FACS_MAPPING.md``): for each
-AU, a few *inputs* (an ARKit blendshape or a geometric feature of :mod:`.geometry`), each with
+AU, a few *inputs* (an ARKit blendshape, a geometric feature of :mod:`.geometry` or an appearance
+feature of :mod:`.appearance`), each with
 
 - ``span``: the change of that input, from the person's neutral face to a maximal (FACS "E") action.
   Its sign says which way the AU moves the input (negative: the AU lowers it). The input's gain to
@@ -19,8 +20,11 @@ into ``neutral``, so a video that opens on closed eyes or a smile cannot make th
 person's neutral. Blendshapes without a table take ``[defaults] blendshape_neutral`` and
 ``blendshape_typical``; an explicit calibration is used as it is.
 
-An AU's intensity is ``5 * clip(sum(weight * (value - neutral) / span), 0, 1)``. Presence switches
-on at ``threshold_on`` and off below ``threshold_off`` (hysteresis).
+An AU's intensity is ``5 * clip(sum(weight * (value - neutral) / span), 0, 1)``. Appearance inputs
+need the camera frame: their positive weights are the AU's *appearance share* ``a``; with a frame
+the AU is ``(1 - a) * (blendshape and geometry sum) + (appearance sum)``, without one (or when a
+patch cannot be measured) it is the blendshape and geometry sum alone, exactly as without them.
+Presence switches on at ``threshold_on`` and off below ``threshold_off`` (hysteresis).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 
 from avatar_bridge.channels import ARKIT_INDEX, AU_PRESENCE, UNTRACKED_BLENDSHAPES
 from avatar_bridge.errors import ConfigError
+from avatar_bridge.facs.appearance import APPEARANCE_FEATURES
 from avatar_bridge.facs.geometry import GEOMETRIC_FEATURES
 from avatar_bridge.resources import data_dir
 
@@ -44,6 +49,9 @@ SOURCES: tuple[str, ...] = (
     tuple(n for n in ARKIT_INDEX if n not in UNTRACKED_BLENDSHAPES) + GEOMETRIC_FEATURES
 )
 SOURCE_INDEX: dict[str, int] = {n: i for i, n in enumerate(SOURCES)}
+#: Every input a mapping may read: :data:`SOURCES`, then the appearance features (which need the frame).
+INPUTS: tuple[str, ...] = SOURCES + APPEARANCE_FEATURES
+INPUT_INDEX: dict[str, int] = {n: i for i, n in enumerate(INPUTS)}
 
 _DEFAULT_KEYS = {
     "baseline_percentile",
@@ -65,8 +73,9 @@ def default_mapping_path() -> Path:
 class FACSMapping:
     """A validated mapping as flat arrays over its T input terms (one per AU input).
 
-    ``term_au[t]`` indexes :data:`AU_PRESENCE`; ``term_source[t]`` indexes :data:`SOURCES`;
-    ``term_percentile[t]`` is already mirrored for negative spans (the neutral end of the range).
+    ``term_au[t]`` indexes :data:`AU_PRESENCE`; ``term_source[t]`` indexes :data:`INPUTS` (appearance
+    features from ``len(SOURCES)`` on); ``term_percentile[t]`` is already mirrored for negative spans
+    (the neutral end of the range).
     """
 
     path: Path
@@ -79,10 +88,12 @@ class FACSMapping:
     term_typical: np.ndarray  # (T,) neutral of a typical face (the running baseline's prior)
     threshold_on: np.ndarray  # (18,) in AU_PRESENCE order
     threshold_off: np.ndarray  # (18,)
+    term_appearance: np.ndarray  # (T,) bool: the term reads an appearance feature
+    appearance_share: np.ndarray  # (18,) sum of the AU's positive appearance weights (0 = none)
 
     @property
     def used_sources(self) -> tuple[str, ...]:
-        return tuple(SOURCES[i] for i in sorted(set(self.term_source.tolist())))
+        return tuple(INPUTS[i] for i in sorted(set(self.term_source.tolist())))
 
 
 def _number(value: object, where: str, path: Path, lo: float = -math.inf, hi: float = math.inf) -> float:
@@ -145,7 +156,7 @@ def parse_mapping(data: dict, path: Path) -> FACSMapping:
     src_typ: dict[str, float] = {}
     for name, table in sources.items():
         where = f"sources.{name}"
-        if name not in SOURCE_INDEX:
+        if name not in INPUT_INDEX:
             raise ConfigError(f"{path}: {where}: unknown channel {name!r}")
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: {where} must be a table")
@@ -172,6 +183,7 @@ def parse_mapping(data: dict, path: Path) -> FACSMapping:
 
     t_au, t_src, t_gain, t_pct, t_lo, t_hi, t_typ = [], [], [], [], [], [], []
     on, off = np.zeros(len(AU_PRESENCE)), np.zeros(len(AU_PRESENCE))
+    share = np.zeros(len(AU_PRESENCE))
     for a, name in enumerate(AU_PRESENCE):
         table, where = aus[name], f"AU.{name}"
         if not isinstance(table, dict):
@@ -194,7 +206,7 @@ def parse_mapping(data: dict, path: Path) -> FACSMapping:
                 )
             _check_keys(term, _INPUT_KEYS, tw, path)
             source = term.get("source")
-            if source not in SOURCE_INDEX:
+            if source not in INPUT_INDEX:
                 hint = " (MediaPipe does not track it)" if source in UNTRACKED_BLENDSHAPES else ""
                 raise ConfigError(f"{path}: {tw}.source: unknown channel {source!r}{hint}")
             span = _number(term.get("span"), f"{tw}.span", path)
@@ -209,9 +221,13 @@ def parse_mapping(data: dict, path: Path) -> FACSMapping:
             t_lo.append(lo)
             t_hi.append(hi)
             t_au.append(a)
-            t_src.append(SOURCE_INDEX[source])
+            t_src.append(INPUT_INDEX[source])
             t_gain.append(5.0 * weight / span)
+            if source in APPEARANCE_FEATURES and weight > 0:
+                share[a] += weight
             t_pct.append(pct if span > 0 else 100.0 - pct)
+        if share[a] > 1.0:
+            raise ConfigError(f"{path}: {where}: appearance weights add up to {share[a]:g}, more than 1")
     return FACSMapping(
         path=path,
         term_au=np.asarray(t_au, np.int64),
@@ -223,6 +239,8 @@ def parse_mapping(data: dict, path: Path) -> FACSMapping:
         term_typical=np.asarray(t_typ, np.float64),
         threshold_on=on,
         threshold_off=off,
+        term_appearance=np.asarray(t_src, np.int64) >= len(SOURCES),
+        appearance_share=share,
     )
 
 

@@ -166,7 +166,7 @@ def export_video(
                 total = max(1, total // opts.capture.stride)
             for n, frame in enumerate(_prefetched(iter(source), opts.prefetch)):
                 result: TrackingResult = tracker.update(frame)
-                aus: tuple[ActionUnits, ...] = estimator.update(result)
+                aus: tuple[ActionUnits, ...] = estimator.update(result, frame)
                 if spotter is not None:
                     events += spotter.update(result, aus, frame)
                 times.append(frame.timestamp)

@@ -349,7 +349,7 @@ class LivePipeline:
                 t0 = time.perf_counter()
                 result = tracker.update(frame)
                 t1 = time.perf_counter()
-                aus = facs.update(result)
+                aus = facs.update(result, frame)
                 events = micro.update(result, aus, frame) if micro is not None else []
                 t2 = time.perf_counter()
                 self._send(self.outputs(result, aus, events, frame))
