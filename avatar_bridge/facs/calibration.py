@@ -8,10 +8,7 @@ one calibration works with any mapping.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +18,7 @@ import numpy as np
 from avatar_bridge.errors import ConfigError, InputError
 from avatar_bridge.facs.geometry import geometric_features
 from avatar_bridge.facs.mapping import SOURCE_INDEX, SOURCES, source_values
+from avatar_bridge.fileio import read_json, write_json_atomic
 from avatar_bridge.records import FaceObservation, TrackingResult
 
 FORMAT = "avatar-bridge/facs-calibration"
@@ -91,30 +89,12 @@ class Calibration:
 
     def save(self, path: str | Path) -> Path:
         """Write JSON to a temporary file beside ``path``, then rename: never a half-written file."""
-        path = Path(path)
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.to_json(), f, indent=1)
-                f.write("\n")
-            os.replace(tmp, path)
-        except OSError as e:
-            raise ConfigError(f"cannot write calibration {path}: {e}") from e
-        return path
+        return write_json_atomic(path, self.to_json(), "calibration", ConfigError, indent=1)
 
     @classmethod
     def load(cls, path: str | Path) -> Calibration:
         """Read and validate a calibration file; errors name the file and the field."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as e:
-            raise ConfigError(f"calibration file not found: {path}") from e
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError(f"cannot read calibration {path}: {e}") from e
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from e
-        return cls.from_json(data, path)
+        return cls.from_json(read_json(path, "calibration file", ConfigError), path)
 
     @classmethod
     def from_json(cls, data: object, path: str | Path = "<calibration>") -> Calibration:
