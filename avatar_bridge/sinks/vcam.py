@@ -36,7 +36,7 @@ class VCamOptions:
     background: str = "green"  # green (chroma key), #rrggbb or an image file
     debug: bool = False  # side-by-side: camera image + landmarks | avatar
     mirror: bool = False  # avatar moves like the user's reflection
-    render_backend: str = "numpy"  # numpy or gl (see avatar_bridge.render)
+    render_backend: str = "auto"  # auto, numpy or gl (see avatar_bridge.render)
     pace: bool = True  # sleep so frames reach the camera at ``fps`` (vcam only)
     path: str | None = None  # output video (preview only)
 
