@@ -206,6 +206,7 @@ class ExpressionEvent:
     confidence: float = 0.0
     label: str = ""  # e.g. 'positive', 'negative', 'surprise'
     emotion: str = ""  # e.g. 'happiness'
+    truncated: bool = False  # cut by the end of the stream or a gap: times are what was seen
 
     @property
     def duration(self) -> float:

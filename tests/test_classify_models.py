@@ -157,3 +157,21 @@ def test_dct_lda_bad_input(tmp_path):
         dct_features(np.zeros((5,)))
     with pytest.raises(ModelError, match="not found"):
         DCTLDA.load(tmp_path / "none.npz")
+
+
+def test_generated_clips_are_labelled_real_crops(tmp_path):
+    """Clips of injected micro-expressions: region crops of the real face, labelled by pattern,
+    subject = recording (face_noface.mov holds the single_face clip), cached and reloaded intact."""
+    from avatar_bridge.micro.classify.clips import generated_clips
+    from avatar_bridge.micro.synth.patterns import PATTERNS
+
+    clips = generated_clips(tmp_path, ["face_noface.mov"], [0])
+    assert clips.clips and set(clips.subjects) == {"single_face"}
+    for clip, label, src in zip(clips.clips, clips.labels, clips.sources, strict=True):
+        assert clip.shape[0] == 3 and clip.shape[2:] == (64, 64) and clip.shape[1] >= 3
+        assert clip.std() > 5  # face texture
+        assert label == PATTERNS[src["pattern"]].label
+    again = generated_clips(tmp_path, ["face_noface.mov"], [0])
+    assert len(list(tmp_path.glob("clips-*.npz"))) == 1
+    np.testing.assert_array_equal(again.clips[0], clips.clips[0])
+    assert again.labels == clips.labels

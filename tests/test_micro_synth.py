@@ -8,47 +8,59 @@ import numpy as np
 import pytest
 
 from avatar_bridge.errors import InputError
-from avatar_bridge.micro.synth import SynthOptions, generate, load_truth
+from avatar_bridge.micro.features import face_width_px
+from avatar_bridge.micro.synth import GENERATOR_VERSION, SynthOptions, generate, load_truth
 from avatar_bridge.micro.synth.patterns import PATTERNS, temporal_profile
 
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory, samples, single_face_recording):
-    """One AU12 (subject's left) of 4 px at 640 px face width injected into single_face.mp4, re-tracked."""
+    """One AU12 (subject's left) of 4 px injected into a 640 px wide close-up of single_face.mp4,
+    and the same close-up untouched; both written losslessly and tracked by real MediaPipe."""
     from avatar_bridge.capture import open_source
     from avatar_bridge.tracking import FaceTracker, TrackerOptions
 
     out = tmp_path_factory.mktemp("synth")
     opts = SynthOptions(events=1, amplitudes=(4.0,), patterns=("AU12_L",), macro=0, jitter=0, seed=1)
     video, truth = generate(samples / "single_face.mp4", out, single_face_recording, opts)
-    with open_source(video) as src, FaceTracker(TrackerOptions()) as tracker:
-        retracked = [tracker.update(f) for f in src]
-    return video, load_truth(truth), retracked
+    plain, _ = generate(samples / "single_face.mp4", out, single_face_recording,
+                        SynthOptions(events=0, macro=0, jitter=0), name="plain")  # fmt: skip
+    tracked = []
+    for v in (video, plain):
+        with open_source(v) as src, FaceTracker(TrackerOptions()) as tracker:
+            tracked.append([tracker.update(f) for f in src])
+    return video, load_truth(truth), tracked[0], tracked[1]
 
 
 def test_ground_truth_is_consistent(made, single_face_recording):
-    video, truth, _ = made
+    video, truth, retracked, _ = made
     assert truth["video"] == video.name and truth["frame_count"] == len(single_face_recording)
+    assert truth["generator_version"] == GENERATOR_VERSION
+    assert (truth["width"], truth["height"]) == (800, 800) and truth["closeup"]["size"] == 800
+    assert truth["face_width_px"] == pytest.approx(640.0, rel=0.05)  # the close-up's own face width
+    assert "pixels of this video" in truth["amplitude_unit"]
     (ev,) = truth["events"]
     assert ev["pattern"] == "AU12_L" and ev["aus"] == ["AU12"] and ev["side"] == "left"
     assert ev["label"] == "positive" and ev["emotion"] == "happiness"
     assert 0.04 <= ev["apex"] - ev["onset"] <= 0.26 and 0.15 <= ev["duration"] <= 0.5
-    assert ev["amplitude_px"] == pytest.approx(4.0 * truth["face_width_px"] / 640.0)
+    assert ev["amplitude_px"] == pytest.approx(4.0)
     ts = np.array(truth["timestamps"])
     inside = {int(i) for i in np.flatnonzero((ts > ev["onset"]) & (ts < ev["offset"]))}
     assert set(ev["frames"]) == {
         i for i in inside if temporal_profile(ts[i], ev["onset"], ev["apex"], ev["offset"]) > 0
     }
     blinks = [n for n in truth["negatives"] if n["kind"] == "blink"]
-    assert blinks and all(not (b["onset"] < ev["offset"] and ev["onset"] < b["offset"]) for b in blinks)
+    assert all(not (b["onset"] < ev["offset"] and ev["onset"] < b["offset"]) for b in blinks)
+    widths = [face_width_px(r.faces[0]) for r in retracked]
+    assert np.median(widths) == pytest.approx(640.0, rel=0.05)  # MediaPipe agrees: a 640 px face
 
 
-def test_warp_moves_the_intended_landmarks(made, single_face_recording):
-    """Re-tracking finds the left mouth corner moved up by about the intended amplitude, nothing else."""
-    _, truth, retracked = made
+def test_warp_moves_the_intended_landmarks(made):
+    """Re-tracking finds the left mouth corner moved up by about the amplitude in real pixels."""
+    _, truth, retracked, plain = made
     (ev,) = truth["events"]
     moved = []
-    for r0, r1 in zip(single_face_recording, retracked, strict=True):
+    for r0, r1 in zip(plain, retracked, strict=True):
         d = r1.faces[0].landmarks_px[:, :2] - r0.faces[0].landmarks_px[:, :2]
         if r0.timestamp < ev["onset"]:
             assert np.abs(d).max() == 0.0  # untouched frames are bit-identical, so is their tracking
@@ -56,13 +68,28 @@ def test_warp_moves_the_intended_landmarks(made, single_face_recording):
             moved.append(d)
     d = np.mean(moved, axis=0)
     corner, other = d[291], d[61]
-    assert 0.5 * ev["amplitude_px"] < np.hypot(*corner) < 1.3 * ev["amplitude_px"]
+    assert 0.4 * ev["amplitude_px"] < np.hypot(*corner) < 1.3 * ev["amplitude_px"]
     assert corner[1] < -0.3 * ev["amplitude_px"]  # up in the image
     assert np.hypot(*other) < 0.35 * np.hypot(*corner)  # the subject's right corner barely moves
 
 
+def test_frames_without_a_face_never_hold_an_event(samples):
+    """face_noface.mov loses the face after 2.4 s: planning works (no NaN) and keeps events on the face."""
+    from avatar_bridge.micro.synth import plan
+    from avatar_bridge.recording import load_recording
+    from avatar_bridge.sample_media import sample_recording
+
+    results = load_recording(sample_recording("face_noface.mov"))
+    items = plan(results, SynthOptions(closeup=None, spacing=0.3, seed=2))
+    assert items
+    with_face = {round(r.timestamp, 6) for r in results if r.faces}
+    for it in items:
+        window = [r for r in results if it.onset - 0.4 <= r.timestamp <= it.offset + 0.4]
+        assert all(round(r.timestamp, 6) in with_face for r in window)
+
+
 def test_hard_negatives_are_written(tmp_path, samples, wolfgang_recording):
-    opts = SynthOptions(events=2, macro=1, jitter=1, seed=3)
+    opts = SynthOptions(events=2, macro=1, jitter=1, seed=3, closeup=None)
     _, truth_path = generate(
         samples / "WolfgangLanger_Pexels.mp4", tmp_path, wolfgang_recording, opts, name="w"
     )
@@ -89,6 +116,22 @@ def test_bad_input(tmp_path, samples, single_face_recording):
     with pytest.raises(InputError, match="not avatar-bridge synth"):
         load_truth(bad)
     assert not list(tmp_path.glob("*.mkv"))  # nothing half-written
+
+
+def test_pattern_file_errors(tmp_path):
+    from avatar_bridge.errors import ConfigError
+    from avatar_bridge.micro.synth.patterns import load_patterns
+
+    bad = tmp_path / "p.toml"
+    bad.write_text(
+        '[patterns.X]\naus = ["AU12"]\nside = "up"\nlabel = "positive"\nemotion = "e"\n'
+        "keys = [[1, 0, 1, 1]]\n"
+    )
+    with pytest.raises(ConfigError, match="side"):
+        load_patterns(bad)
+    bad.write_text("patterns = 3")
+    with pytest.raises(ConfigError):
+        load_patterns(bad)
 
 
 def test_patterns_have_unit_peaks(single_face_recording):

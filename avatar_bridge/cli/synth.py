@@ -2,7 +2,9 @@
 
 Writes ``<name>.mkv`` (lossless) and ``<name>.events.json`` (ground truth) per variant into a
 folder (default: the user cache, never the repository). The video is tracked once with real
-MediaPipe; bundled samples reuse their cached tracking.
+MediaPipe; bundled samples reuse their cached tracking. By default the output is an 800 x 800
+close-up framed on the face with the face 640 px wide, so that amplitudes (given "at 640 px face
+width") are real pixels of the written video; ``--closeup 0`` keeps the source framing.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ def synth(
     macro: int = typer.Option(1, help="Hard-negative macro-expressions (1-3 s) per video."),
     jitter: int = typer.Option(1, help="Hard-negative head jitters per video."),
     variants: int = typer.Option(1, min=1, help="Videos to make, seeds seed .. seed+variants-1."),
+    closeup: int = typer.Option(
+        800, min=0, help="Side of the square close-up in pixels (0 = source framing)."
+    ),
+    face_width: float = typer.Option(640.0, help="Face width in the close-up, pixels."),
     seed: int = typer.Option(0, help="Random seed of the first variant."),
 ) -> None:
     """Inject labelled micro-expressions (and hard negatives) into a real face video."""
@@ -70,7 +76,8 @@ def synth(
             results = _track(video, bar)
         for k in range(variants):
             opts = SynthOptions(events=events, amplitudes=tuple(amplitude), patterns=tuple(pattern),
-                                macro=macro, jitter=jitter, seed=seed + k)  # fmt: skip
+                                macro=macro, jitter=jitter, seed=seed + k, closeup=closeup or None,
+                                face_width=face_width)  # fmt: skip
             task = bar.add_task(f"variant {k + 1}/{variants}", total=len(results))
 
             def progress(done: int, total: int, task: int = task) -> None:

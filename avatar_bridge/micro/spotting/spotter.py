@@ -1,0 +1,194 @@
+"""The online micro-expression spotter: per face, causal, with a bounded decision delay.
+
+Per frame and face it measures channel positions (optical-flow patch tracks on the aligned face
+when frames are given, MediaPipe landmark groups otherwise), feeds them to the face's
+:class:`Detector` and describes what the detector finished: regions, side, AUs, confidence and,
+by default, a label and emotion word from the AU rules. Every window is in seconds, so 30, 120 and
+200 fps behave alike. Bad input is counted in ``stats``, never raised: repeated or backwards
+timestamps are skipped, a time jump or a face lost for longer than ``max_gap`` drops open events.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+import numpy as np
+
+from avatar_bridge.channels import ARKIT_INDEX
+from avatar_bridge.micro.features import align, group_positions, reference_shape
+from avatar_bridge.micro.spotting.channels import SpottingConfig, load_config
+from avatar_bridge.micro.spotting.describe import describe
+from avatar_bridge.micro.spotting.detector import Detector, Found
+from avatar_bridge.micro.spotting.flowtracks import FlowTracks
+from avatar_bridge.micro.spotting.options import SpotterOptions
+from avatar_bridge.records import ActionUnits, ExpressionEvent, FaceObservation, Frame, TrackingResult
+
+log = logging.getLogger(__name__)
+
+
+class _Face:
+    """Everything kept for one face id; the signal kind is fixed by the first frame seen."""
+
+    def __init__(self, face: FaceObservation, opts: SpotterOptions, cfg: SpottingConfig, flow: bool) -> None:
+        self.flow = FlowTracks(cfg.patches, cfg.rigid, opts.flow) if flow else None
+        self.layout = cfg.flow if flow else cfg.landmarks
+        self.reference = None if flow else reference_shape(face)
+        self.detector = Detector(opts, self.layout)
+        self.last_t: float | None = None
+        self.last_pos: np.ndarray | None = None
+        self.rotation: np.ndarray | None = None
+        self.au_base: np.ndarray | None = None
+        self.au_recent: deque[tuple[float, np.ndarray]] = deque(maxlen=256)
+
+
+class MicroSpotter:
+    """Online spotter: ``update(result, aus, frame=None) -> list[ExpressionEvent]`` (closed events only).
+
+    >>> spotter = MicroSpotter(SpotterOptions())  # doctest: +SKIP
+    >>> for frame, result, aus in stream:
+    ...     for event in spotter.update(result, aus, frame):
+    ...         print(event.kind, event.onset, event.offset, event.aus, event.emotion)
+    """
+
+    def __init__(self, options: SpotterOptions | None = None) -> None:
+        self.options = options or SpotterOptions()
+        self._config = load_config()
+        self._faces: dict[int, _Face] = {}
+        self._last_t: float | None = None
+        self._labeller = None
+        if self.options.label:
+            from avatar_bridge.micro.classify.au_rules import AURuleClassifier
+
+            self._labeller = AURuleClassifier()
+        #: Why candidates were dropped or rejected, and how much input was skipped (counts).
+        self.stats: dict[str, int] = {}
+
+    # ----------------------------------------------------------------- public
+    def update(
+        self, result: TrackingResult, aus: tuple[ActionUnits, ...] = (), frame: Frame | None = None
+    ) -> list[ExpressionEvent]:
+        """Feed one frame's tracking (and AUs, optionally the frame); return the events that just closed."""
+        o = self.options
+        t = float(result.timestamp)
+        if not np.isfinite(t):
+            self._count("bad_timestamp")
+            return []
+        if self._last_t is not None and t <= self._last_t:
+            self._count("repeated_timestamp")  # repeated or backwards: skipped, state untouched
+            return []
+        if self._last_t is not None and t - self._last_t > o.max_gap:
+            self._count("time_jump")
+            for st in self._faces.values():
+                self._drop(st, "dropped_gap")
+        self._last_t = t
+        out: list[ExpressionEvent] = []
+        by_id = {a.face_id: a for a in aus}
+        seen = set()
+        for face in result.faces:
+            seen.add(face.face_id)
+            st = self._faces.get(face.face_id)
+            if st is None:
+                use_flow = o.use_flow and frame is not None
+                st = self._faces[face.face_id] = _Face(face, o, self._config, use_flow)
+            out += self._update_face(st, face, by_id.get(face.face_id), frame, t)
+        for fid, st in list(self._faces.items()):
+            if fid in seen or st.last_t is None:
+                continue
+            if t - st.last_t > o.max_gap:
+                self._drop(st, "dropped_missing_face")
+            if t - st.last_t > 10 * o.max_event:
+                del self._faces[fid]  # the person left long ago: forget them
+        return out
+
+    def flush(self) -> list[ExpressionEvent]:
+        """End of stream: decide a pending bump; report a held expression as ``truncated``
+        (offset = what was seen, confidence halved)."""
+        out = []
+        for fid, st in self._faces.items():
+            out += [self._event(st, fid, f) for f in st.detector.flush()]
+        self._merge_counts()
+        return out
+
+    def reset(self) -> None:
+        """Forget every face, reference and open event (a new stream)."""
+        self._faces.clear()
+        self._last_t = None
+        self.stats.clear()
+
+    def close(self) -> None:
+        self.reset()
+
+    # ---------------------------------------------------------------- private
+    def _count(self, key: str) -> None:
+        self.stats[key] = self.stats.get(key, 0) + 1
+
+    def _merge_counts(self) -> None:
+        for st in self._faces.values():
+            for k, v in st.detector.counts.items():
+                self.stats[k] = self.stats.get(k, 0) + v
+            st.detector.counts.clear()
+
+    def _drop(self, st: _Face, why: str) -> None:
+        if st.detector.peak is not None or st.detector.held is not None:
+            log.debug("micro spotter: open event dropped (%s)", why)
+        st.detector.drop(why)
+        if st.flow is not None:
+            st.flow.reset()
+        st.last_pos = None
+        self._merge_counts()
+
+    def _positions(self, st: _Face, face: FaceObservation, frame: Frame | None, t: float) -> np.ndarray:
+        if st.flow is None:
+            return group_positions(align(face.landmarks_px, st.reference))
+        if frame is None:  # no frame this time: the tracks stay where they were
+            return st.last_pos if st.last_pos is not None else np.zeros((len(st.layout.names), 2))
+        return st.flow.update(frame, face, t, hold=st.detector.busy)
+
+    def _update_face(
+        self, st: _Face, face: FaceObservation, aus: ActionUnits | None, frame: Frame | None, t: float
+    ) -> list[ExpressionEvent]:
+        o = self.options
+        pos = self._positions(st, face, frame, t)
+        dt = 0.0 if st.last_t is None else t - st.last_t
+        rot = face.pose.rotation.astype(np.float64)
+        speed = 0.0
+        if st.rotation is not None and dt > 0:
+            cos = np.clip((np.trace(st.rotation.T @ rot) - 1.0) / 2.0, -1.0, 1.0)
+            speed = float(np.degrees(np.arccos(cos)) / dt)
+        st.rotation, st.last_t, st.last_pos = rot, t, pos
+        bl = face.blendshapes
+        blink = max(float(bl[ARKIT_INDEX["eyeBlinkLeft"]]), float(bl[ARKIT_INDEX["eyeBlinkRight"]]))
+        if aus is not None:
+            blink = max(blink, aus["AU45"] / 5.0)
+            vec = aus.intensity.astype(np.float64)
+            st.au_recent.append((t, vec))
+            if st.detector.peak is None and st.detector.held is None:
+                a = 1.0 if st.au_base is None else 1.0 - np.exp(-dt / o.noise_tau)
+                st.au_base = vec.copy() if st.au_base is None else st.au_base + a * (vec - st.au_base)
+        lum = _luminance(frame, face) if frame is not None else float("nan")
+        found = st.detector.push(t, pos, bool(blink > o.blink_threshold), speed, lum)
+        if st.detector.counts:
+            self._merge_counts()
+        return [self._event(st, face.face_id, f) for f in found]
+
+    def _event(self, st: _Face, face_id: int, found: Found) -> ExpressionEvent:
+        rise = None
+        if st.flow is None and st.au_base is not None and st.au_recent:
+            _, vec = min(st.au_recent, key=lambda p: abs(p[0] - found.apex))
+            rise = vec - st.au_base
+        event = describe(found, face_id, st.layout, self.options, rise)
+        if self._labeller is not None:
+            event = self._labeller.classify_event(event)
+        return event
+
+
+def _luminance(frame: Frame, face: FaceObservation) -> float:
+    """Mean brightness (0-255) of the face box, sampled every 8th pixel."""
+    img = frame.image
+    p = face.landmarks_px[:, :2]
+    h, w = img.shape[:2]
+    x0, y0 = np.clip(p.min(axis=0).astype(int), 0, [w - 1, h - 1])
+    x1, y1 = np.clip(p.max(axis=0).astype(int) + 1, 1, [w, h])
+    patch = img[y0:y1:8, x0:x1:8]
+    return float(patch.mean()) if patch.size else float("nan")
