@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, is_dataclass
 from enum import Enum
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,18 +30,19 @@ from avatar_bridge.export.landmarks import LandmarksWriter
 from avatar_bridge.export.plot import plot_au_curves
 from avatar_bridge.facs import AUEstimator, FACSOptions
 from avatar_bridge.micro import MicroSpotter, SpotterOptions
-from avatar_bridge.records import ActionUnits, ExpressionEvent, Frame, TrackingResult
+from avatar_bridge.records import ActionUnits, ExpressionEvent
 from avatar_bridge.resources import sha256_of
 from avatar_bridge.tracking import FaceTracker, TrackerOptions
 
 Progress = Callable[[int, int | None], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class ExportOptions:
     """Everything an export can be tuned by; each part documents its own defaults.
 
-    prefetch: how many decoded frames may wait for the tracker (memory vs. smoothness).
+    prefetch: how many frames may wait between two threads (decode -> track -> analyse).
     plot: write ``<stem>.png``. landmarks: write ``<stem>.landmarks.npz`` (the face mesh of every
     frame); False is the anonymized export (``--anonymize``): AU and blendshape curves only.
     """
@@ -82,17 +84,17 @@ class ExportSummary:
         return self.frames / self.elapsed if self.elapsed > 0 else 0.0
 
 
-def _prefetched(frames: Iterator[Frame], depth: int) -> Iterator[Frame]:
-    """Decode ahead in a thread; exceptions of the decoder re-raise in the consumer."""
-    q: queue.Queue[Frame | BaseException | None] = queue.Queue(maxsize=max(1, depth))
+def _prefetched(items: Iterator[T], depth: int) -> Iterator[T]:
+    """Run ``items`` ahead in a thread; its exceptions re-raise in the consumer, in order."""
+    q: queue.Queue[T | BaseException | None] = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for frame in frames:
+            for item in items:
                 while not stop.is_set():
                     try:
-                        q.put(frame, timeout=0.1)
+                        q.put(item, timeout=0.1)
                         break
                     except queue.Full:
                         continue
@@ -102,7 +104,7 @@ def _prefetched(frames: Iterator[Frame], depth: int) -> Iterator[Frame]:
         except BaseException as e:  # handed to the consumer, which re-raises it
             q.put(e)
 
-    worker = threading.Thread(target=produce, name="avatar-bridge-decode", daemon=True)
+    worker = threading.Thread(target=produce, name="avatar-bridge-stage", daemon=True)
     worker.start()
     try:
         while (item := q.get()) is not None:
@@ -164,8 +166,11 @@ def export_video(
             total = source.info.frame_count
             if total is not None:
                 total = max(1, total // opts.capture.stride)
-            for n, frame in enumerate(_prefetched(iter(source), opts.prefetch)):
-                result: TrackingResult = tracker.update(frame)
+            # Three threads in a row: decode, track, analyse + write. OpenCV and MediaPipe release
+            # the GIL, so FACS, spotting and writing overlap with tracking the next frame.
+            decoded = _prefetched(iter(source), opts.prefetch)
+            tracked = _prefetched(((f, tracker.update(f)) for f in decoded), opts.prefetch)
+            for n, (frame, result) in enumerate(tracked):
                 aus: tuple[ActionUnits, ...] = estimator.update(result, frame)
                 if spotter is not None:
                     events += spotter.update(result, aus, frame)
