@@ -12,7 +12,7 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import numpy as np
@@ -150,18 +150,19 @@ class _AvatarStream:
         self.renderer.close()
 
 
-class VirtualCameraSink:
-    """Sends the rendered avatar to a virtual camera through pyvirtualcam."""
+class _RenderedSink:
+    """What both rendered sinks share: URL options, the avatar's own profile, context management."""
 
-    def __init__(self, url: str = "vcam://", **defaults: Any) -> None:
+    schemes: tuple[str, ...] = ()
+
+    def __init__(self, url: str, **defaults: Any) -> None:
         self.url = self.name = url
-        self.options = parse_options(url, ("vcam",), **defaults)
+        self.options = parse_options(url, self.schemes, **defaults)
         self._stream: _AvatarStream | None = None
-        self._camera = None
         self.frames_sent = 0
 
     @classmethod
-    def from_url(cls, url: str, **defaults: Any) -> VirtualCameraSink:
+    def from_url(cls, url: str, **defaults: Any) -> Self:
         """What :func:`avatar_bridge.sinks.open_sink` calls; URL options win over ``defaults``."""
         return cls(url, **defaults)
 
@@ -173,6 +174,29 @@ class VirtualCameraSink:
         from avatar_bridge.render.assets import ICT_PROFILE
 
         return ICT_PROFILE if self.options.avatar == "ict" else _file_profile(self.options.avatar)
+
+    def open(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VirtualCameraSink(_RenderedSink):
+    """Sends the rendered avatar to a virtual camera through pyvirtualcam."""
+
+    schemes = ("vcam",)
+
+    def __init__(self, url: str = "vcam://", **defaults: Any) -> None:
+        super().__init__(url, **defaults)
+        self._camera = None
 
     def open(self) -> None:
         import pyvirtualcam
@@ -213,38 +237,18 @@ class VirtualCameraSink:
             self._stream.close()
             self._stream = None
 
-    def __enter__(self) -> VirtualCameraSink:
-        self.open()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class PreviewSink:
+class PreviewSink(_RenderedSink):
     """Writes the rendered avatar stream to a video file (what the virtual camera would show)."""
 
+    schemes = ("preview",)
+
     def __init__(self, url: str, **defaults: Any) -> None:
-        self.url = self.name = url
-        self.options = parse_options(url, ("preview",), **defaults)
+        super().__init__(url, **defaults)
         if not self.options.path:
             raise ConfigError(f"preview needs a file path, e.g. preview:///tmp/out.mp4, got {url!r}")
         self.path = Path(self.options.path).expanduser()
-        self._stream: _AvatarStream | None = None
         self._writer: AtomicVideoWriter | None = None
-        self.frames_sent = 0
-
-    @classmethod
-    def from_url(cls, url: str, **defaults: Any) -> PreviewSink:
-        return cls(url, **defaults)
-
-    @property
-    def profile(self) -> str:
-        if self._stream is not None:
-            return self._stream.avatar.profile
-        from avatar_bridge.render.assets import ICT_PROFILE
-
-        return ICT_PROFILE if self.options.avatar == "ict" else _file_profile(self.options.avatar)
 
     def open(self) -> None:
         self._writer = AtomicVideoWriter(self.path, self.options.fps, self.options.size)
@@ -263,13 +267,6 @@ class PreviewSink:
         if self._stream is not None:
             self._stream.close()
             self._stream = None
-
-    def __enter__(self) -> PreviewSink:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _file_profile(spec: str) -> str:
