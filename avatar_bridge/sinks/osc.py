@@ -129,26 +129,7 @@ def bundle_size(elements: Iterable[bytes]) -> int:
 def pack_bundles(
     messages: Sequence[bytes], max_datagram: int, trailer: bytes | None = None
 ) -> list[list[bytes]]:
-    """Split ``messages`` greedily into groups whose bundles fit ``max_datagram`` bytes, in order.
-
-    ``trailer`` (if given) is appended to every group and counted in its size (e.g. an Apply).
-    """
-    reserve = BUNDLE_OVERHEAD + (ELEMENT_OVERHEAD + len(trailer) if trailer is not None else 0)
-    groups: list[list[bytes]] = []
-    current: list[bytes] = []
-    size = reserve
-    for m in messages:
-        cost = ELEMENT_OVERHEAD + len(m)
-        if reserve + cost > max_datagram:
-            raise SinkError(f"one OSC message of {len(m)} bytes cannot fit a {max_datagram}-byte datagram")
-        if current and size + cost > max_datagram:
-            groups.append(current)
-            current, size = [], reserve
-        current.append(m)
-        size += cost
-    if current:
-        groups.append(current)
-    if trailer is not None:
-        for g in groups:
-            g.append(trailer)
-    return groups
+    """:func:`pack_elements` for plain messages (not yet size-prefixed); returns plain messages."""
+    framed = [_I32.pack(len(m)) + m for m in messages]
+    tail = None if trailer is None else _I32.pack(len(trailer)) + trailer
+    return [[e[ELEMENT_OVERHEAD:] for e in g] for g in pack_elements(framed, max_datagram, tail)]
