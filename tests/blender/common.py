@@ -1,4 +1,4 @@
-"""Helpers for the scripts run by the Blender venv's python (bpy 5.x as a module, background mode).
+"""Helpers for the scripts run by a Blender venv's python (bpy 4.2 or 5.x as a module, background mode).
 
 Each script reads one JSON argument file, does its work in a real Blender, and writes one JSON
 result file; any failure raises, so the process exits non-zero. BLENDER_USER_RESOURCES is set by
@@ -27,10 +27,11 @@ def load_args() -> dict:
 
 
 def write_json(path: str | Path, data: dict) -> None:
-    """Write then rename, so a reader never sees half a file."""
+    """Write then rename, so a reader never sees half a file; tagged with the Blender version that
+    wrote it, so the caller knows which build really ran."""
     path = Path(path)
     tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_text(json.dumps(data))
+    tmp.write_text(json.dumps({"blender": ".".join(map(str, bpy.app.version))} | data))
     tmp.replace(path)
 
 

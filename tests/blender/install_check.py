@@ -22,7 +22,6 @@ ops = [
 scene = bpy.context.scene
 settings = scene.avatar_bridge
 result = {
-    "blender": bpy.app.version_string,
     "module": mod.__name__,
     "enabled": f"bl_ext.user_default.{ADDON_ID}" in bpy.context.preferences.addons,
     "wheel_site_packages": site,
