@@ -194,9 +194,10 @@ def test_live_stream_is_recorded_saved_and_reopened(
     assert len(sent) == len(outs) == 72
     port = free_port()
     run = BlenderRun(
-        blender, tmp_path, "live_record", zip=str(extension_zip), mesh=mesh, ict_folder=str(ICT), port=port, fps=FPS,
-        shape_names=sorted({k for keys in GENERATED.values() for k in keys}), mapping=GENERATED_MAPPING,
-        neck_share=0.3, expected_frames=len(sent), timeout=60, blend=str(tmp_path / "take.blend"),
+        blender, tmp_path, "live_record", zip=str(extension_zip), mesh=mesh, ict_folder=str(ICT),
+        port=port, fps=FPS, shape_names=sorted({k for keys in GENERATED.values() for k in keys}),
+        mapping=GENERATED_MAPPING, neck_share=0.3, expected_frames=len(sent), timeout=60,
+        blend=str(tmp_path / "take.blend"),
     )  # fmt: skip
     run.wait_file("ready.json")
     sink = open_sink(f"osc://127.0.0.1:{port}")
@@ -242,6 +243,7 @@ def test_live_stream_is_recorded_saved_and_reopened(
     neck_q = np.array([[k[1] for k in axis] for axis in res["bones"]["Neck"]]).T
     neck = np.array([quaternion_to_euler(x, y, z, w) for w, x, y, z in neck_q])
     assert np.allclose(neck, 0.3 * euler, atol=1e-3)
+    assert res["groups"] == {"shape_keys": ["Shape keys"], "Head": ["Head"], "Neck": ["Neck"]}
 
 
 # -- 4: random and malformed datagrams --------------------------------------------------------------

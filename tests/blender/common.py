@@ -115,6 +115,11 @@ def keys_of(fcurve) -> list[list[float]]:
     return [[co[i], co[i + 1]] for i in range(0, len(co), 2)]
 
 
+def groups_of(fcurves) -> list[str]:
+    """The channel groups the given F-curves sit in (the Graph Editor's folders), sorted."""
+    return sorted({fc.group.name if fc.group else "" for fc in fcurves if fc is not None})
+
+
 def shape_key_curves(mod, obj: bpy.types.Object) -> dict[str, list[list[float]]]:
     """Shape key name -> [[frame, value], ...] of its keyframes, found through the add-on's helper."""
     key = obj.data.shape_keys

@@ -54,16 +54,23 @@ closed_on_load = not mod.runtime().running
 
 head = bpy.data.objects[head_name]
 rig = bpy.data.objects["Rig"]
+key = head.data.shape_keys
+groups = {
+    "shape_keys": common.groups_of(
+        mod.keyframes.find_fcurve(key, f'key_blocks["{kb.name}"].value') for kb in key.key_blocks
+    )
+}
 bones = {}
 for bone, attr, n in (("Head", "rotation_euler", 3), ("Neck", "rotation_quaternion", 4)):
     curves = [mod.keyframes.find_fcurve(rig, f'pose.bones["{bone}"].{attr}', i) for i in range(n)]
     bones[bone] = [common.keys_of(fc) if fc else [] for fc in curves]
+    groups[bone] = common.groups_of(curves)
 common.write_json(
     args["result"],
     {
         "stats": stats, "recorded": recorded, "unmatched": unmatched, "live": live, "live_head": live_head,
         "closed_on_stop": closed_on_stop, "closed_on_load": closed_on_load,
-        "curves": common.shape_key_curves(mod, head), "bones": bones,
+        "curves": common.shape_key_curves(mod, head), "bones": bones, "groups": groups,
         "frame_end": bpy.context.scene.frame_end,
         "mapping_rows": len(bpy.context.scene.avatar_bridge.mapping),
         "fps": bpy.context.scene.render.fps,
