@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from avatar_bridge.errors import AvatarBridgeError, InputError, OutputError
+from avatar_bridge.errors import AvatarBridgeError, ConfigError, InputError, OutputError
 
 
 @contextlib.contextmanager
@@ -66,3 +67,18 @@ def read_json(
         raise error(f"cannot read {what} {path}: {getattr(e, 'strerror', None) or e}") from e
     except json.JSONDecodeError as e:
         raise error(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from e
+
+
+def read_toml(
+    path: str | os.PathLike[str], what: str = "file", error: type[AvatarBridgeError] = ConfigError
+) -> dict:
+    """Parse a TOML data file (profiles, mappings, rules); errors name the file and what is wrong."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise error(f"{what} not found: {path}") from e
+    except OSError as e:
+        raise error(f"cannot read {what} {path}: {e.strerror or e}") from e
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path} is not valid TOML: {e}") from e

@@ -30,7 +30,6 @@ Presence switches on at ``threshold_on`` and off below ``threshold_off`` (hyster
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from avatar_bridge.channels import ARKIT_INDEX, AU_PRESENCE, UNTRACKED_BLENDSHAP
 from avatar_bridge.errors import ConfigError
 from avatar_bridge.facs.appearance import APPEARANCE_FEATURES
 from avatar_bridge.facs.geometry import GEOMETRIC_FEATURES
+from avatar_bridge.fileio import read_toml
 from avatar_bridge.resources import data_dir
 
 MAPPING_FILE = "facs_mapping.toml"
@@ -122,15 +122,7 @@ def _check_keys(table: dict, allowed: set[str], where: str, path: Path) -> None:
 def load_mapping(path: str | Path | None = None) -> FACSMapping:
     """Read and validate a mapping file; errors name the file and the key."""
     path = Path(path) if path is not None else default_mapping_path()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"FACS mapping file not found: {path}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read FACS mapping {path}: {e}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path} is not valid TOML: {e}") from e
-    return parse_mapping(data, path)
+    return parse_mapping(read_toml(path, "FACS mapping file"), path)
 
 
 def parse_mapping(data: dict, path: Path) -> FACSMapping:

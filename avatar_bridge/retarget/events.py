@@ -8,7 +8,6 @@ channels its AUs drive (the AU itself and the ARKit shapes of ``mappings/au_to_a
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 
 from avatar_bridge.channels import ARKIT_INDEX, AU_INTENSITY
 from avatar_bridge.errors import ConfigError
+from avatar_bridge.fileio import read_toml
 from avatar_bridge.records import ExpressionEvent
 from avatar_bridge.resources import data_dir
 from avatar_bridge.retarget.profile import AU_SCALE, SOURCE_INDEX, SOURCE_NAMES
@@ -33,10 +33,9 @@ def event_envelope(t: float, rise: float, fall: float) -> float:
 
 @cache
 def _au_arkit_table(path: Path) -> dict[str, tuple[int, ...]]:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))["au_to_arkit"]
-    except (OSError, KeyError, tomllib.TOMLDecodeError) as e:
-        raise ConfigError(f"{path}: cannot read the [au_to_arkit] table: {e}") from e
+    data = read_toml(path, "AU-to-ARKit mapping").get("au_to_arkit")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: needs an [au_to_arkit] table")
     table: dict[str, tuple[int, ...]] = {}
     for au, names in data.items():
         if au not in AU_INTENSITY:

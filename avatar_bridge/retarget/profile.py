@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import tomllib
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -39,6 +38,7 @@ import numpy as np
 
 from avatar_bridge.channels import ARKIT_NAMES, AU_INTENSITY
 from avatar_bridge.errors import ConfigError
+from avatar_bridge.fileio import read_toml
 from avatar_bridge.resources import data_dir
 from avatar_bridge.retarget.naming import SPELLINGS, respell
 
@@ -231,12 +231,7 @@ def load_profile(
 def parse_profile(path: str | Path) -> Profile:
     """Read and validate one profile file; every problem is listed in one ConfigError."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ConfigError(f"cannot read profile {path}: {e.strerror or e}") from e
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    data = read_toml(path, "profile")
     return profile_from_dict(data, origin=str(path), path=path)
 
 

@@ -16,12 +16,12 @@ sheets ("4+L10", "R12", "AU1+AU2").
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from avatar_bridge.errors import ConfigError
+from avatar_bridge.fileio import read_toml
 from avatar_bridge.records import ExpressionEvent
 from avatar_bridge.resources import data_dir
 
@@ -98,12 +98,7 @@ class AURulesOptions:
 def load_rules(path: Path | None = None) -> tuple[tuple[AURule, ...], AURule]:
     """Read the rules file: (rules in file order, fallback rule for 'nothing matched')."""
     path = Path(path) if path is not None else data_dir("blendshapes") / RULES_FILE
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"AU rules file not found: {path}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    data = read_toml(path, "AU rules file")
     classes = data.get("classes")
     if not isinstance(classes, dict) or not classes:
         raise ConfigError(f"{path}: needs a [classes.NAME] table per objective class")

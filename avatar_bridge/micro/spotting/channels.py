@@ -3,13 +3,13 @@ AU cues, read from ``blendshapes/micro_spotting.toml``."""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from avatar_bridge.errors import ConfigError
+from avatar_bridge.fileio import read_toml
 from avatar_bridge.micro.features import GROUP_NAMES, GROUP_REGION, GROUP_SIDE, REGION_NAMES
 from avatar_bridge.micro.spotting.flowtracks import Patch
 from avatar_bridge.resources import data_dir
@@ -69,12 +69,7 @@ def _cues(table: dict, names: tuple[str, ...], path: Path) -> tuple:
 def load_config(path: Path | None = None) -> SpottingConfig:
     """Read the patches, the rigid box and the AU cues."""
     path = Path(path) if path is not None else data_dir("blendshapes") / SPOTTING_FILE
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"spotting configuration not found: {path}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    data = read_toml(path, "spotting configuration")
     try:
         patches = tuple(Patch(str(p["name"]), str(p["region"]), str(p["side"]),
                               tuple(int(v) for v in p["box"])) for p in data["patches"])  # fmt: skip

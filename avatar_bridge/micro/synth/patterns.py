@@ -10,13 +10,13 @@ The patterns are data: ``blendshapes/micro_patterns.toml``.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from avatar_bridge.errors import ConfigError
+from avatar_bridge.fileio import read_toml
 from avatar_bridge.resources import data_dir
 
 
@@ -38,12 +38,7 @@ PATTERNS_FILE = "micro_patterns.toml"
 def load_patterns(path: Path | None = None) -> dict[str, AUPattern]:
     """Read the AU patterns (``blendshapes/micro_patterns.toml`` unless ``path`` is given)."""
     path = Path(path) if path is not None else data_dir("blendshapes") / PATTERNS_FILE
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"micro-expression pattern file not found: {path}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    data = read_toml(path, "micro-expression pattern file")
     tables = data.get("patterns")
     if not isinstance(tables, dict) or not all(isinstance(v, dict) for v in tables.values()):
         raise ConfigError(f"{path}: needs [patterns.NAME] tables")
