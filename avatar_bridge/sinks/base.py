@@ -69,27 +69,19 @@ class SinkURL:
             )
 
     def int_param(self, key: str, default: int, lo: int, hi: int) -> int:
-        if key not in self.params:
-            return default
-        try:
-            value = int(self.params[key])
-        except ValueError as e:
-            raise ConfigError(
-                f"sink URL {self.text!r}: {key} must be an integer, got {self.params[key]!r}"
-            ) from e
-        if not lo <= value <= hi:
-            raise ConfigError(f"sink URL {self.text!r}: {key} must be within {lo}..{hi}, got {value}")
-        return value
+        return int(self._number(key, default, lo, hi, int, "an integer"))
 
     def float_param(self, key: str, default: float, lo: float, hi: float) -> float:
+        return float(self._number(key, default, lo, hi, float, "a number"))
+
+    def _number(self, key: str, default: float, lo: float, hi: float, cast: type, kind: str) -> float:
         if key not in self.params:
             return default
         try:
-            value = float(self.params[key])
+            value = cast(self.params[key])
         except ValueError as e:
-            raise ConfigError(
-                f"sink URL {self.text!r}: {key} must be a number, got {self.params[key]!r}"
-            ) from e
+            got = self.params[key]
+            raise ConfigError(f"sink URL {self.text!r}: {key} must be {kind}, got {got!r}") from e
         if not lo <= value <= hi:
             raise ConfigError(f"sink URL {self.text!r}: {key} must be within {lo}..{hi}, got {value}")
         return value
