@@ -54,17 +54,23 @@ def write_json_atomic(
     return write_text_atomic(path, json.dumps(payload, indent=indent) + "\n", what, error)
 
 
+def _read_text(path: Path, what: str, error: type[AvatarBridgeError]) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise error(f"{what} not found: {path}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"cannot read {what} {path}: {getattr(e, 'strerror', None) or e}") from e
+
+
 def read_json(
     path: str | os.PathLike[str], what: str = "file", error: type[AvatarBridgeError] = InputError
 ) -> object:
     """Parse a JSON file; missing, unreadable or malformed files raise ``error`` naming the file."""
     path = Path(path)
+    text = _read_text(path, what, error)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise error(f"{what} not found: {path}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise error(f"cannot read {what} {path}: {getattr(e, 'strerror', None) or e}") from e
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise error(f"{path} is not valid JSON (line {e.lineno}: {e.msg})") from e
 
@@ -74,11 +80,8 @@ def read_toml(
 ) -> dict:
     """Parse a TOML data file (profiles, mappings, rules); errors name the file and what is wrong."""
     path = Path(path)
+    text = _read_text(path, what, error)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise error(f"{what} not found: {path}") from e
-    except OSError as e:
-        raise error(f"cannot read {what} {path}: {e.strerror or e}") from e
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
         raise error(f"{path} is not valid TOML: {e}") from e

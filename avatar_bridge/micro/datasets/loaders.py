@@ -82,6 +82,14 @@ def _check_order(onset: int, offset: int | None) -> None:
         raise ValueError(f"offset {offset} is before onset {onset}")
 
 
+def _interval(row: list[object], cols: dict[str, int], onset_col: str, offset_col: str) -> tuple[int, int]:
+    """Onset and offset frames of a sheet row, checked for order (ValueError names the problem)."""
+    onset = to_int(cell(row, cols, onset_col), onset_col)
+    offset = to_int(cell(row, cols, offset_col), offset_col)
+    _check_order(onset, offset)
+    return onset, offset
+
+
 def _folder(ds: LoadedDataset, row: int, folder: Path | None, where: str) -> Path | None:
     if folder is None:
         ds.problems.append(f"row {row}: frames of {where} not found")
@@ -105,9 +113,7 @@ def load_casme2(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
             clip = text(cell(row, cols, "Filename"))
             if not clip:
                 raise ValueError("Filename is blank")
-            onset = to_int(cell(row, cols, "OnsetFrame"), "OnsetFrame")
-            offset = to_int(cell(row, cols, "OffsetFrame"), "OffsetFrame")
-            _check_order(onset, offset)
+            onset, offset = _interval(row, cols, "OnsetFrame", "OffsetFrame")
         except ValueError as e:
             ds.problems.append(f"row {r}: {e}")
             continue
@@ -139,9 +145,7 @@ def load_samm(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
             clip = text(cell(row, cols, "Filename"))
             if not clip:
                 raise ValueError("Filename is blank")
-            onset = to_int(cell(row, cols, "Onset Frame"), "Onset Frame")
-            offset = to_int(cell(row, cols, "Offset Frame"), "Offset Frame")
-            _check_order(onset, offset)
+            onset, offset = _interval(row, cols, "Onset Frame", "Offset Frame")
         except ValueError as e:
             ds.problems.append(f"row {r}: {e}")
             continue
@@ -193,9 +197,7 @@ def _load_smic_sheet(root: Path, base: Path, path: Path) -> LoadedDataset:
             num = text(cell(row, cols, "Subject")).lower().removeprefix("s")
             subject = f"s{int(num)}" if num.isdigit() else f"s{num}"
             clip = text(cell(row, cols, "Filename"))
-            onset = to_int(cell(row, cols, "OnsetF"), "OnsetF")
-            offset = to_int(cell(row, cols, "OffsetF"), "OffsetF")
-            _check_order(onset, offset)
+            onset, offset = _interval(row, cols, "OnsetF", "OffsetF")
         except ValueError as e:
             ds.problems.append(f"row {r}: {e}")
             continue
@@ -321,9 +323,7 @@ def load_casme3(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
             clip = text(cell(row, cols, "Filename")).lower()
             if not subject or not clip:
                 raise ValueError("Subject or Filename is blank")
-            onset = to_int(cell(row, cols, "Onset"), "Onset")
-            offset = to_int(cell(row, cols, "Offset"), "Offset")
-            _check_order(onset, offset)
+            onset, offset = _interval(row, cols, "Onset", "Offset")
         except ValueError as e:
             ds.problems.append(f"row {r}: {e}")
             continue
