@@ -99,3 +99,58 @@ def test_camera_that_does_not_exist():
 def test_bad_capture_options(kwargs):
     with pytest.raises(InputError):
         CaptureOptions(**kwargs)
+
+
+def _write_vfr(path, images, timestamps) -> None:
+    """An H.264 MP4 whose frames carry the given presentation times (a variable-frame-rate file)."""
+    import fractions
+
+    import av  # PyAV, a dev dependency
+    tb = fractions.Fraction(1, 90000)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=120)
+        stream.width, stream.height = images[0].shape[1], images[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        stream.codec_context.time_base = tb
+        for image, t in zip(images, timestamps, strict=True):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = round(t * 90000), tb
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+@pytest.fixture(scope="module")
+def vfr_video(samples, tmp_path_factory):
+    """The real frames of single_face.mp4 re-timed as a phone would: 30 fps, a 120 fps burst, a 100 ms
+    stall, then 60 fps. Returns (path, the presentation times written)."""
+    with VideoFileSource(samples / "single_face.mp4") as src:
+        images = [f.image for f in src]
+    steps = [1 / 30] * 20 + [1 / 120] * 24 + [0.1] + [1 / 60] * (len(images) - 46)
+    ts = np.concatenate([[0.0], np.cumsum(steps)])
+    path = tmp_path_factory.mktemp("vfr") / "vfr.mp4"
+    _write_vfr(path, images, ts)
+    return path, ts
+
+
+def test_variable_frame_rate_file_keeps_its_own_timestamps(vfr_video):
+    path, written = vfr_video
+    with VideoFileSource(path) as src:
+        ts = np.array([f.timestamp for f in src])
+    assert ts == pytest.approx(written, abs=1e-3)  # not index / nominal fps
+    gaps = np.diff(ts)
+    assert gaps.min() == pytest.approx(1 / 120, abs=1e-3) and gaps.max() == pytest.approx(0.1, abs=1e-3)
+
+
+def test_variable_frame_rate_export_writes_source_times(vfr_video, tmp_path):
+    """The OpenFace CSV's timestamps are the file's own presentation times, face found throughout."""
+    import pandas as pd
+
+    from avatar_bridge.cli import main
+
+    path, written = vfr_video
+    assert main(["export", str(path), "-o", str(tmp_path), "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / "vfr.csv", skipinitialspace=True)
+    assert table["timestamp"].to_numpy() == pytest.approx(written, abs=1e-3)
+    assert table["success"].mean() >= 0.99
