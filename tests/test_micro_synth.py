@@ -153,3 +153,67 @@ def test_cli_synth(tmp_path):
     truth = load_truth(next(tmp_path.glob("*.events.json")))
     assert truth["events"][0]["amplitude"] == 2.0 and (tmp_path / truth["video"]).is_file()
     assert main(["synth", str(tmp_path / "missing.mp4"), "--out", str(tmp_path)]) == 1
+
+
+# ----------------------------------------------------------------------------- held still, filmed
+
+
+def _held_closeup(samples, recording, index: int, seconds: float):
+    """Frame ``index`` of single_face held still as a 640 px wide close-up (no events), and its fps."""
+    from avatar_bridge.micro.synth import prepare, stream
+    from avatar_bridge.micro.synth.generate import read_frames
+    from avatar_bridge.micro.synth.still import held_still
+
+    frames, fps = read_frames(samples / "single_face.mp4")
+    still, results = held_still(frames, recording, index, seconds, fps)
+    prepared = prepare(results, SynthOptions(events=0, macro=0, jitter=0))
+    return [f.image for f in stream(still, prepared)], np.array([f.timestamp for f in still])
+
+
+def test_camera_sways_flickers_adds_noise_and_compresses(samples, single_face_recording):
+    """Each effect of the held-still camera measured on a real face: the shift between frames
+    (phase correlation), the brightness, the noise left after undoing the sway, and JPEG loss."""
+    from avatar_bridge.micro.synth.still import CameraOptions, film
+
+    images, times = _held_closeup(samples, single_face_recording, 17, 3.0)
+    assert all(img is images[0] for img in images)  # held still: one close-up, made once
+    src = images[0].astype(np.float64).mean(axis=2)
+    sway = CameraOptions(sway_px=2.0, sway_deg=0.0, sway_scale=0.0, flicker=0.0, noise=0.0, codec="none")
+    shifts = np.array([cv2_shift(src, f) for f in film(images, times, sway)])
+    rms = shifts.std(axis=0)
+    assert rms == pytest.approx([2.0, 2.0], rel=0.25)  # the configured sway, per axis
+    assert np.abs(np.diff(shifts, axis=0)).mean() < 0.3  # smooth (white noise of 2 px: about 2.3)
+    flick = CameraOptions(sway_px=0.0, sway_deg=0.0, sway_scale=0.0, flicker=0.01, noise=0.0, codec="none")
+    gain = np.array([f.mean() for f in film(images, times, flick)]) / images[0].mean()
+    assert gain.std() == pytest.approx(0.01, rel=0.3) and abs(gain.mean() - 1) < 0.01
+    noisy = CameraOptions(sway_px=0.0, sway_deg=0.0, sway_scale=0.0, flicker=0.0, noise=3.0, codec="none")
+    first, second = list(film(images[:2], times[:2], noisy))
+    diff = first.astype(np.float64) - second.astype(np.float64)
+    assert diff.std() / np.sqrt(2) == pytest.approx(3.0, rel=0.1)  # independent noise in each frame
+    jpeg = CameraOptions(sway_px=0.0, sway_deg=0.0, sway_scale=0.0, flicker=0.0, noise=0.0, quality=50)
+    out = next(iter(film(images[:1], times[:1], jpeg)))
+    loss = np.abs(out.astype(np.float64) - images[0]).mean()
+    assert 0.3 < loss < 5  # JPEG loses detail, and keeps the picture
+    once, twice = (list(film(images[:5], times[:5], CameraOptions(seed=4))) for _ in range(2))
+    assert all((a == b).all() for a, b in zip(once, twice, strict=True))  # deterministic for a seed
+
+
+def cv2_shift(reference: np.ndarray, image: np.ndarray) -> np.ndarray:
+    import cv2
+
+    window = cv2.createHanningWindow(reference.shape[::-1], cv2.CV_64F)
+    (dx, dy), _ = cv2.phaseCorrelate(reference, image.astype(np.float64).mean(axis=2), window)
+    return np.array([dx, dy])
+
+
+def test_camera_option_errors():
+    from avatar_bridge.micro.synth.still import CameraOptions, held_still
+
+    with pytest.raises(InputError, match="codec"):
+        CameraOptions(codec="h265")
+    with pytest.raises(InputError, match="quality"):
+        CameraOptions(quality=0)
+    with pytest.raises(InputError, match="noise"):
+        CameraOptions(noise=-1.0)
+    with pytest.raises(InputError, match="no tracked face"):
+        held_still([], [], 3, 1.0, 30.0)

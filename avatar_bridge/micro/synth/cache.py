@@ -24,6 +24,7 @@ from avatar_bridge.micro.synth.generate import (
     stream,
     truth_document,
 )
+from avatar_bridge.micro.synth.still import CameraOptions, film, held_still
 from avatar_bridge.records import Frame, TrackingResult
 
 #: Which recording each bundled face sample holds: the two .mov files contain the single_face clip.
@@ -41,8 +42,10 @@ def cache_folder() -> Path:
     return sample_media.cache_dir().parent / "synth-cache" / f"v{GENERATOR_VERSION}"
 
 
-def key(source: str, options: SynthOptions) -> str:
-    digest = hashlib.sha256(json.dumps(asdict(options), sort_keys=True).encode()).hexdigest()[:12]
+def key(source: str, options: SynthOptions, *extra: object) -> str:
+    parts = [asdict(options)] + [asdict(e) if hasattr(e, "__dataclass_fields__") else e for e in extra]
+    text = json.dumps(parts if extra else parts[0], sort_keys=True)  # no extras: the keys of before
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     return f"{Path(source).stem}-{digest}"
 
 
@@ -52,7 +55,7 @@ def sample_frames(source: str) -> tuple[list[Frame], float]:
 
 def tracked(source: str, options: SynthOptions) -> tuple[Prepared, list[TrackingResult], dict]:
     """(plan, tracking of the generated video, ground truth) for a bundled sample; cached."""
-    from avatar_bridge.recording import load_recording, save_recording
+    from avatar_bridge.recording import load_recording
 
     src_results = load_recording(sample_media.sample_recording(source))
     frames, fps = sample_frames(source)
@@ -68,13 +71,19 @@ def tracked(source: str, options: SynthOptions) -> tuple[Prepared, list[Tracking
 
     with FaceTracker(TrackerOptions()) as tracker:
         results = [tracker.update(f) for f in stream(frames, prepared)]
-    folder.mkdir(parents=True, exist_ok=True)
-    save_recording(rec, results)
     truth = truth_document(source, "", fps, frames, prepared)  # no video file: frames_of() remakes it
+    _store(rec, truth_path, results, truth)
+    return prepared, results, truth
+
+
+def _store(rec: Path, truth_path: Path, results: list[TrackingResult], truth: dict) -> None:
+    from avatar_bridge.recording import save_recording
+
+    rec.parent.mkdir(parents=True, exist_ok=True)
+    save_recording(rec, results)
     tmp = truth_path.with_name(truth_path.name + ".part")
     tmp.write_text(json.dumps(truth))
     tmp.replace(truth_path)
-    return prepared, results, truth
 
 
 def frames_of(source: str, prepared: Prepared) -> Iterator[Frame]:
@@ -83,3 +92,50 @@ def frames_of(source: str, prepared: Prepared) -> Iterator[Frame]:
     for item in prepared.items:
         item.frames.clear()
     return stream(frames, prepared)
+
+
+def _still_source(source: str, index: int, seconds: float) -> tuple[list[Frame], list[TrackingResult], float]:
+    from avatar_bridge.recording import load_recording
+
+    frames, fps = sample_frames(source)
+    results = load_recording(sample_media.sample_recording(source))
+    still, still_results = held_still(frames, results, index, seconds, fps)
+    return still, still_results, fps
+
+
+def tracked_still(source: str, index: int, seconds: float, options: SynthOptions,
+                  camera: CameraOptions) -> tuple[Prepared, list[TrackingResult], dict]:  # fmt: skip
+    """Like :func:`tracked` for a held-still recording: frame ``index`` of a bundled sample held for
+    ``seconds``, events injected, filmed by ``camera`` (:mod:`still`); tracking cached."""
+    from avatar_bridge.recording import load_recording
+
+    still, still_results, fps = _still_source(source, index, seconds)
+    prepared = prepare(still_results, options)  # a still face: calm everywhere, no flow needed to plan
+    base = cache_folder() / key(source, options, "still", index, seconds, camera)
+    rec, truth_path = base.with_suffix(".npz"), base.with_suffix(".events.json")
+    if rec.is_file() and truth_path.is_file():
+        return prepared, load_recording(rec), json.loads(truth_path.read_text())
+    from avatar_bridge.tracking import FaceTracker, TrackerOptions
+
+    with FaceTracker(TrackerOptions()) as tracker:
+        results = [tracker.update(f) for f in _filmed(still, prepared, camera)]
+    truth = truth_document(source, "", fps, still, prepared)
+    truth["still"] = {"frame": index, "seconds": seconds, "camera": asdict(camera)}
+    _store(rec, truth_path, results, truth)
+    return prepared, results, truth
+
+
+def _filmed(still: list[Frame], prepared: Prepared, camera: CameraOptions) -> Iterator[Frame]:
+    for item in prepared.items:
+        item.frames.clear()
+    times = [f.timestamp for f in still]
+    images = (f.image for f in stream(still, prepared))
+    for f, img in zip(still, film(images, times, camera), strict=True):
+        yield Frame(f.index, f.timestamp, img)
+
+
+def still_frames_of(source: str, index: int, seconds: float, prepared: Prepared,
+                    camera: CameraOptions) -> Iterator[Frame]:  # fmt: skip
+    """The held-still recording's frames again (deterministic), one by one."""
+    still, _, _ = _still_source(source, index, seconds)
+    return _filmed(still, prepared, camera)

@@ -364,11 +364,17 @@ def stream(frames: Iterable[Frame], prepared: Prepared) -> Iterator[Frame]:
     unit = unit_displacements(p.results, p.items, p.options.sigma)
     by_index = {r.index: (i, r) for i, r in enumerate(p.results)}
     scale = p.options.face_width / 640.0 if p.closeup is not None else None
+    last: tuple[object, tuple[float, ...], np.ndarray] | None = None  # a held-still source repeats one image
     for frame in frames:
         i, r = by_index.get(frame.index, (None, None))
         if i is None:
             raise InputError(f"frame {frame.index} has no tracking; the tracking is not of this video")
-        img = p.closeup.image(frame.image, i) if p.closeup is not None else frame.image
+        img = frame.image
+        if p.closeup is not None:
+            box = tuple(p.closeup.corners[i])
+            if last is None or last[0] is not frame.image or last[1] != box:
+                last = (frame.image, box, p.closeup.image(frame.image, i))
+            img = last[2]
         face = r.faces[0] if r.faces else None
         img = render_frame(img, face, frame.timestamp, frame.index, p.items, unit, scale)
         yield Frame(frame.index, frame.timestamp, img)
