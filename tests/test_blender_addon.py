@@ -64,6 +64,7 @@ class Blender:
 
 BLENDERS = {
     "bpy5.0": Blender("AVATAR_BRIDGE_BLENDER_PYTHON", ".venv-blender", "blender-venv", "5.0.1"),
+    "bpy4.5": Blender("AVATAR_BRIDGE_BLENDER45_PYTHON", ".venv-blender45", "blender45-venv", "4.5.15"),
     "bpy4.2": Blender("AVATAR_BRIDGE_BLENDER42_PYTHON", ".venv-blender42", "blender42-venv", "4.2.0"),
 }
 
