@@ -322,7 +322,7 @@ def test_calibration_needs_neutral_frames_with_a_face(single_face_recording):
 def _calibration_json() -> dict:
     from avatar_bridge.facs import SOURCES
 
-    return {"format": "avatar-bridge/facs-calibration", "version": 1, "frames": 10, "face_id": None,
+    return {"format": "avatar-bridge/facs-calibration", "version": 2, "frames": 10, "face_id": None,
             "neutral": {s: 0.0 for s in SOURCES}, "spread": {s: 0.0 for s in SOURCES}}  # fmt: skip
 
 
@@ -342,7 +342,8 @@ BAD_CALIBRATIONS = [
     ("not json", "{neutral: 1", "is not valid JSON (line 1"),
     ("not an object", "[1, 2]", "must be a JSON object"),
     ("wrong format", _with(format="openface"), "field 'format' must be"),
-    ("wrong version", _with(version=2), "field 'version' must be 1"),
+    ("wrong version", _with(version=3), "field 'version' must be 2"),
+    ("older version", _with(version=1), "made by an older avatar-bridge: calibrate again"),
     ("zero frames", _with(frames=0), "field 'frames' must be a positive integer"),
     ("unknown input", _with(neutral_extra={"mouthSmile": 0.1}),
      "field 'neutral.mouthSmile': unknown input name"),
@@ -570,3 +571,34 @@ def test_partial_baseline_takes_each_input_over_its_own_measured_samples():
     assert b.samples == 4  # the all-NaN sample is not taken
     np.testing.assert_array_equal(b.percentiles(np.array([0, 1, 0, 1]), np.array([0, 0, 100, 100])),
                                   [1.0, 10.0, 4.0, 20.0])  # fmt: skip
+
+
+def test_running_baseline_percentiles_are_those_of_the_last_capacity_samples():
+    """The sorted window is kept up to date sample by sample (old ones replaced once the ring is
+    full): its percentiles equal those of the last ``capacity`` samples, ties included."""
+    from avatar_bridge.facs.baseline import RunningBaseline
+
+    rng = np.random.default_rng(5)
+    b = RunningBaseline(4, capacity=25, interval=0.1)
+    q = np.array([0.0, 10.0, 50.0, 100.0])
+    history = []
+    for t in range(120):
+        x = np.round(rng.normal(size=4), 1)  # coarse values: many ties
+        assert b.add(x, 0.25 * t)
+        history.append(x)
+        if t < 40 and t % 3:
+            continue  # percentiles are not asked for every sample
+        window = np.sort(np.array(history[-25:]), axis=0)
+        want = [window[round(q[i] * (len(window) - 1) / 100), i] for i in range(4)]
+        np.testing.assert_array_equal(b.percentiles(np.arange(4), q), want)
+    assert not b.add(np.full(4, np.nan), 40.0)  # a sample with a NaN is not taken
+
+
+def test_au02_rises_with_the_raised_brows_not_with_the_laugh(wolfgang_recording):
+    """WolfgangLanger raises her brows, eyes wide, at frames 150-205 (OpenFace: AU02 1.5-2.4) and
+    laughs with resting brows at 300-380 (OpenFace: AU02 0)."""
+    est, k = AUEstimator(), AU_INTENSITY.index("AU02")
+    rows = [(r.index, a[0].intensity[k]) for r in wolfgang_recording for a in [est.update(r)] if a]
+    idx, au02 = np.array(rows).T
+    assert np.median(au02[(idx >= 150) & (idx < 205)]) > 1.0
+    assert np.median(au02[(idx >= 300) & (idx < 380)]) < 0.5

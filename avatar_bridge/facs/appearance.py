@@ -129,18 +129,18 @@ def sample_patches(
     axes = np.stack((ex, ey))  # face-frame cm -> image pixels
     centres = _ANCHORS @ (landmarks[_ANCHOR_ROWS, :2] * size)
     corners = _CORNERS @ axes + centres[:, None, :]  # (P, 4, 2)
-    inside = np.all((corners >= 0) & (corners <= size - 1), axis=(1, 2))
     n_p = len(_SPECS)
-    if not inside.any() or not np.all(np.isfinite(corners)):
+    inside = ((corners >= 0) & (corners <= size - 1)).reshape(n_p, -1).all(axis=1)
+    if not inside.any() or not np.isfinite(corners).all():
         return np.zeros((n_p, PATCH_SAMPLES, PATCH_SAMPLES), np.float32), np.zeros(n_p, bool)
     used = corners[inside].reshape(-1, 2)
     lo = np.floor(used.min(axis=0)).astype(int)
     hi = np.ceil(used.max(axis=0)).astype(int) + 1
-    roi = image[lo[1] : hi[1] + 1, lo[0] : hi[0] + 1]
-    grid = _grid(k)
-    maps = grid.reshape(1, -1, 2) @ axes.astype(np.float32)
-    maps += np.repeat((centres - lo).astype(np.float32), grid[0, ..., 0].size, axis=0)[None]
-    values = cv2.remap(roi, maps, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0, :, 1]
+    # Green channel only (see the module doc), copied out of the small region the patches cover.
+    roi = np.ascontiguousarray(image[lo[1] : hi[1] + 1, lo[0] : hi[0] + 1, 1])
+    maps = (_grid(k).reshape(-1, 2) @ axes.astype(np.float32)).reshape(n_p, -1, 2)  # one 2-D product
+    maps += (centres - lo).astype(np.float32)[:, None, :]
+    values = cv2.remap(roi, maps.reshape(1, -1, 2), None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     n = PATCH_SAMPLES
     patches = values.reshape(n_p, n, k, n, k).astype(np.float32)
     patches = patches.mean(axis=(2, 4)) if k > 1 else patches.reshape(n_p, n, n)

@@ -22,7 +22,8 @@ from avatar_bridge.fileio import read_json, write_json_atomic
 from avatar_bridge.records import FaceObservation, TrackingResult
 
 FORMAT = "avatar-bridge/facs-calibration"
-VERSION = 1
+#: 2: ``brow_outer_height`` reads the lateral brow's upper edge (a version 1 neutral of it no longer applies).
+VERSION = 2
 
 
 def face_sources(face: FaceObservation, fit: tuple | None = None) -> np.ndarray:
@@ -103,7 +104,8 @@ class Calibration:
         if data.get("format") != FORMAT:
             raise ConfigError(f"{path}: field 'format' must be {FORMAT!r}, got {data.get('format')!r}")
         if data.get("version") != VERSION:
-            raise ConfigError(f"{path}: field 'version' must be {VERSION}, got {data.get('version')!r}")
+            old = " (made by an older avatar-bridge: calibrate again)" if data.get("version") == 1 else ""
+            raise ConfigError(f"{path}: field 'version' must be {VERSION}, got {data.get('version')!r}{old}")
         frames = data.get("frames")
         if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1:
             raise ConfigError(f"{path}: field 'frames' must be a positive integer, got {frames!r}")

@@ -32,8 +32,11 @@ _EYE_LINE = (-1.0, _Y, EYE_CORNERS)
 _FEATURE_TERMS: dict[str, list[tuple[float, int, tuple[int, ...]]]] = {
     # Height of the inner brow heads above the eye line (AU01 up, AU04 down).
     "brow_inner_height": [(1.0, _Y, (107, 66, 55, 65, 336, 296, 285, 295)), _EYE_LINE],
-    # Height of the lateral brow above the eye line (AU02 up, AU04 down).
-    "brow_outer_height": [(1.0, _Y, (70, 63, 46, 53, 300, 293, 276, 283)), _EYE_LINE],
+    # Height of the lateral brow's upper edge above the eye line (AU02 up, AU04 down): the junction of
+    # the middle and lateral thirds (105/334) and the lateral third (63/293). The brow tail on the
+    # temple (70/300) and the lower contour (46/53, 276/283) are left out: they turn away from the
+    # camera first, where MediaPipe's depth is least reliable, and hair covers them most often.
+    "brow_outer_height": [(1.0, _Y, (105, 63, 334, 293)), _EYE_LINE],
     # Horizontal gap between the two inner brow heads (AU04 draws the brows together).
     "brow_gap": [(1.0, _X, (336, 285)), (-1.0, _X, (107, 55))],
     # Upper eyelid height above the eye line (AU05 raises it, AU45/AU43 lowers it).
