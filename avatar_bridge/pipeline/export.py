@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
 from enum import Enum
 from pathlib import Path
@@ -27,7 +28,7 @@ from avatar_bridge.errors import InputError
 from avatar_bridge.export import AtomicOutputs, BlendshapeCSVWriter, OpenFaceCSVWriter
 from avatar_bridge.export.events_json import events_document
 from avatar_bridge.export.landmarks import LandmarksWriter
-from avatar_bridge.export.plot import plot_au_curves
+from avatar_bridge.export.plot import AUPlot
 from avatar_bridge.facs import AUEstimator, FACSOptions
 from avatar_bridge.micro import MicroSpotter, SpotterOptions
 from avatar_bridge.records import ActionUnits, ExpressionEvent
@@ -116,6 +117,14 @@ def _prefetched(items: Iterator[T], depth: int) -> Iterator[T]:
         worker.join(timeout=2.0)
 
 
+def _in_background(make: Callable[[], T]) -> Future[T]:
+    """Start ``make`` in a thread of its own; ``.result()`` waits for it (and re-raises its error)."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avatar-bridge-prepare")
+    future = pool.submit(make)
+    pool.shutdown(wait=False)  # the thread ends with its one job
+    return future
+
+
 def _jsonable(value: object) -> object:
     if is_dataclass(value) and not isinstance(value, type):
         return {k: _jsonable(v) for k, v in asdict(value).items()}
@@ -154,6 +163,9 @@ def export_video(
     estimator = AUEstimator(opts.facs)
     spotter = MicroSpotter(opts.micro) if opts.micro is not None else None
     events: list[ExpressionEvent] = []
+    # The plot's fixed parts (axes, labels, colour bar) need no data: they are built while the
+    # frames are tracked, so only the curves are left to draw at the end.
+    figure = _in_background(AUPlot) if opts.plot else None
     with source, FaceTracker(opts.tracker) as tracker, AtomicOutputs(Path(outdir)) as outs:
         csv_path, bs_path = outs.path(f"{stem}.csv"), outs.path(f"{stem}.blendshapes.csv")
         lm_path = outs.path(f"{stem}.landmarks.npz") if opts.landmarks else None
@@ -200,15 +212,15 @@ def export_video(
         t = np.asarray(times)
         series = _series(per_face, frames)
         strongest = _strongest(series, t)
-        if opts.plot and frames:
+        if figure is not None and frames:
             for face_id, s in series.items():
                 name = f"{stem}.png" if face_id == min(series) else f"{stem}.face{face_id}.png"
                 face_events = [e for e in events if e.face_id == face_id]
-                plot_au_curves(outs.path(name), t, s.intensity, f"{stem} (face {face_id})", face_events)
+                plot = figure.result() if face_id == min(series) else AUPlot()
+                plot.save(outs.path(name), t, s.intensity, f"{stem} (face {face_id})", face_events)
             if not series:
-                plot_au_curves(
-                    outs.path(f"{stem}.png"), t, np.full((frames, len(AU_INTENSITY)), np.nan), stem
-                )
+                empty = np.full((frames, len(AU_INTENSITY)), np.nan)
+                figure.result().save(outs.path(f"{stem}.png"), t, empty, stem)
         elapsed = time.perf_counter() - started
         meta = {
             "avatar_bridge_version": __version__,

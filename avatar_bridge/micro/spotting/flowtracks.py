@@ -63,6 +63,11 @@ class FlowTracks:
         self.patches = patches
         boxes = [p.box for p in patches] + [rigid]
         self._boxes = np.array(boxes)
+        x0, y0, x1, y1 = self._boxes.T
+        w = ALIGNED_SIZE + 1  # width of an integral image of the aligned face
+        # Flat index of each box's four corners in an integral image (one gather per sum).
+        self._corners = np.stack([y1 * w + x1, y0 * w + x1, y1 * w + x0, y0 * w + x0])
+        self._area = ((x1 - x0) * (y1 - y0)).astype(np.float64)
         self._ref: np.ndarray | None = None
         self._grad: tuple[np.ndarray, np.ndarray] | None = None
         self._inv: np.ndarray | None = None  # (B, 2, 2) inverse structure tensors of the reference
@@ -92,25 +97,22 @@ class FlowTracks:
         iy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3) / 8.0
         a, c, b = self._sums(ix * ix), self._sums(iy * iy), self._sums(ix * iy)
         det = a * c - b * b
-        area = np.array([(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in self._boxes], dtype=np.float64)
-        self._ok = det / area**2 > self.options.min_texture
+        self._ok = det / self._area**2 > self.options.min_texture
         det = np.where(self._ok, det, 1.0)
         self._inv = np.stack([np.stack([c, -b], 1), np.stack([-b, a], 1)], 1) / det[:, None, None]
         self._ref, self._grad, self._ref_t = img, (ix, iy), t
 
     def _sums(self, image: np.ndarray) -> np.ndarray:
         """Sum of ``image`` over every box, from its integral image."""
-        s = cv2.integral(image, sdepth=cv2.CV_64F)
-        x0, y0, x1, y1 = self._boxes.T
-        return s[y1, x1] - s[y0, x1] - s[y1, x0] + s[y0, x0]
+        c = cv2.integral(image, sdepth=cv2.CV_64F).ravel()[self._corners]
+        return c[0] - c[1] - c[2] + c[3]
 
     def flows(self, img: np.ndarray) -> np.ndarray:
         """(B, 2) LK displacement of each box (patches, then the rigid box) from the reference, aligned px."""
         assert self._ref is not None and self._grad is not None and self._inv is not None
         it = img - self._ref
         ix, iy = self._grad
-        ex, ey = ix * it, iy * it
-        e = np.stack([self._sums(ex), self._sums(ey)], axis=1)
+        e = np.stack([self._sums(ix * it), self._sums(iy * it)], axis=1)
         d = -np.einsum("bij,bj->bi", self._inv, e)
         return np.where(self._ok[:, None], d, 0.0)
 

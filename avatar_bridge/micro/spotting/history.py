@@ -69,13 +69,16 @@ class History:
     def at(self, tau: float, probe: float) -> np.ndarray | None:
         """Mean positions over ``tau`` +- ``probe`` (the nearest sample when none falls inside and
         it is at most ``2 * probe + 0.05`` s away; None otherwise)."""
-        t = self.t
-        if not len(t):
+        # Called several times per frame and face: plain slices and ndarray methods, no wrappers.
+        a, b = self._a, self._b
+        if a == b:
             return None
-        i0 = int(np.searchsorted(t, tau - probe, side="left"))
-        i1 = int(np.searchsorted(t, tau + probe, side="right"))
+        t = self._t[a:b]
+        i0 = int(t.searchsorted(tau - probe, side="left"))
+        i1 = int(t.searchsorted(tau + probe, side="right"))
         if i1 > i0:
-            return self.pos[i0:i1].mean(axis=0)
-        j = min(max(i0, 0), len(t) - 1)
+            # What ndarray.mean computes (pairwise sum, then a division), without its overhead.
+            return np.add.reduce(self._pos[a + i0 : a + i1], axis=0) / (i1 - i0)
+        j = min(i0, b - a - 1)
         k = j - 1 if j > 0 and abs(t[j - 1] - tau) < abs(t[j] - tau) else j
-        return self.pos[k] if abs(t[k] - tau) <= 2 * probe + 0.05 else None
+        return self._pos[a + k] if abs(t[k] - tau) <= 2 * probe + 0.05 else None
