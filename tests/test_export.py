@@ -213,3 +213,37 @@ def test_events_file_bad_input(tmp_path):
     bad.write_text("[1, 2")
     with pytest.raises(InputError, match="is not valid JSON"):
         read_events(bad)
+
+
+def test_plot_built_in_another_thread_draws_the_same_picture(single_export, tmp_path):
+    """The export builds the plot's fixed parts while frames are tracked, in a thread of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from avatar_bridge.errors import InputError
+    from avatar_bridge.export.events_json import read_events
+    from avatar_bridge.export.plot import AUPlot
+
+    df = pd.read_csv(single_export / "single_face.csv", skipinitialspace=True)
+    times = df["timestamp"].to_numpy()
+    intensity = df[[f"{au}_r" for au in AU_INTENSITY]].to_numpy(np.float32)
+    events = read_events(single_export / "single_face.events.json")
+    with ThreadPoolExecutor(1) as pool:
+        elsewhere = pool.submit(AUPlot).result()
+    here = AUPlot()
+    a = elsewhere.save(tmp_path / "a.png", times, intensity, "single_face", events)
+    b = here.save(tmp_path / "b.png", times, intensity, "single_face", events)
+    img_a, img_b = cv2.imread(str(a)), cv2.imread(str(b))
+    assert img_a.shape == (880, 1320, 3) and img_a.std() > 10  # a picture, not a blank page
+    assert np.array_equal(img_a, img_b)
+    with pytest.raises(InputError, match="one picture"):
+        here.save(tmp_path / "c.png", times, intensity, "single_face", events)
+
+
+def test_landmarks_file_holds_every_tracked_frame(single_export):
+    df = pd.read_csv(single_export / "single_face.csv", skipinitialspace=True)
+    with np.load(single_export / "single_face.landmarks.npz") as npz:
+        assert npz["landmarks"].shape == (int(df["success"].sum()), 478, 3)
+        assert npz["landmarks"].dtype == np.float32
+        assert np.array_equal(npz["frame"] + 1, df.loc[df["success"] == 1, "frame"].to_numpy())
+        xy = npz["landmarks"][:, :, :2]
+        assert xy.min() > 0.0 and xy.max() < 1.0  # normalised image coordinates of a face in view

@@ -32,9 +32,9 @@ _FLIP = np.diag([1.0, -1.0, -1.0]).astype(np.float32)
 def openface_pose(pose: HeadPose) -> np.ndarray:
     """(Tx, Ty, Tz in mm, Rx, Ry, Rz in radians) in OpenFace's camera convention."""
     t = _FLIP @ pose.translation * 10.0
-    r = HeadPose(np.block([[_FLIP @ pose.rotation @ _FLIP, np.zeros((3, 1), np.float32)],
-                           [np.zeros((1, 3), np.float32), np.ones((1, 1), np.float32)]]))  # fmt: skip
-    return np.concatenate([t, r.euler]).astype(np.float64)
+    flipped = np.eye(4, dtype=np.float32)
+    flipped[:3, :3] = _FLIP @ pose.rotation @ _FLIP
+    return np.concatenate([t, HeadPose(flipped).euler]).astype(np.float64)
 
 
 class OpenFaceCSVWriter:
@@ -52,10 +52,12 @@ class OpenFaceCSVWriter:
         if face is None or aus is None:
             values = [f"{frame}", "0", f"{timestamp:.3f}", "0.00", "0"] + ["0"] * (len(OPENFACE_COLUMNS) - 5)
         else:
-            pose = openface_pose(face.pose)
+            pose = openface_pose(face.pose).tolist()  # Python floats format faster than NumPy scalars
             values = [f"{frame}", f"{face.face_id}", f"{timestamp:.3f}", f"{face.confidence:.2f}", "1"]
             values += [f"{v:.1f}" for v in pose[:3]] + [f"{v:.3f}" for v in pose[3:]]
-            values += [f"{v:.2f}" for v in aus.intensity] + [f"{v:.1f}" for v in aus.presence]
+            values += [f"{v:.2f}" for v in aus.intensity.tolist()] + [
+                f"{v:.1f}" for v in aus.presence.tolist()
+            ]
         self._out.write(SEP.join(values) + "\n")
         self.rows += 1
 
