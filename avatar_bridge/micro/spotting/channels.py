@@ -11,7 +11,7 @@ import numpy as np
 from avatar_bridge.errors import ConfigError
 from avatar_bridge.fileio import read_toml
 from avatar_bridge.micro.features import GROUP_NAMES, GROUP_REGION, GROUP_SIDE, REGION_NAMES
-from avatar_bridge.micro.spotting.flowtracks import Patch
+from avatar_bridge.micro.spotting.flowtracks import ALIGNED_FACE_WIDTH, Patch
 from avatar_bridge.resources import data_dir
 
 SPOTTING_FILE = "micro_spotting.toml"
@@ -28,6 +28,10 @@ class Layout:
     regions: tuple[str, ...]
     sides: tuple[str, ...]
     cues: tuple[tuple[tuple[str, np.ndarray], ...], ...]
+    #: (C, 2) where each channel sits on the face (x to the subject's left, y up, px at 640 px face
+    #: width; as the tracks), or None when unknown; used to tell a rigid head movement (a
+    #: similarity transform of all channels) from a local expression.
+    centres: np.ndarray | None = None
 
     @property
     def eye(self) -> np.ndarray:
@@ -85,9 +89,10 @@ def load_config(path: Path | None = None) -> SpottingConfig:
             raise ConfigError(f"{path}: patch {p.name}: bad region, side or box (inside the 128 x 128 face)")
     cues = data.get("cues", {})
     names = tuple(p.name for p in patches)
-    flow = Layout(
-        names, tuple(p.region for p in patches), tuple(p.side for p in patches), _cues(cues, names, path)
-    )
+    scale = 640.0 / ALIGNED_FACE_WIDTH
+    centres = np.array([((x0 + x1) / 2.0, -(y0 + y1) / 2.0) for x0, y0, x1, y1 in (p.box for p in patches)])
+    flow = Layout(names, tuple(p.region for p in patches), tuple(p.side for p in patches),
+                  _cues(cues, names, path), centres * scale)  # fmt: skip
     lm = Layout(
         GROUP_NAMES, tuple(REGION_NAMES[r] for r in GROUP_REGION), GROUP_SIDE, _cues(cues, GROUP_NAMES, path)
     )

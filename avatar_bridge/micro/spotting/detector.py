@@ -12,6 +12,7 @@ held expression instead, reported as macro when the face returns or after ``max_
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -72,9 +73,21 @@ class Detector:
         self.layout = layout
         n = len(layout.names)
         self.eye, self.nose = layout.eye, layout.nose
+        self.not_nose = ~self.nose
+        self.scales = np.asarray(o.scales, dtype=np.float64)
+        self.max_scale = max(o.scales)
+        self.window = 2 * max(o.scales) + 2 * o.probe + o.hold + 0.3  # seconds of history kept
         self.history = History(n)
         self.mu = np.zeros((len(o.scales), n))
         self.var = np.full((len(o.scales), n), 0.25)  # cautious prior (0.5 px) until learnt
+        self.sd = np.maximum(np.sqrt(self.var), o.sd_floor)  # kept with var: the scale z is scored in
+        # Probe times of the bumps relative to now (now, h and 2h ago per scale), each averaged once
+        # per frame; _mid, _old: per scale, the indices of its middle and old probes.
+        self._rel = sorted({0.0} | {-s for s in o.scales} | {-2 * s for s in o.scales}, reverse=True)
+        self._mid = np.array([self._rel.index(-s) for s in o.scales])
+        self._old = np.array([self._rel.index(-2 * s) for s in o.scales])
+        self._probes = np.zeros((len(self._rel), n, 2))
+        self._kept = np.flatnonzero(self.not_nose)
         self.learnt = 0.0
         self.first_t: float | None = None
         self.last_t: float | None = None
@@ -83,6 +96,9 @@ class Detector:
         self.held: _Held | None = None
         self.quiet = True  # no channel's bump passed z_pair in the last frame
         self.counts: dict[str, int] = {}
+        #: (t, per-scale largest bump of the non-nose channels) of recent frames: the context rule.
+        self.recent: deque[tuple[float, np.ndarray]] = deque()
+        self.keep = o.busy_window + 2 * max(o.scales) + o.max_micro + o.hold + 2 * o.probe
 
     def _count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
@@ -99,6 +115,7 @@ class Detector:
                 self._count(why)
                 setattr(self, layer, None)
         self.history.clear()
+        self.recent.clear()
 
     # ------------------------------------------------------------------ per frame
     def push(self, t: float, pos: np.ndarray, blink: bool, speed: float, lum: float) -> list[Found]:
@@ -108,7 +125,7 @@ class Detector:
         self.first_t = t if self.first_t is None else self.first_t
         h = self.history
         h.append(t, pos, blink, speed, lum)
-        h.trim(t - (2 * max(o.scales) + 2 * o.probe + o.hold + 0.3))
+        h.trim(t - self.window)
         out: list[Found] = []
         if self.held is not None:
             out += self._observe_held(t, pos, blink)
@@ -116,24 +133,32 @@ class Detector:
         if bumps is None:
             return out
         bump, ends = bumps
-        sd = np.maximum(np.sqrt(self.var), o.sd_floor)
-        z = (bump - self.mu) / sd
-        horizon = t - 2 * max(o.scales) - o.probe
-        if h.blink[h.t >= horizon].any():
+        if o.busy_window > 0:
+            self.recent.append((t, bump[:, self._kept].max(axis=1)))
+            while self.recent[0][0] < t - self.keep:
+                self.recent.popleft()
+        rise = bump - self.mu
+        z = rise / self.sd
+        horizon = t - 2 * self.max_scale - o.probe
+        if h.blink[int(np.searchsorted(h.t, horizon)) :].any():
             z[:, self.eye] = 0.0  # eye channels do not count around a blink
-        self.quiet = not (z[:, ~self.nose] > o.z_pair).any()
-        warm = t - self.first_t >= o.warmup
-        strong = (z > o.z_on) & (bump - self.mu > o.min_peak) & ~self.nose[None, :]
-        centre = t - np.asarray(o.scales)[:, None]
-        is_bump = ends < o.step_ratio * bump
-        cand = strong & is_bump & (centre > self.refractory) & warm
-        step = strong & ~is_bump & warm
-        if step.any() and self.held is None and t - 2 * max(o.scales) > self.refractory:
-            self._open_held(t, z, step)  # not on the falling edge of a movement already reported
-        if cand.any():
-            k, j = np.unravel_index(int(np.argmax(np.where(cand, z, -np.inf))), z.shape)
-            if self.peak is None or z[k, j] > self.peak.z:
-                self.peak = _Peak(float(z[k, j]), int(k), int(j), t, float(centre[k, 0]), z[k].copy())
+        self.quiet = not (z[:, self._kept] > o.z_pair).any()
+        cand_any = step_any = False
+        if t - self.first_t >= o.warmup:  # warm: candidates may open
+            strong = (z > o.z_on) & (rise > o.min_peak)
+            strong[:, self.nose] = False
+            if strong.any():
+                centre = t - self.scales
+                is_bump = ends < o.step_ratio * bump
+                cand = strong & is_bump & (centre > self.refractory)[:, None]
+                step = strong & ~is_bump
+                cand_any, step_any = bool(cand.any()), bool(step.any())
+                if step_any and self.held is None and t - 2 * self.max_scale > self.refractory:
+                    self._open_held(t, z, step)  # not on the falling edge of a movement already reported
+                if cand_any:
+                    k, j = np.unravel_index(int(np.argmax(np.where(cand, z, -np.inf))), z.shape)
+                    if self.peak is None or z[k, j] > self.peak.z:
+                        self.peak = _Peak(float(z[k, j]), int(k), int(j), t, float(centre[k]), z[k].copy())
         if self.peak is not None and t - self.peak.t >= o.hold:
             peak, self.peak = self.peak, None
             found = self._time_micro(peak, t)
@@ -145,7 +170,7 @@ class Detector:
                     self._count("held_was_micro")
             else:
                 self.refractory = peak.centre + o.scales[peak.scale]
-        if not (cand.any() or step.any()):
+        if not (cand_any or step_any):
             self._learn(bump, dt, (blink & self.eye) | (z > o.z_learn))
         return out
 
@@ -164,16 +189,16 @@ class Detector:
 
     # ------------------------------------------------------------------ micro layer
     def _bump(self, t: float) -> tuple[np.ndarray, np.ndarray] | None:
-        h, p = self.history, self.options.probe
-        now = h.at(t, p)
-        bumps, steps = [], []
-        for s in self.options.scales:
-            mid, old = h.at(t - s, p), h.at(t - 2 * s, p)
-            if now is None or mid is None or old is None:
+        """(S, C) bump heights and (S, C) distances between the two ends, or None (window not full)."""
+        h, p, probes = self.history, self.options.probe, self._probes
+        for k, r in enumerate(self._rel):
+            v = h.at(t + r, p)
+            if v is None:
                 return None
-            bumps.append(np.hypot(*(mid - 0.5 * (old + now)).T))
-            steps.append(np.hypot(*(now - old).T))
-        return np.array(bumps), np.array(steps)
+            probes[k] = v
+        now, mid, old = probes[0], probes[self._mid], probes[self._old]
+        v, w = mid - 0.5 * (old + now), now - old
+        return np.hypot(v[..., 0], v[..., 1]), np.hypot(w[..., 0], w[..., 1])
 
     def _time_micro(self, peak: _Peak, now: float) -> Found | None:
         o = self.options
@@ -226,7 +251,25 @@ class Detector:
             return None
         movement = pos[i_apex] - (a + (apex - (c - h)) / (2 * h) * (b - a))
         macro = offset - onset > o.max_micro or top > o.max_peak
+        if not macro and not self._plausible_micro(movement, onset, offset):
+            return None
         return Found(macro, onset, apex, offset, now, involved, movement, top, peak.z)
+
+    def _plausible_micro(self, movement: np.ndarray, onset: float, offset: float) -> bool:
+        """False (and counted) for a head movement or a candidate inside ongoing activity."""
+        o = self.options
+        keep = ~self.nose
+        if o.rigid_fit < 1 and rigid_fraction(movement[keep], self.layout.centres, keep) > o.rigid_fit:
+            self._count("rejected_head_motion")
+            if self.held is not None and self.held.start <= offset + o.hold:
+                self.held = None  # opened by this same head movement's first edge
+            return False
+        if o.busy_window > 0:
+            before = [v for t, v in self.recent if onset - o.busy_window <= t <= onset]
+            if before and float(np.max(before)) > o.busy_peak:
+                self._count("rejected_busy")
+                return False
+        return True
 
     def _learn(self, bump: np.ndarray, dt: float, skip: np.ndarray) -> None:
         """Running mean and variance of the bumps (clipped at 2.5 deviations: a robust scale)."""
@@ -241,17 +284,17 @@ class Detector:
         if a >= 1.0:
             self.mu = bump.copy()
             return
-        sd = np.maximum(np.sqrt(self.var), o.sd_floor)
-        d = np.clip(bump - self.mu, -2.5 * sd, 2.5 * sd)
+        lim = 2.5 * self.sd
+        d = np.minimum(np.maximum(bump - self.mu, -lim), lim)
         learn = ~skip
-        self.mu = np.where(learn, self.mu + a * d, self.mu)
-        self.var = np.where(learn, (1 - a) * self.var + a * d * d, self.var)
+        np.copyto(self.mu, self.mu + a * d, where=learn)
+        np.copyto(self.var, (1 - a) * self.var + a * d * d, where=learn)
+        self.sd = np.maximum(np.sqrt(self.var), o.sd_floor)
 
     # ------------------------------------------------------------------ macro layer
     def _score(self, pos: np.ndarray, ref: np.ndarray, blink: bool) -> tuple[np.ndarray, np.ndarray]:
-        o = self.options
         excess = np.hypot(*(pos - ref).T) - self.mu[-1]
-        z = excess / np.maximum(np.sqrt(self.var[-1]), o.sd_floor)
+        z = excess / self.sd[-1]
         return (np.where(self.eye, 0.0, z) if blink else z), excess
 
     def _open_held(self, t: float, z: np.ndarray, step: np.ndarray) -> None:
@@ -345,6 +388,8 @@ class Detector:
         movement = held.pos[i_apex] - held.ref
         # Brief, small and back: a micro-expression after all.
         macro = truncated or offset - onset > o.max_micro or peak > o.max_peak
+        if not macro and not self._plausible_micro(movement, onset, offset):
+            return None
         return Found(macro, onset, apex, offset, now, involved, movement, peak, float(peak_z[j]), truncated)
 
 
@@ -360,3 +405,25 @@ def half_crossing(ts: np.ndarray, sig: np.ndarray, i_apex: int, peak: float, ste
     a, b = sig[i], sig[j]
     f = (a - half) / (a - b) if a != b else 0.0
     return float(ts[i] + f * (ts[j] - ts[i]))
+
+
+def rigid_fraction(movement: np.ndarray, centres: np.ndarray | None, mask: np.ndarray) -> float:
+    """Fraction (0-1) of ``movement`` (C, 2) explained by one similarity transform (shift, rotation,
+    scale) of the channels at ``centres[mask]`` (least squares); 0 when the centres are unknown."""
+    if centres is None or len(movement) < 3:
+        return 0.0
+    p = centres[mask] - centres[mask].mean(axis=0)
+    m = movement
+    total = float((m * m).sum())
+    if total <= 0:
+        return 0.0
+    # m_x = tx + a p_x - b p_y ; m_y = ty + b p_x + a p_y
+    n = len(p)
+    rows = np.zeros((2 * n, 4))
+    rows[:n, 0], rows[n:, 1] = 1.0, 1.0
+    rows[:n, 2], rows[:n, 3] = p[:, 0], -p[:, 1]
+    rows[n:, 2], rows[n:, 3] = p[:, 1], p[:, 0]
+    rhs = np.concatenate([m[:, 0], m[:, 1]])
+    coef, *_ = np.linalg.lstsq(rows, rhs, rcond=None)
+    resid = rhs - rows @ coef
+    return max(0.0, 1.0 - float(resid @ resid) / total)

@@ -42,6 +42,14 @@ class SpotterOptions:
     their own peak. lighting: relative change of face brightness (needs frames) that marks a lighting
     change. region_z: z a channel must reach to be listed in the event's regions. side_ratio:
     left/right contrast that names a side. sd_floor: least deviation used to score (px).
+    rigid_fit: with flow, a movement of which a similarity transform of all channels (a head
+    turn, nod or shift the alignment did not follow) explains more than this fraction is head
+    motion, not an expression (1 = off).
+
+    Context. A micro-expression is a brief movement of a face otherwise at rest: a candidate with a
+    bump larger than ``busy_peak`` px (any channel but the nose, any scale) within ``busy_window``
+    seconds before its onset sits inside ongoing non-rigid activity (speech, crying, an expression
+    coming and going) and is not reported as micro (counted as ``rejected_busy``; busy_window 0 = off).
 
     Description. au_min: least AU intensity rise (0-5) to list an AU; au_px: px of movement per
     AU intensity unit for the geometric / flow cues. label: fill ``label`` and ``emotion`` of every
@@ -50,7 +58,7 @@ class SpotterOptions:
 
     use_flow: bool = True
     flow: FlowTrackOptions = field(default_factory=FlowTrackOptions)
-    z_on: float = 8.0
+    z_on: float = 6.0
     z_pair: float = 3.0
     min_peak: float = 0.6
     scales: tuple[float, ...] = (0.1, 0.2, 0.3)
@@ -72,6 +80,9 @@ class SpotterOptions:
     region_z: float = 3.5
     side_ratio: float = 1.6
     sd_floor: float = 0.05
+    rigid_fit: float = 0.8
+    busy_window: float = 1.0
+    busy_peak: float = 4.0
     z_off: float = 2.0
     au_min: float = 0.25
     au_px: float = 2.0

@@ -330,6 +330,9 @@ class Prepared:
     results: list[TrackingResult]
     options: SynthOptions
     face_width_px: float
+    #: Per frame, the untouched face's own non-rigid motion the plan used (:func:`flow_motion`,
+    #: px at 640 px face width; None when planned from the landmarks).
+    motion: np.ndarray | None = None
 
 
 def prepare(
@@ -355,7 +358,7 @@ def prepare(
     scale = options.face_width / 640.0 if view is not None else median_width / 640.0
     for it in items:
         it.amplitude_px = it.amplitude * scale
-    return Prepared(items, view, out_results, options, median_width)
+    return Prepared(items, view, out_results, options, median_width, score)
 
 
 def stream(frames: Iterable[Frame], prepared: Prepared) -> Iterator[Frame]:
