@@ -247,3 +247,24 @@ def test_landmarks_file_holds_every_tracked_frame(single_export):
         assert np.array_equal(npz["frame"] + 1, df.loc[df["success"] == 1, "frame"].to_numpy())
         xy = npz["landmarks"][:, :, :2]
         assert xy.min() > 0.0 and xy.max() < 1.0  # normalised image coordinates of a face in view
+
+
+def test_stage_threads_end_with_the_export(samples, tmp_path):
+    """Decode and tracking threads are joined when the export returns or fails, before the source
+    and the tracker they use are closed."""
+    import threading
+
+    from avatar_bridge.capture import CaptureOptions
+    from avatar_bridge.errors import InputError
+    from avatar_bridge.pipeline.export import ExportOptions, export_video
+
+    def stages() -> list[str]:
+        names = ("avatar-bridge-decode", "avatar-bridge-track")
+        return [t.name for t in threading.enumerate() if t.name in names]
+
+    summary = export_video(samples / "single_face.mp4", tmp_path / "ok", ExportOptions(plot=False))
+    assert summary.frames == 72 and stages() == []
+    with pytest.raises(InputError, match="no frame could be decoded"):
+        export_video(samples / "single_face.mp4", tmp_path / "empty",
+                     ExportOptions(capture=CaptureOptions(start=60.0), plot=False))  # fmt: skip
+    assert stages() == []

@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -85,36 +85,52 @@ class ExportSummary:
         return self.frames / self.elapsed if self.elapsed > 0 else 0.0
 
 
-def _prefetched(items: Iterator[T], depth: int) -> Iterator[T]:
-    """Run ``items`` ahead in a thread; its exceptions re-raise in the consumer, in order."""
-    q: queue.Queue[T | BaseException | None] = queue.Queue(maxsize=max(1, depth))
-    stop = threading.Event()
+_END = object()  # end of a prefetched stream
 
-    def produce() -> None:
+
+class _Prefetched(Generic[T]):
+    """``items`` run ahead in a thread of their own, at most ``depth`` items ahead; an exception
+    there re-raises in the consumer, in order. A context manager: the thread starts on enter (so
+    the caller can set up its own stage meanwhile) and is stopped and joined on exit, before
+    whatever it reads from (a source, a tracker) is closed."""
+
+    def __init__(self, items: Iterator[T], depth: int, name: str) -> None:
+        self._items = items
+        self._q: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._produce, name=name, daemon=True)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for item in self._items:
+                if not self._put(item):
                     return
-            q.put(None)
+            self._put(_END)
         except BaseException as e:  # handed to the consumer, which re-raises it
-            q.put(e)
+            self._put(e)
 
-    worker = threading.Thread(target=produce, name="avatar-bridge-stage", daemon=True)
-    worker.start()
-    try:
-        while (item := q.get()) is not None:
+    def __enter__(self) -> _Prefetched[T]:
+        self._worker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._worker.join(timeout=2.0)
+
+    def __iter__(self) -> Iterator[T]:
+        while (item := self._q.get()) is not _END:
             if isinstance(item, BaseException):
                 raise item
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=2.0)
+            yield item  # type: ignore[misc]
 
 
 def _in_background(make: Callable[[], T]) -> Future[T]:
@@ -160,13 +176,24 @@ def export_video(
     times: list[float] = []
     per_face: dict[int, list[tuple[int, np.ndarray]]] = {}
     frames_with_face = 0
-    estimator = AUEstimator(opts.facs)
-    spotter = MicroSpotter(opts.micro) if opts.micro is not None else None
     events: list[ExpressionEvent] = []
     # The plot's fixed parts (axes, labels, colour bar) need no data: they are built while the
     # frames are tracked, so only the curves are left to draw at the end.
     figure = _in_background(AUPlot) if opts.plot else None
-    with source, FaceTracker(opts.tracker) as tracker, AtomicOutputs(Path(outdir)) as outs:
+    # Three threads in a row: decode, track, analyse + write. OpenCV and MediaPipe release the
+    # GIL, so FACS, spotting and writing overlap with tracking the next frame.
+    with (
+        source,
+        FaceTracker(opts.tracker) as tracker,
+        AtomicOutputs(Path(outdir)) as outs,
+        _Prefetched(iter(source), opts.prefetch, "avatar-bridge-decode") as decoded,
+        _Prefetched(
+            ((f, tracker.update(f)) for f in decoded), opts.prefetch, "avatar-bridge-track"
+        ) as tracked,
+    ):
+        # Built while the first frames are decoded and tracked: reading their data files takes a while.
+        estimator = AUEstimator(opts.facs)
+        spotter = MicroSpotter(opts.micro) if opts.micro is not None else None
         csv_path, bs_path = outs.path(f"{stem}.csv"), outs.path(f"{stem}.blendshapes.csv")
         lm_path = outs.path(f"{stem}.landmarks.npz") if opts.landmarks else None
         with (
@@ -178,10 +205,6 @@ def export_video(
             total = source.info.frame_count
             if total is not None:
                 total = max(1, total // opts.capture.stride)
-            # Three threads in a row: decode, track, analyse + write. OpenCV and MediaPipe release
-            # the GIL, so FACS, spotting and writing overlap with tracking the next frame.
-            decoded = _prefetched(iter(source), opts.prefetch)
-            tracked = _prefetched(((f, tracker.update(f)) for f in decoded), opts.prefetch)
             for n, (frame, result) in enumerate(tracked):
                 aus: tuple[ActionUnits, ...] = estimator.update(result, frame)
                 if spotter is not None:
