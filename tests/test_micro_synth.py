@@ -217,3 +217,24 @@ def test_camera_option_errors():
         CameraOptions(noise=-1.0)
     with pytest.raises(InputError, match="no tracked face"):
         held_still([], [], 3, 1.0, 30.0)
+
+
+def test_micro_expressions_go_where_the_whole_video_is_calmest(samples, wolfgang_recording):
+    """WolfgangLanger cries, talks and laughs: events sit only in the quietest quarter of the whole
+    video's moments (by optical flow on the close-up), however many more would fit by spacing."""
+    from avatar_bridge.micro.synth import prepare
+    from avatar_bridge.micro.synth.generate import read_frames
+
+    frames, _ = read_frames(samples / "WolfgangLanger_Pexels.mp4")
+    opts = SynthOptions(seed=2, macro=0, jitter=0)
+    prepared = prepare(wolfgang_recording, opts, frames)
+    ts = np.array([r.timestamp for r in prepared.results])
+    m, margin = prepared.motion, opts.calm_margin
+    micro = [it for it in prepared.items if it.kind == "micro"]
+    dur = float(np.median([it.offset - it.onset for it in micro]))
+    starts = ts[(ts >= opts.lead_in) & (ts + dur <= ts[-1] - 0.3)]
+    every = np.array([m[(ts >= t - margin) & (ts <= t + dur + margin)].max() for t in starts])
+    limit = np.quantile(every[np.isfinite(every)], opts.quiet)
+    around = [m[(ts >= it.onset - margin) & (ts <= it.offset + margin)].max() for it in micro]
+    assert micro and max(around) <= 1.5 * limit  # (durations differ a little from the median's)
+    assert len(micro) < (ts[-1] - opts.lead_in) / (opts.spacing + 0.5)  # far fewer than would fit

@@ -188,7 +188,8 @@ def _luminance(frame: Frame, face: FaceObservation) -> float:
     img = frame.image
     p = face.landmarks_px[:, :2]
     h, w = img.shape[:2]
-    x0, y0 = np.clip(p.min(axis=0).astype(int), 0, [w - 1, h - 1])
-    x1, y1 = np.clip(p.max(axis=0).astype(int) + 1, 1, [w, h])
+    lo, hi = p.min(axis=0).astype(int).tolist(), p.max(axis=0).astype(int).tolist()
+    x0, y0 = min(max(lo[0], 0), w - 1), min(max(lo[1], 0), h - 1)  # plain ints: cheaper than np.clip
+    x1, y1 = min(max(hi[0] + 1, 1), w), min(max(hi[1] + 1, 1), h)
     patch = img[y0:y1:8, x0:x1:8]
     return float(patch.mean()) if patch.size else float("nan")

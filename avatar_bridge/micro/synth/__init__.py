@@ -13,8 +13,12 @@ from avatar_bridge.micro.synth.generate import (
     truth_document,
 )
 from avatar_bridge.micro.synth.patterns import PATTERNS, AUPattern, temporal_profile
+from avatar_bridge.micro.synth.still import CameraOptions, film, held_still
 
 __all__ = [
+    "CameraOptions",
+    "film",
+    "held_still",
     "GENERATOR_VERSION",
     "Prepared",
     "prepare",

@@ -34,7 +34,7 @@ from avatar_bridge.records import FaceObservation, Frame, TrackingResult
 
 FORMAT = "avatar-bridge-synth/1"
 #: Bumped whenever the same options and seed would give different videos (cache keys use it).
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 FOURCC = "FFV1"  # lossless: sub-pixel warps must survive encoding
 SUFFIX = ".mkv"
 
@@ -50,8 +50,11 @@ class SynthOptions:
     of onset-to-apex and onset-to-offset. macro / jitter: how many hard negatives of each kind.
     spacing: least seconds between two injected items; blink_margin: least seconds between a micro
     event and a natural blink (eyeBlink above ``blink_threshold``); lead_in: untouched seconds at the start
-    (a spotter's warm-up). quiet: items start at random among the quietest fraction of the free
-    moments (the face's own motion within ``calm_margin`` seconds around them, from the tracking).
+    (a spotter's warm-up). quiet: micro-expressions start at random among the free moments that
+    are among the quietest ``quiet`` fraction of the whole video's (the face's own motion within
+    ``calm_margin`` seconds around them); a micro that finds no such moment is left out (with
+    ``events=None`` the video is then full). Hard negatives take the quietest fraction of the
+    moments still free.
     sigma: spatial fall-off of a pattern (units of 640 px face width). closeup: side in pixels of
     the square close-up video written (None = keep the source framing and size); face_width: the
     face's median width in the close-up, in pixels.
@@ -234,18 +237,28 @@ def plan(
         avoid = [(a - gap, b + gap) for a, b in busy]
         if item.kind == "micro":
             avoid += [(a - options.blink_margin, b + options.blink_margin) for a, b in closed]
-        ok = [t for t in starts if all(t + dur <= a or t >= b for a, b in avoid)]
         m = options.calm_margin
         # The face's own motion around the item; a frame without a face scores inf, so windows
         # that lose the face are never chosen (and never reach the quantile as NaN).
-        quiet = np.array([score[(times >= t - m) & (times <= t + dur + m)].max(initial=0.0) for t in ok])
-        finite = np.isfinite(quiet)
-        ok, quiet = [t for t, f in zip(ok, finite, strict=True) if f], quiet[finite]
+        motion = np.array([score[(times >= t - m) & (times <= t + dur + m)].max(initial=0.0) for t in starts])
+        free = np.array([all(t + dur <= a or t >= b for a, b in avoid) for t in starts], dtype=bool)
+        free &= np.isfinite(motion)
+        ok, quiet = [t for t, f in zip(starts, free, strict=True) if f], motion[free]
         if not ok:
             if options.events is None and item.kind == "micro":
                 break  # the video is full
             continue
-        good = np.flatnonzero(quiet <= np.quantile(quiet, options.quiet))
+        if item.kind == "micro":
+            # Calm in absolute terms: among the quietest ``quiet`` fraction of the whole video's
+            # moments, not merely of what is still free (a busy video holds few micro-expressions).
+            whole = motion[np.isfinite(motion)]
+            good = np.flatnonzero(quiet <= np.quantile(whole, options.quiet))
+            if not len(good):
+                if options.events is None:
+                    break  # no calm moment left
+                continue
+        else:
+            good = np.flatnonzero(quiet <= np.quantile(quiet, options.quiet))
         t0 = float(ok[int(rng.choice(good))])
         item.onset, item.apex, item.offset = t0, t0 + item.apex, t0 + item.offset
         placed.append(item)
