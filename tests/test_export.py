@@ -15,6 +15,7 @@ import pytest
 from avatar_bridge.channels import ARKIT_NAMES, AU_INTENSITY, AU_PRESENCE
 from avatar_bridge.cli import main
 from avatar_bridge.export import OPENFACE_COLUMNS, read_openface_csv
+from avatar_bridge.recording import load_recording
 
 
 @pytest.fixture(scope="module")
@@ -268,3 +269,29 @@ def test_stage_threads_end_with_the_export(samples, tmp_path):
         export_video(samples / "single_face.mp4", tmp_path / "empty",
                      ExportOptions(capture=CaptureOptions(start=60.0), plot=False))  # fmt: skip
     assert stages() == []
+
+
+@pytest.mark.parametrize("shift", [(0.0, 0.0), (-0.3, 0.0), (0.45, 0.2), (0.0, -0.6), (2.0, 2.0)])
+def test_flow_face_image_is_the_plain_warp(samples, shift):
+    """FlowTracks copies only the pixels its warp reads (for speed): same image as warping the whole
+    frame, also for a face half out of the frame or beyond it (edge pixels replicated)."""
+    from dataclasses import replace
+
+    from avatar_bridge.capture import VideoFileSource
+    from avatar_bridge.micro.flow import ALIGNED_SIZE, alignment_matrix, grey
+    from avatar_bridge.micro.spotting.channels import load_config
+    from avatar_bridge.micro.spotting.flowtracks import FlowTracks
+    from avatar_bridge.sample_media import sample_recording
+
+    frames = [f for _, f in zip(range(3), VideoFileSource(samples / "single_face.mp4"), strict=False)]
+    results = load_recording(sample_recording("single_face.mp4"))
+    cfg = load_config()
+    tracks = FlowTracks(cfg.patches, cfg.rigid)
+    for frame, result in zip(frames, results, strict=False):
+        face = result.faces[0]
+        face = replace(face, landmarks=face.landmarks + np.array([*shift, 0.0], np.float32))
+        m = alignment_matrix(face, ALIGNED_SIZE)
+        plain = cv2.warpAffine(frame.image, m, (ALIGNED_SIZE, ALIGNED_SIZE), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        expected = cv2.GaussianBlur(grey(plain).astype(np.float32), (0, 0), tracks.options.blur)
+        assert np.array_equal(tracks.image(frame, face), expected)

@@ -27,6 +27,9 @@ from avatar_bridge.records import FaceObservation, Frame
 
 #: Face width (landmarks 234-454) in pixels of the 128 x 128 aligned face.
 ALIGNED_FACE_WIDTH = 115.0
+#: Corners of the aligned square (pixel centres), x and y.
+_SQUARE_X = np.array([0.0, ALIGNED_SIZE - 1.0, 0.0, ALIGNED_SIZE - 1.0])
+_SQUARE_Y = np.array([0.0, 0.0, ALIGNED_SIZE - 1.0, ALIGNED_SIZE - 1.0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,7 @@ class FlowTracks:
         # Flat index of each box's four corners in an integral image (one gather per sum).
         self._corners = np.stack([y1 * w + x1, y0 * w + x1, y1 * w + x0, y0 * w + x0])
         self._area = ((x1 - x0) * (y1 - y0)).astype(np.float64)
+        self._buffer: np.ndarray | None = None  # frame-sized; holds the pixels the warp reads
         self._ref: np.ndarray | None = None
         self._grad: tuple[np.ndarray, np.ndarray] | None = None
         self._inv: np.ndarray | None = None  # (B, 2, 2) inverse structure tensors of the reference
@@ -86,8 +90,25 @@ class FlowTracks:
     def image(self, frame: Frame | np.ndarray, face: FaceObservation) -> np.ndarray:
         """The aligned grey face, blurred, float32."""
         img = frame.image if isinstance(frame, Frame) else frame
-        m = alignment_matrix(face, ALIGNED_SIZE)
-        g = grey(cv2.warpAffine(img, m, (ALIGNED_SIZE, ALIGNED_SIZE), flags=cv2.INTER_LINEAR,
+        n = ALIGNED_SIZE
+        m = alignment_matrix(face, n)
+        # The warp samples scattered rows of the frame; on a large face their cache misses cost
+        # more than copying the pixels it reads (the aligned square's bounding box, +-2 px) into a
+        # buffer of the frame's size, in one sequential pass, at the same place: the warp then reads
+        # the same values at the same coordinates, so the result is the same.
+        inv = cv2.invertAffineTransform(m)
+        xs = inv[0, 0] * _SQUARE_X + inv[0, 1] * _SQUARE_Y + inv[0, 2]
+        ys = inv[1, 0] * _SQUARE_X + inv[1, 1] * _SQUARE_Y + inv[1, 2]
+        h, w = img.shape[:2]
+        # Reads beyond the frame replicate its edge: the box keeps at least one edge row and column.
+        x0 = min(max(int(np.floor(xs.min())) - 2, 0), w - 1)
+        y0 = min(max(int(np.floor(ys.min())) - 2, 0), h - 1)
+        x1 = max(min(int(np.ceil(xs.max())) + 3, w), x0 + 1)
+        y1 = max(min(int(np.ceil(ys.max())) + 3, h), y0 + 1)
+        if self._buffer is None or self._buffer.shape != img.shape or self._buffer.dtype != img.dtype:
+            self._buffer = np.empty_like(img)
+        self._buffer[y0:y1, x0:x1] = img[y0:y1, x0:x1]
+        g = grey(cv2.warpAffine(self._buffer, m, (n, n), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)).astype(np.float32)  # fmt: skip
         b = self.options.blur
         return cv2.GaussianBlur(g, (0, 0), b) if b > 0 else g
