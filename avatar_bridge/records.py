@@ -63,16 +63,20 @@ class HeadPose:
     """
 
     matrix: np.ndarray  # (4, 4) float32
+    _rotation: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_shape("HeadPose.matrix", self.matrix, (4, 4))
 
     @property
     def rotation(self) -> np.ndarray:
-        """3x3 rotation matrix (scale removed)."""
-        r = self.matrix[:3, :3].astype(np.float64)
-        u, _, vt = np.linalg.svd(r)
-        return (u @ vt).astype(np.float32)
+        """3x3 rotation matrix (scale removed); solved once per pose (FACS, spotting and export all ask)."""
+        if self._rotation is None:
+            u, _, vt = np.linalg.svd(self.matrix[:3, :3].astype(np.float64))
+            rotation = (u @ vt).astype(np.float32)
+            rotation.flags.writeable = False
+            object.__setattr__(self, "_rotation", rotation)
+        return self._rotation
 
     @property
     def translation(self) -> np.ndarray:

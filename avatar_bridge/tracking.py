@@ -13,6 +13,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,15 @@ from avatar_bridge.records import FaceObservation, Frame, HeadPose, TrackingResu
 from avatar_bridge.resources import FACE_LANDMARKER, resolve_model
 
 log = logging.getLogger(__name__)
+_XYZ = attrgetter("x", "y", "z")
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """MediaPipe's raw result for one frame, before :meth:`FaceTracker.convert`."""
+
+    frame: Frame
+    result: object
 
 
 class TrackerMode(StrEnum):
@@ -162,6 +173,14 @@ class FaceTracker:
 
     def update(self, frame: Frame) -> TrackingResult:
         """Track the faces of ``frame``; timestamps must increase in VIDEO mode."""
+        return self.convert(self.detect(frame))
+
+    def detect(self, frame: Frame) -> Detection:
+        """MediaPipe's part of :meth:`update`, the heavy one (it releases the GIL).
+
+        A pipeline can run it on a tracking thread and :meth:`convert` the detections, in order,
+        on another, so that the Python-side conversion stays off the tracking thread.
+        """
         if self._closed:
             raise InputError("FaceTracker.update called after close()")
         image = self._image_cls(image_format=self._srgb, data=np.ascontiguousarray(frame.image))
@@ -181,13 +200,16 @@ class FaceTracker:
             with _native_stderr_silenced(self._first and self.options.quiet_native_logs):
                 result = self._landmarker.detect(image)
         self._first = False
-        return self._convert(frame, result)
+        return Detection(frame, result)
 
-    def _convert(self, frame: Frame, result: object) -> TrackingResult:
+    def convert(self, detection: Detection) -> TrackingResult:
+        """MediaPipe's result as a :class:`TrackingResult` with stable face ids; call in frame order."""
+        frame, result = detection.frame, detection.result
         size = frame.size
         raw = []
         for i, lms in enumerate(result.face_landmarks):  # type: ignore[attr-defined]
-            landmarks = np.array([(p.x, p.y, p.z) for p in lms], dtype=np.float32)
+            flat = chain.from_iterable(map(_XYZ, lms))
+            landmarks = np.fromiter(flat, np.float32, 3 * len(lms)).reshape(-1, 3)
             scores = np.array([c.score for c in result.face_blendshapes[i]], dtype=np.float32)  # type: ignore[attr-defined]
             blend = np.full(len(ARKIT_NAMES), np.nan, dtype=np.float32)
             blend[self._tracked] = scores[self._arkit_from_mp[self._tracked]]

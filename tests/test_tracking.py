@@ -101,3 +101,27 @@ def test_update_after_close_is_an_error(samples):
 def test_bad_tracker_options(kwargs):
     with pytest.raises(InputError):
         TrackerOptions(**kwargs)
+
+
+def test_detections_converted_later_equal_update(samples):
+    """The export converts detections on another thread, frames behind: MediaPipe's results must
+    stay valid after later detections, and give what update() gives."""
+    with open_source(samples / "single_face.mp4") as src:
+        frames = [f for _, f in zip(range(12), src, strict=False)]
+    with FaceTracker(TrackerOptions()) as a, FaceTracker(TrackerOptions()) as b:
+        direct = [a.update(f) for f in frames]
+        pending = [b.detect(f) for f in frames]
+        later = [b.convert(d) for d in pending]
+    for x, y in zip(direct, later, strict=True):
+        assert x.index == y.index and len(x.faces) == len(y.faces) == 1
+        np.testing.assert_array_equal(x.faces[0].landmarks, y.faces[0].landmarks)
+        np.testing.assert_array_equal(x.faces[0].blendshapes, y.faces[0].blendshapes)
+        np.testing.assert_array_equal(x.faces[0].pose.matrix, y.faces[0].pose.matrix)
+
+
+def test_head_rotation_is_orthonormal_and_solved_once(single_face_recording):
+    pose = single_face_recording[30].faces[0].pose
+    r = pose.rotation
+    assert r is pose.rotation and not r.flags.writeable  # shared by FACS, spotting and export
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-5)
+    assert np.linalg.det(r) == pytest.approx(1.0, abs=1e-5)

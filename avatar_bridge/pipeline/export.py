@@ -188,8 +188,8 @@ def export_video(
         AtomicOutputs(Path(outdir)) as outs,
         _Prefetched(iter(source), opts.prefetch, "avatar-bridge-decode") as decoded,
         _Prefetched(
-            ((f, tracker.update(f)) for f in decoded), opts.prefetch, "avatar-bridge-track"
-        ) as tracked,
+            (tracker.detect(f) for f in decoded), opts.prefetch, "avatar-bridge-track"
+        ) as detected,
     ):
         # Built while the first frames are decoded and tracked: reading their data files takes a while.
         estimator = AUEstimator(opts.facs)
@@ -205,7 +205,8 @@ def export_video(
             total = source.info.frame_count
             if total is not None:
                 total = max(1, total // opts.capture.stride)
-            for n, (frame, result) in enumerate(tracked):
+            for n, detection in enumerate(detected):
+                frame, result = detection.frame, tracker.convert(detection)  # off the tracking thread
                 aus: tuple[ActionUnits, ...] = estimator.update(result, frame)
                 if spotter is not None:
                     events += spotter.update(result, aus, frame)
