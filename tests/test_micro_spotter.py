@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from avatar_bridge.errors import InputError
+from avatar_bridge.errors import ConfigError, InputError
 from avatar_bridge.micro import MicroSpotter, SpotterOptions
 from avatar_bridge.micro.evaluation import interval_iou
 from avatar_bridge.micro.synth.generate import natural_blinks
@@ -127,11 +127,27 @@ def test_too_few_frames(single_face_recording):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"z_on": 1.0, "z_off": 2.0}, "z_off"), ({"hold": 0.0}, "hold"), ({"scales": ()}, "scales"),
-     ({"max_event": 0.4}, "max_event")],
+     ({"max_event": 0.4}, "max_event"), ({"pool": 0}, "pool")],
 )  # fmt: skip
 def test_option_errors(kwargs, message):
     with pytest.raises(InputError, match=message):
         SpotterOptions(**kwargs)
+
+
+def test_pooled_groups_are_read_and_checked(tmp_path):
+    """The brow patches form one group (AU1, AU2, AU4 move them together); a group naming an
+    unknown patch is a configuration error."""
+    from avatar_bridge.micro.spotting.channels import SPOTTING_FILE, load_config
+    from avatar_bridge.resources import data_dir
+
+    layout = load_config().flow
+    names = [{layout.names[i] for i in g} for g in layout.groups]
+    assert {"brow_inner_r", "brow_inner_l", "glabella"} <= names[0]
+    text = (data_dir("blendshapes") / SPOTTING_FILE).read_text()
+    bad = tmp_path / SPOTTING_FILE
+    bad.write_text(text.replace('["brow_outer_r",', '["no_such_patch", "brow_outer_r",', 1))
+    with pytest.raises(ConfigError, match="groups"):
+        load_config(bad)
 
 
 def test_two_faces_are_kept_apart(single_face_recording):

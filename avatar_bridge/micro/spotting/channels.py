@@ -32,6 +32,8 @@ class Layout:
     #: width; as the tracks), or None when unknown; used to tell a rigid head movement (a
     #: similarity transform of all channels) from a local expression.
     centres: np.ndarray | None = None
+    #: Channels that one AU moves together (index arrays), whose evidence may be pooled.
+    groups: tuple[np.ndarray, ...] = ()
 
     @property
     def eye(self) -> np.ndarray:
@@ -70,6 +72,15 @@ def _cues(table: dict, names: tuple[str, ...], path: Path) -> tuple:
     return tuple(out)
 
 
+def _groups(spec: list, names: tuple[str, ...], path: Path) -> tuple[np.ndarray, ...]:
+    out = []
+    for g in spec:
+        if not isinstance(g, list) or len(g) < 2 or any(n not in names for n in g):
+            raise ConfigError(f"{path}: each of groups must list two or more patch names, got {g}")
+        out.append(np.array([names.index(n) for n in g]))
+    return tuple(out)
+
+
 def load_config(path: Path | None = None) -> SpottingConfig:
     """Read the patches, the rigid box and the AU cues."""
     path = Path(path) if path is not None else data_dir("blendshapes") / SPOTTING_FILE
@@ -89,10 +100,11 @@ def load_config(path: Path | None = None) -> SpottingConfig:
             raise ConfigError(f"{path}: patch {p.name}: bad region, side or box (inside the 128 x 128 face)")
     cues = data.get("cues", {})
     names = tuple(p.name for p in patches)
+    groups = _groups(data.get("groups", []), names, path)
     scale = 640.0 / ALIGNED_FACE_WIDTH
     centres = np.array([((x0 + x1) / 2.0, -(y0 + y1) / 2.0) for x0, y0, x1, y1 in (p.box for p in patches)])
     flow = Layout(names, tuple(p.region for p in patches), tuple(p.side for p in patches),
-                  _cues(cues, names, path), centres * scale)  # fmt: skip
+                  _cues(cues, names, path), centres * scale, groups)  # fmt: skip
     lm = Layout(
         GROUP_NAMES, tuple(REGION_NAMES[r] for r in GROUP_REGION), GROUP_SIDE, _cues(cues, GROUP_NAMES, path)
     )

@@ -145,7 +145,8 @@ class Detector:
         self.quiet = not (z[:, self._kept] > o.z_pair).any()
         cand_any = step_any = False
         if t - self.first_t >= o.warmup:  # warm: candidates may open
-            strong = (z > o.z_on) & (rise > o.min_peak)
+            zs = self._pooled(z) if o.pool > 1 else z
+            strong = (zs > o.z_on) & (rise > o.min_peak)
             strong[:, self.nose] = False
             if strong.any():
                 centre = t - self.scales
@@ -156,9 +157,9 @@ class Detector:
                 if step_any and self.held is None and t - 2 * self.max_scale > self.refractory:
                     self._open_held(t, z, step)  # not on the falling edge of a movement already reported
                 if cand_any:
-                    k, j = np.unravel_index(int(np.argmax(np.where(cand, z, -np.inf))), z.shape)
-                    if self.peak is None or z[k, j] > self.peak.z:
-                        self.peak = _Peak(float(z[k, j]), int(k), int(j), t, float(centre[k]), z[k].copy())
+                    k, j = np.unravel_index(int(np.argmax(np.where(cand, zs, -np.inf))), z.shape)
+                    if self.peak is None or zs[k, j] > self.peak.z:
+                        self.peak = _Peak(float(zs[k, j]), int(k), int(j), t, float(centre[k]), z[k].copy())
         if self.peak is not None and t - self.peak.t >= o.hold:
             peak, self.peak = self.peak, None
             found = self._time_micro(peak, t)
@@ -172,6 +173,21 @@ class Detector:
                 self.refractory = peak.centre + o.scales[peak.scale]
         if not (cand_any or step_any):
             self._learn(bump, dt, (blink & self.eye) | (z > o.z_learn))
+        return out
+
+    def _pooled(self, z: np.ndarray) -> np.ndarray:
+        """(S, C) scores with each group's evidence pooled onto its strongest channel: the sum of
+        the group's ``pool`` highest scores (each at least ``pool_min``) over sqrt(pool), when that is
+        higher. One AU moves these channels together: their movement adds up, noise partly cancels."""
+        o = self.options
+        out = z.copy()
+        rows = np.arange(len(z))
+        for g in self.layout.groups:
+            zg = np.sort(z[:, g], axis=1)[:, ::-1][:, : o.pool]
+            ok = (zg[:, -1] >= o.pool_min) & (zg.shape[1] == o.pool)
+            pooled = zg.sum(axis=1) / np.sqrt(zg.shape[1])
+            best = g[np.argmax(z[:, g], axis=1)]
+            out[rows, best] = np.where(ok, np.maximum(z[rows, best], pooled), z[rows, best])
         return out
 
     def flush(self) -> list[Found]:
@@ -243,6 +259,7 @@ class Detector:
         speed = float(np.max(hist.speed[sel][inside], initial=0.0))
         if nose_z > o.z_on or nose_z > o.nose_ratio * peak.z or speed > o.head_speed:
             self._count("rejected_head_motion")
+            self._forget_activity(onset, offset)
             return None
         lum = hist.lum[sel]
         lum0, lum1 = lum[0], lum[i_apex]
@@ -261,15 +278,26 @@ class Detector:
         keep = ~self.nose
         if o.rigid_fit < 1 and rigid_fraction(movement[keep], self.layout.centres, keep) > o.rigid_fit:
             self._count("rejected_head_motion")
+            self._forget_activity(onset, offset)
             if self.held is not None and self.held.start <= offset + o.hold:
                 self.held = None  # opened by this same head movement's first edge
             return False
         if o.busy_window > 0:
-            before = [v for t, v in self.recent if onset - o.busy_window <= t <= onset]
+            # A bump measured at t (scale h) is a movement centred at t - h: it counts when that
+            # centre lies within busy_window before the onset (a head jitter whose last probes
+            # reach into the window is not activity there).
+            lo = onset - o.busy_window
+            before = [np.where(t - self.scales >= lo, v, 0.0) for t, v in self.recent if t <= onset]
             if before and float(np.max(before)) > o.busy_peak:
                 self._count("rejected_busy")
                 return False
         return True
+
+    def _forget_activity(self, onset: float, offset: float) -> None:
+        """A movement found to be head motion is not non-rigid activity for the context rule: drop
+        the bumps measured while it was inside their probes (up to ``2 * max(scales)`` after it)."""
+        end = offset + 2 * self.max_scale
+        self.recent = deque((t, v) for t, v in self.recent if not onset <= t <= end)
 
     def _learn(self, bump: np.ndarray, dt: float, skip: np.ndarray) -> None:
         """Running mean and variance of the bumps (clipped at 2.5 deviations: a robust scale)."""

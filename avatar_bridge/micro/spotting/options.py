@@ -23,16 +23,21 @@ class SpotterOptions:
     learnt over ``noise_tau`` seconds while nothing is spotted; values beyond ``z_learn`` deviations
     are not learnt). z_on: score that opens a candidate; min_peak: least bump (above the usual one)
     that may; z_pair: while any channel scores above this, the flow reference is kept (not
-    chained), so a movement is measured against one image. hold: seconds without a stronger bump before a
-    candidate is decided (most of the decision delay). warmup: seconds of face before anything is
-    spotted. step_ratio: a bump whose ends differ by more than this times its height is the edge
-    of an expression that stays (a macro-expression starts).
+    chained), so a movement is measured against one image. pool: the channels one AU moves
+    together (``groups`` in micro_spotting.toml: the brows) pool their evidence: the sum of a group's
+    ``pool`` highest scores over sqrt(pool) may open a candidate on its strongest channel, when each
+    of those scores is at least ``pool_min`` (a shared movement adds up, independent noise does not;
+    pool 1 = off). hold: seconds without a stronger bump before a candidate is decided (most of
+    the decision delay). warmup: seconds of face before anything is spotted. step_ratio: a bump
+    whose ends differ by more than this times its height is the edge of an expression that stays
+    (a macro-expression starts).
 
     Classification of what was found. max_micro: longer is a macro-expression; max_event: a held
     expression still open after this is reported and dropped; min_duration: shortest event kept.
     max_peak: micro-expressions are subtle (the spec: 1-4 px at 640 px face width); a brief
     movement whose strongest channel (a patch, which moves less than the point pulled most) moves
-    more than this is an ordinary expression or a gesture (speech, a sob, a hand on the face):
+    more than this (the spec's largest amplitude, 4 px, plus the noise of a measured 4 px
+    twitch) is an ordinary expression or a gesture (speech, a sob, a hand on the face):
     reported as macro, not micro.
     max_gap: a missing face or a time jump longer than this drops open events. blink_threshold:
     eyeBlink (or AU45 / 5) above this is eye closure: eye channels are ignored around it and
@@ -50,6 +55,8 @@ class SpotterOptions:
     bump larger than ``busy_peak`` px (any channel but the nose, any scale) within ``busy_window``
     seconds before its onset sits inside ongoing non-rigid activity (speech, crying, an expression
     coming and going) and is not reported as micro (counted as ``rejected_busy``; busy_window 0 = off).
+    A bump counts by its centre (when the movement happened, not when it was measured), and a
+    movement rejected as head motion does not count as activity.
 
     Description. au_min: least AU intensity rise (0-5) to list an AU; au_px: px of movement per
     AU intensity unit for the geometric / flow cues. label: fill ``label`` and ``emotion`` of every
@@ -60,6 +67,8 @@ class SpotterOptions:
     flow: FlowTrackOptions = field(default_factory=FlowTrackOptions)
     z_on: float = 6.0
     z_pair: float = 3.0
+    pool: int = 2
+    pool_min: float = 4.5
     min_peak: float = 0.6
     scales: tuple[float, ...] = (0.1, 0.2, 0.3)
     probe: float = 0.02
@@ -69,7 +78,7 @@ class SpotterOptions:
     warmup: float = 0.5
     step_ratio: float = 0.6
     max_micro: float = 0.5
-    max_peak: float = 4.0
+    max_peak: float = 5.0
     max_event: float = 4.0
     min_duration: float = 0.06
     max_gap: float = 0.25
@@ -80,7 +89,7 @@ class SpotterOptions:
     region_z: float = 3.5
     side_ratio: float = 1.6
     sd_floor: float = 0.05
-    rigid_fit: float = 0.8
+    rigid_fit: float = 0.85
     busy_window: float = 1.0
     busy_peak: float = 4.0
     z_off: float = 2.0
@@ -94,6 +103,8 @@ class SpotterOptions:
         for name in ("hold", "noise_tau", "max_micro", "max_event", "max_gap"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be positive seconds, got {getattr(self, name)}")
+        if self.pool < 1:
+            raise InputError(f"pool must be at least 1 (1 = off), got {self.pool}")
         if not self.scales or min(self.scales) <= 0:
             raise InputError(f"scales must be positive seconds, got {self.scales}")
         if self.max_event <= self.max_micro:
