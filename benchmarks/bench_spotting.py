@@ -164,6 +164,19 @@ def f1(tp: int, fp: int, fn: int) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
 
 
+def choose_z_on(runs: list[dict], zs: list[float], default: float) -> dict[str, int]:
+    """Per recording, the index in ``zs`` of the z_on with the best F1 (amplitudes >= 2 px) on the
+    OTHER recording's runs; ties go to the value nearest the default."""
+    chosen = {}
+    for rec in sorted(set(RECORDING.values())):
+        train = [r for r in runs if RECORDING[r["source"]] != rec and r["amplitude"] >= 2]
+        chosen[rec] = max(
+            range(len(zs)),
+            key=lambda k: (_sum([r["scores"][k] for r in train])["f1"], -abs(zs[k] - default)),
+        )
+    return chosen
+
+
 def _sum(scores: list[dict]) -> dict:
     out = {k: sum(s[k] for s in scores) for k in ("tp", "fp", "fn", "side_ok", "label_ok")}
     out["delays"] = [d for s in scores for d in s["delays"]]
@@ -240,15 +253,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {source} a{amp:g} s{seed}: {len(r['truth']['events'])} events, "
                       f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)  # fmt: skip
 
-    # z_on per recording, chosen on the other recording (amplitudes >= 2).
-    chosen = {}
-    for rec in sorted(set(RECORDING.values())):
-        train = [r for r in runs if RECORDING[r["source"]] != rec and r["amplitude"] >= 2]
-        best = max(
-            range(len(zs)),
-            key=lambda k: (_sum([r["scores"][k] for r in train])["f1"], -abs(zs[k] - base.z_on)),
-        )
-        chosen[rec] = best
+    chosen = choose_z_on(runs, zs, base.z_on)
     rows = []
     for amp in AMPLITUDES:
         sc = [r["scores"][chosen[RECORDING[r["source"]]]] for r in runs if r["amplitude"] == amp]
@@ -316,13 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                     still_runs.append(r)
                     print(f"  still {source}#{index} a{amp:g} s{seed}: {len(r['truth']['events'])} events, "
                           f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)  # fmt: skip
-    still_chosen = {}
-    for rec in sorted(set(RECORDING.values())):
-        train = [r for r in still_runs if RECORDING[r["source"]] != rec and r["amplitude"] >= 2]
-        still_chosen[rec] = max(
-            range(len(zs)),
-            key=lambda k: (_sum([r["scores"][k] for r in train])["f1"], -abs(zs[k] - base.z_on)),
-        )
+    still_chosen = choose_z_on(still_runs, zs, base.z_on)
     lab_rows = []
     for amp in AMPLITUDES:
         sel = [r for r in still_runs if r["amplitude"] == amp]
