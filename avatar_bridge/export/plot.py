@@ -6,7 +6,7 @@ Bottom: the strongest AUs as lines, with spotted expression events shaded.
 The figure is built in two steps so that an export can hide most of its cost: :class:`AUPlot`
 makes the parts that need no data (axes, the 17 AU labels, colour bar, axis labels) and can be
 built while frames are still being tracked; :meth:`AUPlot.save` adds the curves, draws once and
-writes the PNG. :func:`plot_au_curves` does both in a row.
+writes the PNG (``AUPlot().save(...)`` does both in a row).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 
 from avatar_bridge.channels import AU_DESCRIPTIONS, AU_INTENSITY
 from avatar_bridge.errors import InputError, OutputError
+from avatar_bridge.fileio import atomic_path
 from avatar_bridge.records import EventKind, ExpressionEvent
 
 
@@ -125,17 +126,7 @@ class AUPlot:
         ok, png = cv2.imencode(".png", cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGR))
         if not ok:  # pragma: no cover - encoding an in-memory image does not fail in practice
             raise OutputError(f"could not encode {path} as PNG")
-        Path(path).write_bytes(png.tobytes())
+        with atomic_path(path, "plot") as tmp:  # the project's one way to write a file
+            tmp.write_bytes(png.tobytes())
         return path
 
-
-def plot_au_curves(
-    path: Path,
-    times: np.ndarray,
-    intensity: np.ndarray,
-    title: str,
-    events: Sequence[ExpressionEvent] = (),
-    top: int = 5,
-) -> Path:
-    """Draw ``intensity`` (N x 17, NaN where no face) against ``times`` (N seconds) into a PNG."""
-    return AUPlot().save(path, times, intensity, title, events, top)
