@@ -8,6 +8,8 @@ The spotter's optical flow on this aligned face is in ``micro.spotting.flowtrack
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -21,26 +23,32 @@ EYE_RIGHT_AT = (38.0, 44.0)
 EYE_LEFT_AT = (90.0, 44.0)
 #: (x0, y0) of each 64 x 64 crop in the aligned face; sides are the subject's own.
 CROPS: dict[str, tuple[int, int]] = {"left_eye": (64, 8), "right_eye": (0, 8), "mouth": (32, 64)}
+#: Eye-corner landmarks: subject's right eye (33, 133), left eye (362, 263).
+_EYE_CORNERS = [33, 133, 362, 263]
 
 
-def _eye_centres(face: FaceObservation) -> tuple[np.ndarray, np.ndarray]:
-    p = face.landmarks_px[:, :2]
-    return (p[33] + p[133]) / 2.0, (p[362] + p[263]) / 2.0
+def _eye_centres(face: FaceObservation) -> tuple[float, float, float, float]:
+    """(x, y) of the subject's right then left eye centre in pixels (float32 landmarks, like landmarks_px)."""
+    w, h = face.image_size
+    p = face.landmarks[_EYE_CORNERS, :2] * np.array([w, h], dtype=np.float32)
+    right, left = (p[0] + p[1]) / 2.0, (p[2] + p[3]) / 2.0
+    return float(right[0]), float(right[1]), float(left[0]), float(left[1])
 
 
 def alignment_matrix(face: FaceObservation, size: int = ALIGNED_SIZE) -> np.ndarray:
-    """2x3 similarity mapping image pixels to the ``size`` x ``size`` aligned face."""
-    right, left = _eye_centres(face)
+    """2x3 similarity mapping image pixels to the ``size`` x ``size`` aligned face.
+
+    Plain float arithmetic: it runs for every face of every frame (the spotter's flow), where
+    NumPy's per-call overhead on two points cost three times the maths.
+    """
+    rx, ry, lx, ly = _eye_centres(face)
     k = size / ALIGNED_SIZE
-    src = np.float32([right, left])
-    dst = np.float32([[EYE_RIGHT_AT[0] * k, EYE_RIGHT_AT[1] * k], [EYE_LEFT_AT[0] * k, EYE_LEFT_AT[1] * k]])
-    v_src, v_dst = src[1] - src[0], dst[1] - dst[0]
-    scale = float(np.hypot(*v_dst) / max(np.hypot(*v_src), 1e-6))
-    angle = float(np.arctan2(v_dst[1], v_dst[0]) - np.arctan2(v_src[1], v_src[0]))
-    c, s = scale * np.cos(angle), scale * np.sin(angle)
-    rot = np.array([[c, -s], [s, c]])
-    t = dst[0] - rot @ src[0]
-    return np.hstack([rot, t[:, None]]).astype(np.float64)
+    ax, ay = EYE_RIGHT_AT[0] * k, EYE_RIGHT_AT[1] * k
+    dx, dy = EYE_LEFT_AT[0] * k - ax, EYE_LEFT_AT[1] * k - ay
+    scale = math.hypot(dx, dy) / max(math.hypot(lx - rx, ly - ry), 1e-6)
+    angle = math.atan2(dy, dx) - math.atan2(ly - ry, lx - rx)
+    c, s = scale * math.cos(angle), scale * math.sin(angle)
+    return np.array([[c, -s, ax - (c * rx - s * ry)], [s, c, ay - (s * rx + c * ry)]])
 
 
 def _image(frame: Frame | np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ the warp of the face (cost measured in ``benchmarks/bench_spotting.py``).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -27,9 +28,6 @@ from avatar_bridge.records import FaceObservation, Frame
 
 #: Face width (landmarks 234-454) in pixels of the 128 x 128 aligned face.
 ALIGNED_FACE_WIDTH = 115.0
-#: Corners of the aligned square (pixel centres), x and y.
-_SQUARE_X = np.array([0.0, ALIGNED_SIZE - 1.0, 0.0, ALIGNED_SIZE - 1.0])
-_SQUARE_Y = np.array([0.0, 0.0, ALIGNED_SIZE - 1.0, ALIGNED_SIZE - 1.0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +78,8 @@ class FlowTracks:
         self._base = np.zeros((len(patches), 2))  # chained position at the last refresh
         self._last = np.zeros((len(patches), 2))
         self.scale = 640.0 / ALIGNED_FACE_WIDTH  # aligned px -> px at 640 px face width
+        #: Mean grey level (0-255) of the last aligned face: the face's brightness, for free.
+        self.brightness = float("nan")
 
     def reset(self) -> None:
         self._ref, self._grad, self._inv, self._ok = None, None, None, None
@@ -88,7 +88,7 @@ class FlowTracks:
         self._last = self._base.copy()
 
     def image(self, frame: Frame | np.ndarray, face: FaceObservation) -> np.ndarray:
-        """The aligned grey face, blurred, float32."""
+        """The aligned grey face, blurred, float32; sets :attr:`brightness`."""
         img = frame.image if isinstance(frame, Frame) else frame
         n = ALIGNED_SIZE
         m = alignment_matrix(face, n)
@@ -96,20 +96,23 @@ class FlowTracks:
         # more than copying the pixels it reads (the aligned square's bounding box, +-2 px) into a
         # buffer of the frame's size, in one sequential pass, at the same place: the warp then reads
         # the same values at the same coordinates, so the result is the same.
-        inv = cv2.invertAffineTransform(m)
-        xs = inv[0, 0] * _SQUARE_X + inv[0, 1] * _SQUARE_Y + inv[0, 2]
-        ys = inv[1, 0] * _SQUARE_X + inv[1, 1] * _SQUARE_Y + inv[1, 2]
+        (a, b, tx), (c, d, ty) = cv2.invertAffineTransform(m).tolist()
+        e = ALIGNED_SIZE - 1.0  # the square's corners: x and y each 0 or e
+        xs = (tx + min(0.0, a * e) + min(0.0, b * e), tx + max(0.0, a * e) + max(0.0, b * e))
+        ys = (ty + min(0.0, c * e) + min(0.0, d * e), ty + max(0.0, c * e) + max(0.0, d * e))
         h, w = img.shape[:2]
         # Reads beyond the frame replicate its edge: the box keeps at least one edge row and column.
-        x0 = min(max(int(np.floor(xs.min())) - 2, 0), w - 1)
-        y0 = min(max(int(np.floor(ys.min())) - 2, 0), h - 1)
-        x1 = max(min(int(np.ceil(xs.max())) + 3, w), x0 + 1)
-        y1 = max(min(int(np.ceil(ys.max())) + 3, h), y0 + 1)
+        x0 = min(max(math.floor(xs[0]) - 2, 0), w - 1)
+        y0 = min(max(math.floor(ys[0]) - 2, 0), h - 1)
+        x1 = max(min(math.ceil(xs[1]) + 3, w), x0 + 1)
+        y1 = max(min(math.ceil(ys[1]) + 3, h), y0 + 1)
         if self._buffer is None or self._buffer.shape != img.shape or self._buffer.dtype != img.dtype:
             self._buffer = np.empty_like(img)
         self._buffer[y0:y1, x0:x1] = img[y0:y1, x0:x1]
         g = grey(cv2.warpAffine(self._buffer, m, (n, n), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE)).astype(np.float32)  # fmt: skip
+                                borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
+        self.brightness = float(cv2.mean(g)[0])
+        g = g.astype(np.float32)
         b = self.options.blur
         return cv2.GaussianBlur(g, (0, 0), b) if b > 0 else g
 

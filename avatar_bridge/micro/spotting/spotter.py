@@ -166,7 +166,10 @@ class MicroSpotter:
             if st.detector.peak is None and st.detector.held is None:
                 a = 1.0 if st.au_base is None else 1.0 - np.exp(-dt / o.noise_tau)
                 st.au_base = vec.copy() if st.au_base is None else st.au_base + a * (vec - st.au_base)
-        lum = _luminance(frame, face) if frame is not None else float("nan")
+        if frame is None:
+            lum = float("nan")
+        else:  # the flow has just aligned the face: its mean grey level costs nothing
+            lum = st.flow.brightness if st.flow is not None else _luminance(frame, face)
         found = st.detector.push(t, pos, bool(blink > o.blink_threshold), speed, lum)
         if st.detector.counts:
             self._merge_counts()
