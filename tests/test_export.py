@@ -295,3 +295,79 @@ def test_flow_face_image_is_the_plain_warp(samples, shift):
                                borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
         expected = cv2.GaussianBlur(grey(plain).astype(np.float32), (0, 0), tracks.options.blur)
         assert np.array_equal(tracks.image(frame, face), expected)
+
+
+def _plot_inputs(export_dir: Path, stem: str = "single_face"):
+    """The curves an export plotted (NaN where no face) and its events, read back from its files."""
+    from avatar_bridge.export.events_json import read_events
+
+    df = pd.read_csv(export_dir / f"{stem}.csv", skipinitialspace=True)
+    intensity = df[[f"{au}_r" for au in AU_INTENSITY]].to_numpy(np.float32)
+    intensity[df["success"].to_numpy() == 0] = np.nan
+    return df["timestamp"].to_numpy(), intensity, read_events(export_dir / f"{stem}.events.json")
+
+
+def test_plot_heat_map_is_what_imshow_draws(single_export, tmp_path):
+    """save() paints the heat map itself (cheaper than matplotlib's resampler): inside the map's
+    frame its pixels are those of a full draw with imshow(interpolation="nearest"), grey where a
+    frame has no face."""
+    from avatar_bridge.export.plot import AUPlot
+
+    times, intensity, events = _plot_inputs(single_export)
+    intensity[10:14] = np.nan  # frames without a face
+    plot = AUPlot()
+    ours = cv2.imread(str(plot.save(tmp_path / "ours.png", times, intensity, "single_face", events)))
+    reference = AUPlot()
+    ax = reference.ax_map
+    ax.imshow(np.ma.masked_invalid(intensity.T), aspect="auto", interpolation="nearest", cmap=reference.cmap,
+              norm=reference.norm, extent=(times[0], times[-1], len(AU_INTENSITY) - 0.5, -0.5))  # fmt: skip
+    ax.set_xlim(times[0], times[-1])
+    reference.fig.canvas.draw()
+    theirs = cv2.cvtColor(np.asarray(reference.fig.canvas.buffer_rgba()), cv2.COLOR_RGBA2BGR)
+    x0, y0, x1, y1 = ax.bbox.extents  # display pixels, origin at the bottom
+    h = theirs.shape[0]
+    inside = (slice(int(h - y1) + 2, int(h - y0) - 2), slice(int(x0) + 2, int(x1) - 2))
+    assert np.array_equal(ours[inside], theirs[inside])
+    grey = np.array([0xBB, 0xBB, 0xBB])
+    column = (x0 + (11.5 / len(times)) * (x1 - x0), x0 + (40.5 / len(times)) * (x1 - x0))
+    assert (ours[inside[0], int(column[0])] == grey).all()  # the faceless frames, every AU row
+    assert not (ours[inside[0], int(column[1])] == grey).all(axis=1).any()
+
+
+def test_plot_time_axes_drawn_early_only_for_the_span_the_data_have(single_export, tmp_path):
+    """A span known up front puts the time axes into the fixed layer: the same picture as time axes
+    drawn at the end (up to antialiasing where grid and event shading overlap). Data that do not fill
+    the span (a truncated video) get time axes of their own: exactly the picture without a span."""
+    from avatar_bridge.errors import InputError
+    from avatar_bridge.export.plot import AUPlot
+    from avatar_bridge.records import EventKind, ExpressionEvent
+
+    times, intensity, events = _plot_inputs(single_export)
+    apex = float(times[int(np.nanargmax(intensity[:, AU_INTENSITY.index("AU12")]))])
+    events = [*events, ExpressionEvent(EventKind.MICRO, 0, apex - 0.1, apex, apex + 0.1, apex + 0.2,
+                                       label="positive")]  # fmt: skip
+
+    def picture(plot: AUPlot, name: str, n: int = len(times)) -> np.ndarray:
+        return cv2.imread(str(plot.save(tmp_path / name, times[:n], intensity[:n], "single_face", events)))
+
+    span = (float(times[0]), float(times[-1]))
+    plain, early = picture(AUPlot(), "plain.png"), picture(AUPlot(span=span), "early.png")
+    differ = np.abs(plain.astype(int) - early.astype(int)).max(axis=2)
+    assert differ.max() <= 32 and (differ > 0).mean() < 0.01
+    half = len(times) // 2
+    cut = picture(AUPlot(span=span), "cut.png", half)
+    assert np.array_equal(cut, picture(AUPlot(), "cut_plain.png", half))
+    assert not np.array_equal(cut[:, :, :], plain)
+    with pytest.raises(InputError, match="end after it starts"):
+        AUPlot(span=(2.0, 2.0))
+
+
+def test_plot_that_cannot_be_written_leaves_no_file(single_export, tmp_path):
+    """The PNG is written under a temporary name and renamed: a failed write leaves nothing behind."""
+    from avatar_bridge.errors import OutputError
+    from avatar_bridge.export.plot import AUPlot
+
+    times, intensity, events = _plot_inputs(single_export)
+    with pytest.raises(OutputError, match="cannot write plot"):
+        AUPlot().save(tmp_path / "missing" / "p.png", times, intensity, "single_face", events)
+    assert list(tmp_path.rglob("*")) == []
