@@ -21,34 +21,42 @@ from avatar_bridge.records import Frame, TrackingResult
 Progress = Callable[[int, int], None]
 
 
-def frame_crops(image: np.ndarray, face) -> np.ndarray:
-    """(3, 64, 64) grey crops of one frame."""
-    from avatar_bridge.micro.flow import region_crops
+def frame_crops(image: np.ndarray, face, matrix: np.ndarray | None = None) -> np.ndarray:
+    """(3, 64, 64) grey crops of one frame; ``matrix``: the 2x3 alignment to use instead of this
+    face's own (:func:`avatar_bridge.micro.flow.alignment_matrix`)."""
+    from avatar_bridge.micro.flow import ALIGNED_SIZE, CROP_SIZE, CROPS, alignment_matrix, grey
 
-    crops = region_crops(image, face)
-    return np.stack([cv2.cvtColor(crops[r], cv2.COLOR_RGB2GRAY) for r in REGIONS])
+    m = alignment_matrix(face) if matrix is None else matrix
+    face_img = cv2.warpAffine(grey(image), m, (ALIGNED_SIZE, ALIGNED_SIZE), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    return np.stack([face_img[y : y + CROP_SIZE, x : x + CROP_SIZE] for x, y in (CROPS[r] for r in REGIONS)])
 
 
 def event_clip(frames: Sequence[Frame], results: dict[int, TrackingResult], onset: float, offset: float,
-               pad: float = 0.0) -> np.ndarray:  # fmt: skip
+               pad: float = 0.0, steady: bool = False) -> np.ndarray:  # fmt: skip
     """The clip of frames whose timestamps lie in [onset - pad, offset + pad].
 
     Frames without a face take the nearest earlier face (a face lost mid-event keeps its position);
-    a clip with no face at all is an error."""
+    a clip with no face at all is an error. ``steady``: one alignment for the whole clip (the mean
+    of its frames' alignments) instead of one per frame, so the tracker's frame-to-frame jitter of
+    a fraction of a pixel does not move the crops as much as the expression itself does."""
+    from avatar_bridge.micro.flow import alignment_matrix
+
     chosen = [f for f in frames if onset - pad <= f.timestamp <= offset + pad]
     if not chosen:
         raise InputError(f"no frames between {onset:.3f} s and {offset:.3f} s")
-    out, last = [], None
+    pairs, last = [], None
     for f in chosen:
         r = results.get(f.index)
         face = r.faces[0] if r is not None and r.faces else last
         if face is None:
             continue
         last = face
-        out.append(frame_crops(f.image, face))
-    if not out:
+        pairs.append((f, face))
+    if not pairs:
         raise InputError(f"no face in the frames between {onset:.3f} s and {offset:.3f} s")
-    return np.stack(out, axis=1)  # (3, T, 64, 64)
+    matrix = np.mean([alignment_matrix(face) for _, face in pairs], axis=0) if steady else None
+    return np.stack([frame_crops(f.image, face, matrix) for f, face in pairs], axis=1)  # (3, T, 64, 64)
 
 
 @dataclass
@@ -172,22 +180,166 @@ def generated_clips(
     return result
 
 
-def _save_clips(path: Path, clips: ClipSet) -> None:
+def _save_clips(path: Path, clips: ClipSet, steady: Sequence[np.ndarray] = ()) -> None:
     import json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part.npz")
     arrays = {f"clip{i}": c for i, c in enumerate(clips.clips)}
+    arrays.update({f"steady{i}": c for i, c in enumerate(steady)})
     meta = json.dumps({"labels": clips.labels, "subjects": clips.subjects, "sources": clips.sources,
                        "problems": clips.problems})  # fmt: skip
     np.savez_compressed(tmp, meta=np.array(meta), **arrays)
     tmp.replace(path)
 
 
-def _load_clips(path: Path) -> ClipSet:
+def _load_clips(path: Path, which: str = "clip") -> ClipSet:
     import json
 
     with np.load(path) as data:
         meta = json.loads(str(data["meta"]))
-        clips = [data[f"clip{i}"] for i in range(len(meta["labels"]))]
+        clips = [data[f"{which}{i}"] for i in range(len(meta["labels"]))]
     return ClipSet(clips, meta["labels"], meta["subjects"], meta["sources"], meta["problems"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Held-still recordings (the lab-like tier): many labelled events per person, tracked by MediaPipe
+
+
+@dataclass(frozen=True)
+class StillPlan:
+    """One held-still recording: frame ``index`` of ``source`` held ``seconds``, events ``options``
+    injected, filmed by ``camera`` (:func:`avatar_bridge.micro.synth.cache.tracked_still`)."""
+
+    source: str
+    index: int
+    seconds: float
+    options: object  # SynthOptions (imported on use: the generator pulls in the spotter's flow)
+    camera: object  # CameraOptions
+
+
+def still_plan(source: str, index: int, amplitude: float, seed: int, seconds: float = 8.0) -> StillPlan:
+    """The spotting benchmark's lab-like recording for (``amplitude``, ``seed``) on frame ``index``:
+    events ``spacing`` 0.8 s apart after a 1.5 s lead-in, one head jitter as a hard negative, no
+    macro-expression, the default camera; seeds differ per frame. Same options, same cache entry."""
+    from avatar_bridge.micro.synth import CameraOptions, SynthOptions
+
+    options = SynthOptions(amplitudes=(amplitude,), seed=1000 * seed + index, spacing=0.8, lead_in=1.5,
+                           macro=0, jitter=1)  # fmt: skip
+    return StillPlan(source, index, seconds, options, CameraOptions(seed=1000 * seed + index))
+
+
+def still_clips(plan: StillPlan, out_dir: Path | None = None, pad: float = 0.12, steady: bool = True,
+                spot: bool = True) -> ClipSet:  # fmt: skip
+    """Clips of every injected micro-expression of one held-still recording, tracked by MediaPipe.
+
+    Each clip covers [onset - ``pad``, offset + ``pad``] of the ground truth at the video's frame
+    rate (``sources[i]['times']`` holds its timestamps, so a model can cut onset-to-offset itself).
+    With ``spot``, the online spotter (default options) runs over the same frames, and each clip's
+    source records the spotted event that matches it (IoU >= 0.5: onset, apex, offset and the
+    AU-rule label) or None: the AU-rule classifier judged on the same events. ``out_dir``: cache
+    (both alignments are stored; ``steady`` picks one, see :func:`event_clip`).
+    """
+    from avatar_bridge.micro.synth.cache import RECORDINGS, cache_folder, key, still_frames_of, tracked_still
+
+    folder = Path(out_dir) if out_dir is not None else cache_folder()
+    name = key(plan.source, plan.options, "still", plan.index, plan.seconds, plan.camera)
+    cache = folder / f"clips-{name}-p{pad:g}{'-spot' if spot else ''}.npz"
+    if cache.is_file():
+        return _load_clips(cache, "steady" if steady else "clip")
+    prepared, results, truth = tracked_still(plan.source, plan.index, plan.seconds, plan.options, plan.camera)
+    by_index = {r.index: r for r in results}
+    events = truth["events"]
+    keep = [(e["onset"] - pad, e["offset"] + pad) for e in events]
+    frames, spotted = [], []
+    spotter = None
+    if spot:
+        from avatar_bridge.micro import MicroSpotter, SpotterOptions
+
+        spotter = MicroSpotter(SpotterOptions())
+    for frame in still_frames_of(plan.source, plan.index, plan.seconds, prepared, plan.camera):
+        if spotter is not None:
+            spotted += spotter.update(by_index[frame.index], (), frame)
+        if any(a <= frame.timestamp <= b for a, b in keep):
+            frames.append(frame)
+    if spotter is not None:
+        spotted += spotter.flush()
+    match = _spotted_matches(events, spotted) if spot else {}
+    subject = RECORDINGS.get(plan.source, Path(plan.source).stem)
+    part, steady_clips = ClipSet(), []
+    for i, ev in enumerate(events):
+        try:
+            clip = event_clip(frames, by_index, ev["onset"], ev["offset"], pad)
+            steady_clips.append(event_clip(frames, by_index, ev["onset"], ev["offset"], pad, steady=True))
+        except InputError as e:
+            where = f"{plan.source}#{plan.index} seed {plan.options.seed} {ev['onset']:.2f}s"
+            part.problems.append(f"{where}: {e}")
+            continue
+        times = [f.timestamp for f in frames if ev["onset"] - pad <= f.timestamp <= ev["offset"] + pad]
+        part.clips.append(clip)
+        part.labels.append(ev["label"])
+        part.subjects.append(subject)
+        part.sources.append({"video": plan.source, "frame": plan.index, "seed": plan.options.seed,
+                             "onset": ev["onset"], "apex": ev["apex"], "offset": ev["offset"],
+                             "pattern": ev["pattern"], "amplitude": ev["amplitude"], "times": times,
+                             "spotted": match.get(i)})  # fmt: skip
+    _save_clips(cache, part, steady_clips)
+    return _load_clips(cache, "steady" if steady else "clip")
+
+
+def _spotted_matches(events: list[dict], spotted: list) -> dict[int, dict]:
+    from avatar_bridge.micro.evaluation import match_intervals
+    from avatar_bridge.records import EventKind
+
+    micro = [e for e in spotted if e.kind == EventKind.MICRO]
+    pairs = match_intervals([(e["onset"], e["offset"]) for e in events], [(e.onset, e.offset) for e in micro])
+    return {i: {"onset": micro[j].onset, "apex": micro[j].apex, "offset": micro[j].offset,
+                "label": micro[j].label, "emotion": micro[j].emotion, "aus": dict(micro[j].aus), "iou": iou}
+            for i, j, iou in pairs}  # fmt: skip
+
+
+#: The held-still recordings the spotting benchmark made (their tracking is cached): seeds 1-3 at
+#: 1-4 px on frames 2, 17, 71 / 240, 380, and its development seeds 100-103 at 2-4 px on 5, 30 / 245, 300.
+LAB_PLANS: tuple[tuple[str, int, float, int], ...] = tuple(
+    [(s, i, a, k) for s, idx in (("single_face.mp4", (2, 17, 71)), ("WolfgangLanger_Pexels.mp4", (240, 380)))
+     for i in idx for a in (1.0, 2.0, 3.0, 4.0) for k in (1, 2, 3)]
+    + [(s, i, a, k) for s, idx in (("single_face.mp4", (5, 30)), ("WolfgangLanger_Pexels.mp4", (245, 300)))
+       for i in idx for k in (100, 101, 102, 103) for a in ((2.0, 3.0, 4.0) if k < 102 else (2.0, 3.0))]
+)  # fmt: skip
+
+
+def lab_clips(plans: Sequence[tuple[str, int, float, int]] = LAB_PLANS, out_dir: Path | None = None,
+              steady: bool = True, progress: Progress | None = None) -> ClipSet:  # fmt: skip
+    """Clips of the held-still recordings ``plans``, each (source, frame, amplitude, seed): see
+    :func:`still_plan`."""
+    out = ClipSet()
+    for n, (source, index, amplitude, seed) in enumerate(plans):
+        plan = still_plan(source, index, amplitude, seed)
+        try:
+            out.extend(still_clips(plan, out_dir, steady=steady))
+        except InputError as e:  # keep the other recordings; say which one failed
+            out.problems.append(f"{source}#{index} seed {seed}: {e}")
+        if progress is not None:
+            progress(n + 1, len(plans))
+    if not out.clips:
+        raise InputError("no held-still micro-expression clips were made")
+    return out
+
+
+def event_window(clip: np.ndarray, source: dict, spotted: bool = False) -> np.ndarray | None:
+    """The frames of a stored clip from its event's onset to its offset, onset first: the ground
+    truth's, or with ``spotted`` the matching spotted event's (None when the spotter missed it).
+
+    Clips stored without timestamps are returned whole. At least two frames are kept (the two
+    nearest the interval's middle when the interval falls between frames)."""
+    times = source.get("times")
+    if not times:
+        return clip if not spotted else None
+    ev = source.get("spotted") if spotted else source
+    if ev is None:
+        return None
+    t = np.asarray(times)
+    sel = np.flatnonzero((t >= ev["onset"] - 1e-6) & (t <= ev["offset"] + 1e-6))
+    if len(sel) < 2:
+        sel = np.sort(np.argsort(np.abs(t - 0.5 * (ev["onset"] + ev["offset"])))[:2])
+    return clip[:, sel]

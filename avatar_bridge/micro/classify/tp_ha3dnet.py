@@ -6,9 +6,13 @@ flatten, dense with ReLU and dropout; the paths concatenated; softmax over the c
 Adam (lr 1e-3), class-weighted cross-entropy and augmentation (rotation, crop, brightness, contrast);
 exported as TorchScript for fast CPU inference.
 
-Input: a float tensor (batch, 3 regions, channels, frames, 64, 64). Channel 0 is the grey clip
-normalised to zero mean and unit variance, channel 1 (when ``channels`` = 2) its difference to the
-onset frame, which carries the tiny motion a micro-expression is made of.
+Input: a float tensor (batch, 3 regions, channels, frames, 64, 64) made by :func:`clip_tensor`, the
+model's preprocessing, used identically in training and inference. A micro-expression moves the face
+by 1-4 px at 640 px face width, a fraction of a pixel in the 128 x 128 aligned face, so raw pixels
+barely show it; channel 0 is therefore the *motion*: each frame minus the clip's first (onset)
+frame, lightly smoothed against sensor noise and multiplied by a fixed gain (``motion_gain`` per
+grey level), so its scale means the same in every clip. Channel 1 (``channels`` = 2) is the
+appearance: the grey clip normalised to zero mean and unit variance.
 """
 
 from __future__ import annotations
@@ -32,19 +36,30 @@ CLASSES = ("negative", "positive", "surprise")
 
 @dataclass(frozen=True)
 class TPHA3DNetOptions:
-    """Architecture. ``frames``: clip length after temporal resampling; ``size``: crop side in px;
-    ``filters``: Conv3D filters per path; ``pool``: MaxPool3D kernel (time, y, x), large enough that
-    the dense layer stays small for CPU training; ``dense``: units per path; ``dropout``: rate."""
+    """Architecture and preprocessing. ``frames``: clip length after temporal resampling (onset to
+    offset); ``size``: crop side in px; ``channels``: 1 = motion only, 2 = motion and appearance;
+    ``motion_gain``: scale of the motion channel per grey level of change; ``blur``: sigma in px of
+    the Gaussian smoothing before the difference (0 = none); ``filters``: Conv3D filters per path;
+    ``pool``: MaxPool3D kernel (time, y, x), large enough that the dense layer stays small for CPU
+    training; ``dense``: units per path; ``dropout``: rate."""
 
     classes: tuple[str, ...] = CLASSES
     frames: int = 8
     size: int = 64
-    channels: int = 2
+    channels: int = 1
+    motion_gain: float = 0.25
+    blur: float = 1.0
     filters: int = 32
     pool: tuple[int, int, int] = (2, 8, 8)
     dense: int = 32
     dropout: float = 0.5
     attention_kernel: int = 7
+
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 2):
+            raise InputError(f"channels must be 1 (motion) or 2 (motion and appearance), got {self.channels}")
+        if self.motion_gain <= 0 or self.blur < 0:
+            raise InputError(f"motion_gain must be > 0 and blur >= 0, got {self.motion_gain}, {self.blur}")
 
 
 class HybridAttention(nn.Module):
@@ -118,29 +133,42 @@ def resample_frames(n_in: int, n_out: int) -> np.ndarray:
 
 
 def clip_tensor(crops: np.ndarray, options: TPHA3DNetOptions) -> np.ndarray:
-    """(3 regions, T_in, size, size) grey uint8/float crops -> (3, channels, frames, size, size) float32.
+    """(3 regions, T_in, size, size) grey uint8/float crops, onset first -> (3, channels, frames, size, size).
 
-    Resamples time to ``options.frames``, normalises each region's clip, and adds the difference to the
-    onset frame as a second channel."""
+    Resamples time to ``options.frames``; channel 0: (frame - onset frame) x ``motion_gain`` after a
+    Gaussian blur of ``blur`` px; channel 1 (``channels`` = 2): each region's clip normalised."""
     crops = np.asarray(crops, dtype=np.float32)
     if crops.ndim != 4 or crops.shape[0] != len(REGIONS) or crops.shape[2:] != (options.size, options.size):
         raise InputError(f"crops must have shape (3, T, {options.size}, {options.size}), got {crops.shape}")
     x = crops[:, resample_frames(crops.shape[1], options.frames)]
-    mean = x.mean(axis=(1, 2, 3), keepdims=True)
-    std = x.std(axis=(1, 2, 3), keepdims=True) + 1e-3
-    norm = (x - mean) / std
-    chans = [norm]
-    if options.channels >= 2:
-        chans.append((x - x[:, :1]) / (std * 0.1 + 1e-3))
-    return np.stack(chans[: options.channels], axis=1).astype(np.float32)
+    smooth = x
+    if options.blur > 0:
+        import cv2
+
+        flat = x.reshape(-1, options.size, options.size)
+        smooth = np.stack([cv2.GaussianBlur(f, (0, 0), options.blur) for f in flat]).reshape(x.shape)
+    chans = [(smooth - smooth[:, :1]) * np.float32(options.motion_gain)]
+    if options.channels == 2:
+        mean = x.mean(axis=(1, 2, 3), keepdims=True)
+        std = x.std(axis=(1, 2, 3), keepdims=True) + 1e-3
+        chans.append((x - mean) / std)
+    return np.stack(chans, axis=1).astype(np.float32)
 
 
 def augment(batch: torch.Tensor, rng: np.random.Generator, rotation: float = 8.0, crop: float = 0.1,
-            brightness: float = 0.2, contrast: float = 0.2) -> torch.Tensor:  # fmt: skip
+            brightness: float = 0.2, contrast: float = 0.2, flip: bool = True) -> torch.Tensor:  # fmt: skip
     """Random rotation (degrees), crop-and-rescale (fraction), brightness and contrast per sample,
-    the same for every frame of a clip so the motion stays intact. Operates on normalised clips."""
+    the same for every frame of a clip so the motion stays intact. Operates on normalised clips.
+
+    ``flip``: half the clips mirrored, the left and right eye regions swapped with them (a face's
+    mirror image shows the same expression on the other side: the labels do not change)."""
     b = batch.shape[0]
     r, c, t, h, w = batch.shape[1:]
+    if flip:
+        mirror = torch.from_numpy(rng.random(b) < 0.5)
+        swapped = torch.flip(batch[:, [REGIONS.index("right_eye"), REGIONS.index("left_eye"),
+                                       REGIONS.index("mouth")]], dims=[-1])  # fmt: skip
+        batch = torch.where(mirror[:, None, None, None, None, None], swapped, batch)
     flat = batch.reshape(b, r * c * t, h, w)
     ang = torch.tensor(rng.uniform(-rotation, rotation, b) * math.pi / 180, dtype=batch.dtype)
     scale = torch.tensor(1.0 - rng.uniform(0, crop, b), dtype=batch.dtype)
@@ -165,14 +193,16 @@ def augment(batch: torch.Tensor, rng: np.random.Generator, rotation: float = 8.0
 @dataclass(frozen=True)
 class TrainOptions:
     """Adam at ``lr``, ``epochs`` over the data in batches of ``batch``, class-weighted cross-entropy
-    (weights = inverse class frequency), augmentation on unless ``augment`` is False; ``threads``
-    limits torch's CPU threads (training shares the machine)."""
+    (weights = inverse class frequency), augmentation on unless ``augment`` is False (``flip``:
+    mirrored clips among the augmentations, see :func:`augment`); ``threads`` limits torch's CPU
+    threads (training shares the machine)."""
 
     epochs: int = 12
     batch: int = 16
     lr: float = 1e-3
     weight_decay: float = 1e-4
     augment: bool = True
+    flip: bool = True
     seed: int = 0
     threads: int = 1
 
@@ -214,7 +244,7 @@ def train(model: TPHA3DNet, x: np.ndarray, y: np.ndarray, options: TrainOptions 
             idx = torch.from_numpy(order[start : start + o.batch])
             xb = xt[idx]
             if o.augment:
-                xb = augment(xb, rng)
+                xb = augment(xb, rng, flip=o.flip)
             opt.zero_grad()
             loss = loss_fn(model(xb), yt[idx])
             loss.backward()
@@ -285,12 +315,15 @@ def load_exported(path: str | Path, threads: int = 1) -> ExportedModel:
     try:
         module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         raw = json.loads(extra["options.json"])
-    except (RuntimeError, ValueError) as e:
-        raise ModelError(f"{path} is not a TP-HA3DNet TorchScript file: {e}") from e
-    raw["classes"] = tuple(raw["classes"])
-    raw["pool"] = tuple(raw["pool"])
+        raw["classes"] = tuple(raw["classes"])
+        raw["pool"] = tuple(raw["pool"])
+        options = TPHA3DNetOptions(**raw)
+        meta = json.loads(extra["meta.json"] or "{}")
+    except (RuntimeError, ValueError, TypeError, KeyError, InputError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]  # torch's messages run to many lines
+        raise ModelError(f"{path} is not a TP-HA3DNet model of this version ({first})") from e
     module.eval()
-    return ExportedModel(module, TPHA3DNetOptions(**raw), json.loads(extra["meta.json"] or "{}"))
+    return ExportedModel(module, options, meta)
 
 
 def label_indices(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:

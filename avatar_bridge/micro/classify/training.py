@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from avatar_bridge.errors import InputError
-from avatar_bridge.micro.classify.clips import ClipSet
+from avatar_bridge.micro.classify.clips import ClipSet, event_window
 from avatar_bridge.micro.classify.dct_lda import DCTLDA, DCTLDAOptions, dct_features
 from avatar_bridge.micro.classify.tp_ha3dnet import (
+    REGIONS,
     TPHA3DNet,
     TPHA3DNetOptions,
     TrainOptions,
@@ -19,13 +20,86 @@ from avatar_bridge.micro.classify.tp_ha3dnet import (
     predict_proba,
     train,
 )
-from avatar_bridge.micro.evaluation import LosoResult, chance_reference, evaluate_loso
+from avatar_bridge.micro.evaluation import LosoResult, chance_reference, evaluate_loso, recognition_scores
 
 Progress = Callable[[str, int, int], None]
 
 
-def tensors(clips: ClipSet, options: TPHA3DNetOptions) -> np.ndarray:
-    return np.stack([clip_tensor(c, options) for c in clips.clips])
+def tensors(clips: ClipSet, options: TPHA3DNetOptions, spotted: bool = False) -> np.ndarray:
+    """Model input of every clip, cut from its event's onset to offset (:func:`clips.event_window`:
+    the ground truth's, or the spotter's with ``spotted``, all zeros where the spotter missed)."""
+    out = np.zeros((len(clips.clips), len(REGIONS), options.channels, options.frames, options.size,
+                    options.size), np.float32)  # fmt: skip
+    for i, (clip, source) in enumerate(zip(clips.clips, clips.sources, strict=True)):
+        window = event_window(clip, source, spotted)
+        if window is not None:
+            out[i] = clip_tensor(window, options)
+    return out
+
+
+def spotted_mask(clips: ClipSet) -> np.ndarray:
+    """Which clips the spotter found (a matching spotted event is recorded in their source)."""
+    return np.array([s.get("spotted") is not None for s in clips.sources], dtype=bool)
+
+
+def loso_models(x: np.ndarray, y: np.ndarray, subjects: Sequence[Hashable],
+                options: TPHA3DNetOptions | None = None, train_options: TrainOptions | None = None,
+                train_mask: np.ndarray | None = None,
+                progress: Progress | None = None) -> dict[Hashable, TPHA3DNet]:  # fmt: skip
+    """One model per subject, trained on every other subject's clips (those in ``train_mask``):
+    leave-one-subject-out. Predict each subject's clips with its own model."""
+    o = options or TPHA3DNetOptions()
+    subj = np.asarray(subjects, dtype=object)
+    keep = np.ones(len(y), bool) if train_mask is None else np.asarray(train_mask, bool)
+    if len(set(subj.tolist())) < 2:
+        raise InputError("leave-one-subject-out needs at least 2 subjects")
+    models = {}
+    for s in dict.fromkeys(subj.tolist()):
+        tr = np.flatnonzero((subj != s) & keep)
+        model = TPHA3DNet(o)
+        cb = (
+            None
+            if progress is None
+            else (lambda e, n, loss, s=s: progress(f"without {s}: loss {loss:.3f}", e, n))
+        )
+        train(model, x[tr], y[tr], train_options, cb)
+        models[s] = model
+    return models
+
+
+def loso_predict(models: dict[Hashable, TPHA3DNet], x: np.ndarray, subjects: Sequence[Hashable],
+                 classes: Sequence[str]) -> list[str]:  # fmt: skip
+    """Each clip predicted by the model that never saw its subject."""
+    out = [""] * len(x)
+    subj = np.asarray(subjects, dtype=object)
+    for s, model in models.items():
+        idx = np.flatnonzero(subj == s)
+        if len(idx):
+            for i, k in zip(idx, predict_proba(model, x[idx]).argmax(axis=1), strict=True):
+                out[i] = classes[int(k)]
+    return out
+
+
+def breakdown(labels: Sequence[str], predictions: Sequence[str], sources: Sequence[dict],
+              subjects: Sequence[Hashable], classes: Sequence[str],
+              mask: np.ndarray | None = None) -> dict:  # fmt: skip
+    """UF1/UAR of ``predictions`` over the clips in ``mask``: all together, per amplitude and per
+    subject (a prediction that is not a class, such as '' for no decision, counts as wrong)."""
+    idx = np.flatnonzero(np.ones(len(labels), bool) if mask is None else mask)
+    if not len(idx):
+        return {"n": 0}
+
+    def score(sel: np.ndarray) -> dict:
+        return recognition_scores([labels[i] for i in sel], [predictions[i] for i in sel], classes).as_dict()
+
+    amps = sorted({float(sources[i].get("amplitude", 0.0)) for i in idx})
+    subj = sorted({str(subjects[i]) for i in idx})
+    return {
+        "all": score(idx),
+        "by_amplitude": {f"{a:g}": score(np.array([i for i in idx if sources[i].get("amplitude") == a]))
+                         for a in amps},
+        "by_subject": {s: score(np.array([i for i in idx if str(subjects[i]) == s])) for s in subj},
+    }  # fmt: skip
 
 
 def loso_tp_ha3dnet(
