@@ -371,3 +371,34 @@ def test_plot_that_cannot_be_written_leaves_no_file(single_export, tmp_path):
     with pytest.raises(OutputError, match="cannot write plot"):
         AUPlot().save(tmp_path / "missing" / "p.png", times, intensity, "single_face", events)
     assert list(tmp_path.rglob("*")) == []
+
+
+def test_plot_of_a_long_video_draws_a_few_points_per_pixel_column(single_export, tmp_path, monkeypatch):
+    """Curves with many frames per pixel column keep each column's first, last, lowest and highest
+    point and every gap: the same picture as all points (up to antialiasing), one-frame spikes kept."""
+    from avatar_bridge.export import plot as plot_module
+
+    times, intensity, events = _plot_inputs(single_export)
+    reps = 100  # single_face's curves, end to end: a 4-minute video
+    intensity = np.tile(intensity, (reps, 1))
+    times = np.arange(len(intensity)) / 30.0
+    k = AU_INTENSITY.index("AU12")
+    intensity[3001, k], intensity[5000:5003] = 5.0, np.nan  # a one-frame spike, a face lost
+    y = intensity[:, k]
+    keep = plot_module._per_pixel_column(times, y, (times[0], times[-1]), 1000)
+    assert len(keep) <= 4 * 1000 + 1 < len(times) and np.all(np.diff(keep) > 0)
+    assert 3001 in keep and 5000 in keep and keep[0] == 0 and keep[-1] == len(times) - 1
+    column = np.minimum((times / times[-1] * 1000).astype(int), 999)
+    for c in range(1000):  # each column's range of values survives
+        everything, kept = y[column == c], y[keep][column[keep] == c]
+        assert np.nanmin(kept) == np.nanmin(everything) and np.nanmax(kept) == np.nanmax(everything)
+
+    def picture(name: str) -> np.ndarray:
+        plot = plot_module.AUPlot(span=(times[0], times[-1]))
+        return cv2.imread(str(plot.save(tmp_path / name, times, intensity, "long", events)))
+
+    fewer = picture("fewer.png")
+    monkeypatch.setattr(plot_module, "_per_pixel_column", lambda x, y, xlim, columns: np.arange(len(x)))
+    every = picture("every.png")
+    differ = np.abs(fewer.astype(int) - every.astype(int)).max(axis=2)
+    assert (differ > 64).mean() < 0.02

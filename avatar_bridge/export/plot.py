@@ -128,10 +128,13 @@ class AUPlot:
             np.nan_to_num(intensity, nan=0.0).max(axis=0) if len(intensity) else np.zeros(len(AU_INTENSITY))
         )
         order = np.argsort(peak)[::-1][:top]
+        columns = int(np.ceil(ax_lines.bbox.width))  # pixel columns of the curves' axes
         for k in order:
+            keep = _per_pixel_column(times, intensity[:, k], ax_lines.get_xlim(), columns)
             on_lines += ax_lines.plot(
-                times, intensity[:, k], lw=1.4, label=f"{AU_INTENSITY[k]} {AU_DESCRIPTIONS[AU_INTENSITY[k]]}"
-            )
+                times[keep], intensity[keep, k], lw=1.4,
+                label=f"{AU_INTENSITY[k]} {AU_DESCRIPTIONS[AU_INTENSITY[k]]}",
+            )  # fmt: skip
         spans, colours = [], []
         for ev in events:
             micro = ev.kind is EventKind.MICRO
@@ -207,9 +210,30 @@ class AUPlot:
         cell = np.clip(np.floor((t - t0) / (t1 - t0) * n).astype(np.intp), 0, n - 1)
         au = np.floor((y1 - (rows + 0.5)) / (y1 - y0) * len(AU_INTENSITY)).astype(np.intp)
         au = np.clip(au, 0, len(AU_INTENSITY) - 1)
-        colours = self.cmap(self.norm(np.ma.masked_invalid(intensity.T)), bytes=True)  # 17 x N x RGBA
+        # Colours of the cells the columns show (17 x columns x RGBA), then one row per pixel row.
+        colours = self.cmap(self.norm(np.ma.masked_invalid(intensity[cell].T)), bytes=True)
         gc = renderer.new_gc()
         gc.set_clip_rectangle(ax.bbox)
-        # The renderer takes an image's bottom row first.
-        renderer.draw_image(gc, int(cols[0]), int(rows[0]), colours[au[:, None], cell[None, :]])
+        renderer.draw_image(gc, int(cols[0]), int(rows[0]), colours[au])  # bottom row first
         gc.restore()
+
+
+def _per_pixel_column(x: np.ndarray, y: np.ndarray, xlim: tuple[float, float], columns: int) -> np.ndarray:
+    """Indices of the points of the curve (x increasing) that its picture needs at ``columns`` pixels.
+
+    A long video has many frames per pixel column; drawing them all costs time and shows nothing
+    more. Each column keeps its first, last, lowest and highest point (so a one-frame spike stays)
+    and the first frame of every gap (NaN: the line still breaks there); a curve with no more than
+    four points per column is kept whole.
+    """
+    n = len(x)
+    if n <= 4 * columns:
+        return np.arange(n)
+    col = np.clip(((x - xlim[0]) / (xlim[1] - xlim[0]) * columns).astype(np.intp), 0, columns - 1)
+    first = np.flatnonzero(np.r_[True, col[1:] != col[:-1]])
+    last = np.r_[first[1:], n] - 1
+    lowest = np.lexsort((y, col))[first]  # lexsort puts NaN last: the lowest real value in the column
+    highest = np.lexsort((-y, col))[first]
+    gap = np.isnan(y)
+    gap_starts = np.flatnonzero(gap & ~np.r_[False, gap[:-1]])
+    return np.unique(np.concatenate([first, last, lowest, highest, gap_starts]))
