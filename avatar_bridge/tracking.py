@@ -22,7 +22,7 @@ import numpy as np
 from avatar_bridge.channels import ARKIT_NAMES, mediapipe_to_arkit_index
 from avatar_bridge.errors import BackendUnavailableError, InputError, ModelError
 from avatar_bridge.records import FaceObservation, Frame, HeadPose, TrackingResult
-from avatar_bridge.resources import FACE_LANDMARKER, resolve_model
+from avatar_bridge.resources import FACE_LANDMARKER, MODEL_SHA256, resolve_model
 
 log = logging.getLogger(__name__)
 _XYZ = attrgetter("x", "y", "z")
@@ -140,6 +140,8 @@ class FaceTracker:
     def __init__(self, options: TrackerOptions | None = None) -> None:
         self.options = opts = options or TrackerOptions()
         self.model_path: Path = resolve_model(FACE_LANDMARKER, opts.model_path)
+        #: What ``resolve_model`` checked the file against (recorded by exports; no second hash).
+        self.model_sha256: str = MODEL_SHA256[FACE_LANDMARKER]
         try:
             from mediapipe import Image, ImageFormat
             from mediapipe.tasks.python import BaseOptions, vision

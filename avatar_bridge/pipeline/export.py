@@ -32,7 +32,6 @@ from avatar_bridge.export.plot import AUPlot
 from avatar_bridge.facs import AUEstimator, FACSOptions
 from avatar_bridge.micro import MicroSpotter, SpotterOptions
 from avatar_bridge.records import ActionUnits, ExpressionEvent
-from avatar_bridge.resources import sha256_of
 from avatar_bridge.tracking import FaceTracker, TrackerOptions
 
 Progress = Callable[[int, int | None], None]
@@ -254,7 +253,7 @@ def export_video(
             "frames_with_face": frames_with_face,
             "decode_complete": not source.decode_failed,
             "faces": [{"face_id": fid, "frames": s.frames} for fid, s in series.items()],
-            "model": {"file": tracker.model_path.name, "sha256": sha256_of(tracker.model_path)},
+            "model": {"file": tracker.model_path.name, "sha256": tracker.model_sha256},
             "settings": _jsonable(opts),
             "strongest_aus": [{"au": a, "peak": round(v, 3), "time": round(tt, 3)} for a, v, tt in strongest],
             "warnings": warnings,
