@@ -5,7 +5,9 @@ median round is reported, with the ratio c/b: the goal is that the pipeline cost
 over bare MediaPipe (c/b >= 0.9). Also reported: c/b paired (the median over rounds of each
 round's own ratio, which cancels load that drifts between rounds), the CPU seconds each case used
 (all threads of this process: the work done, whatever the scheduling) and the load average, since
-on a shared machine c's extra threads compete with other processes for the cores.
+on a shared machine c's extra threads compete with other processes for the cores. For c, the PNG's
+cost after the last frame (``AUPlot.save``: CPU seconds of the thread that saves) is reported per
+video, the part of the plot that cannot overlap with tracking.
 
     .venv/bin/python benchmarks/bench_export.py [--rounds 5]
 """
@@ -20,12 +22,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import cv2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import print_table, write_json  # noqa: E402
 
+from avatar_bridge.export.plot import AUPlot  # noqa: E402
+from avatar_bridge.pipeline import export as export_module  # noqa: E402
 from avatar_bridge.pipeline.export import ExportOptions, export_video  # noqa: E402
 from avatar_bridge.resources import resolve_model  # noqa: E402
 from avatar_bridge.sample_media import sample  # noqa: E402
@@ -71,9 +76,25 @@ def bare_mediapipe(video: Path) -> int:
     return n
 
 
-def full_export(video: Path, prefetch: int, plot: bool) -> int:
+def full_export(video: Path, prefetch: int, plot: bool, png_seconds: list[float] | None = None) -> int:
+    """Export ``video``; with ``png_seconds``, append the CPU seconds its plot's save() took."""
     with tempfile.TemporaryDirectory() as out:
-        return export_video(video, out, ExportOptions(prefetch=prefetch, plot=plot)).frames
+        if png_seconds is None:
+            return export_video(video, out, ExportOptions(prefetch=prefetch, plot=plot)).frames
+        with mock.patch.object(export_module, "AUPlot", _timed_plot(png_seconds)):
+            return export_video(video, out, ExportOptions(prefetch=prefetch, plot=plot)).frames
+
+
+def _timed_plot(seconds: list[float]) -> type[AUPlot]:
+    class TimedPlot(AUPlot):
+        def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            start = time.thread_time()
+            try:
+                return super().save(*args, **kwargs)
+            finally:
+                seconds.append(time.thread_time() - start)
+
+    return TimedPlot
 
 
 def cpu_seconds() -> float:
@@ -86,10 +107,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    png_seconds: list[float] = []
     cases = {
         "a decode only": lambda v: decode_only(v),
         "b decode + bare FaceLandmarker": lambda v: bare_mediapipe(v),
-        "c full export (decode thread, CSV+JSON+PNG)": lambda v: full_export(v, prefetch=8, plot=True),
+        "c full export (decode thread, CSV+JSON+PNG)": lambda v: full_export(v, 8, True, png_seconds),
         "c' full export, no PNG": lambda v: full_export(v, prefetch=8, plot=False),
     }
     videos = [sample(name) for name in VIDEOS]
@@ -119,9 +141,13 @@ def main() -> None:
     paired = statistics.median(tb / tc for tb, tc in zip(timings[b_label], timings[c_label], strict=True))
     print(f"c/b = {ratio:.2f} (goal >= 0.90); c/b paired by round = {paired:.2f}; "
           f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after (2 cores)")  # fmt: skip
+    png = statistics.median(png_seconds)
+    print(f"PNG after the last frame (c, AUPlot.save, CPU of the saving thread): median {png * 1000:.0f} ms "
+          f"per video over {len(png_seconds)} exports")  # fmt: skip
     write_json("bench_export", {"videos": VIDEOS, "rounds": args.rounds, "fps": fps, "frames": frames,
                                 "seconds": timings, "cpu_seconds": cpu, "c_over_b": ratio,
                                 "c_over_b_paired": paired, "cores": os.cpu_count(), "goal": 0.9,
+                                "png_save_cpu_seconds": png_seconds,
                                 "load_average_1min": [load_before[0], load_after[0]]})  # fmt: skip
 
 
