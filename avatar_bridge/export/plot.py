@@ -58,6 +58,8 @@ class AUPlot:
 
         if span is not None and not span[1] > span[0]:
             raise InputError(f"a plot's time span must end after it starts, got {span}")
+        if not span_tolerance >= 0:
+            raise InputError(f"span_tolerance must be 0 or more, got {span_tolerance}")
         self.fig = fig = Figure(figsize=size, dpi=dpi)
         FigureCanvasAgg(fig)
         # A fixed layout (not constrained_layout): the axes stay where the fixed layer put them.
@@ -79,8 +81,8 @@ class AUPlot:
         # The fixed layer, kept as pixels for save() to draw on: all but the time axes (their ticks
         # follow the time range) and the frames (save() draws them over the map and the curves, as
         # a full draw would). With a span, a second copy has the time axes drawn as well.
-        self._time_axes = (self.ax_map.xaxis, ax.xaxis)
-        later = [*self._time_axes, *self.ax_map.spines.values(), *ax.spines.values()]
+        time_axes = (self.ax_map.xaxis, ax.xaxis)
+        later = [*time_axes, *self.ax_map.spines.values(), *ax.spines.values()]
         for artist in later:
             artist.set_visible(False)
         fig.canvas.draw()
@@ -91,7 +93,7 @@ class AUPlot:
         if span is not None:
             ax.set_xlim(*span)
             renderer = fig.canvas.get_renderer()
-            for axis in self._time_axes:
+            for axis in time_axes:
                 axis.draw(renderer)
             self._with_time_axes = fig.canvas.copy_from_bbox(fig.bbox)
         self._saved = False
