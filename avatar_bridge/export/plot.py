@@ -89,6 +89,8 @@ class AUPlot:
         for artist in later:
             artist.set_visible(True)
         self._bare = fig.canvas.copy_from_bbox(fig.bbox)
+        for axis in time_axes:  # tick objects are costly to make: made here, save() only moves them
+            axis.get_major_ticks(12)  # more than a time axis of this width shows
         self._with_time_axes = None
         if span is not None:
             ax.set_xlim(*span)
