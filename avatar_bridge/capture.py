@@ -8,6 +8,7 @@ image folders. Frames are converted from OpenCV's BGR to RGB once, here.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,6 +64,24 @@ class SourceInfo:
     fps: float
     frame_count: int | None
     live: bool = False
+
+
+def nominal_span(info: SourceInfo, options: CaptureOptions) -> tuple[float, float] | None:
+    """First and last timestamp that ``options`` keep of a file read at its nominal rate, or None
+    (a camera, an unknown frame count, fewer than two frames kept).
+
+    Lets a plot lay out its time axis before any frame is read. The rule is the sources' own
+    (``start <= t < end``, then every ``stride``-th frame); real container timestamps may differ,
+    so whoever uses the span checks it against the frames read.
+    """
+    if info.live or not info.frame_count or info.fps <= 0:
+        return None
+    first = math.ceil(options.start * info.fps - 1e-6)
+    stop = info.frame_count
+    if options.end is not None:
+        stop = min(stop, math.ceil(options.end * info.fps - 1e-6))
+    last = first + max(0, stop - 1 - first) // options.stride * options.stride
+    return (first / info.fps, last / info.fps) if last > first else None
 
 
 def _downscale(image: np.ndarray, max_size: int | None) -> np.ndarray:

@@ -6,7 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
-from avatar_bridge.capture import CaptureOptions, ImageFolderSource, VideoFileSource, open_source
+from avatar_bridge.capture import (
+    CaptureOptions,
+    ImageFolderSource,
+    SourceInfo,
+    VideoFileSource,
+    nominal_span,
+    open_source,
+)
 from avatar_bridge.errors import InputError
 
 
@@ -26,6 +33,28 @@ def test_start_end_stride_select_by_source_time(samples):
         frames = list(src)
     assert [f.index for f in frames] == list(range(30, 60, 3))
     assert all(1.0 <= f.timestamp < 2.0 for f in frames)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("WolfgangLanger_Pexels.mp4", CaptureOptions()),
+        ("WolfgangLanger_Pexels.mp4", CaptureOptions(start=1.0, end=5.0, stride=2)),
+        ("single_face.mp4", CaptureOptions(stride=3)),
+        ("single_face.mp4", CaptureOptions(start=0.5)),
+    ],
+)
+def test_nominal_span_is_the_first_and_last_frame_kept(samples, name, options):
+    """The span a plot lays out before reading (export) is where the frames really start and end."""
+    with VideoFileSource(samples / name, options) as source:
+        span = nominal_span(source.info, options)
+        times = [f.timestamp for f in source]
+    assert span == pytest.approx((times[0], times[-1]), abs=1e-3)
+
+
+def test_nominal_span_unknown_without_a_frame_count():
+    assert nominal_span(SourceInfo("video", "x", 640, 480, 30.0, None), CaptureOptions()) is None
+    assert nominal_span(SourceInfo("camera", "0", 640, 480, 30.0, 10, live=True), CaptureOptions()) is None
 
 
 def test_rgb_order(samples):

@@ -8,6 +8,7 @@ renamed at the end: a failed or interrupted run never leaves files that look com
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import queue
 import threading
@@ -22,7 +23,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from avatar_bridge import __version__
-from avatar_bridge.capture import CaptureOptions, SourceInfo, open_source
+from avatar_bridge.capture import CaptureOptions, SourceInfo, nominal_span, open_source
 from avatar_bridge.channels import AU_INTENSITY
 from avatar_bridge.errors import InputError
 from avatar_bridge.export import AtomicOutputs, BlendshapeCSVWriter, OpenFaceCSVWriter
@@ -178,7 +179,8 @@ def export_video(
     events: list[ExpressionEvent] = []
     # The plot's fixed parts (axes, labels, colour bar) need no data: they are built while the
     # frames are tracked, so only the curves are left to draw at the end.
-    figure = _in_background(AUPlot) if opts.plot else None
+    span = nominal_span(source.info, opts.capture)  # the time axis too, when the file tells its length
+    figure = _in_background(functools.partial(AUPlot, span=span)) if opts.plot else None
     # Three threads in a row: decode, track, analyse + write. OpenCV and MediaPipe release the
     # GIL, so FACS, spotting and writing overlap with tracking the next frame.
     with (
@@ -186,9 +188,7 @@ def export_video(
         FaceTracker(opts.tracker) as tracker,
         AtomicOutputs(Path(outdir)) as outs,
         _Prefetched(iter(source), opts.prefetch, "avatar-bridge-decode") as decoded,
-        _Prefetched(
-            (tracker.detect(f) for f in decoded), opts.prefetch, "avatar-bridge-track"
-        ) as detected,
+        _Prefetched((tracker.detect(f) for f in decoded), opts.prefetch, "avatar-bridge-track") as detected,
     ):
         # Built while the first frames are decoded and tracked: reading their data files takes a while.
         estimator = AUEstimator(opts.facs)
