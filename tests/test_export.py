@@ -404,3 +404,27 @@ def test_plot_of_a_long_video_draws_a_few_points_per_pixel_column(single_export,
     every = picture("every.png")
     differ = np.abs(fewer.astype(int) - every.astype(int)).max(axis=2)
     assert (differ > 64).mean() < 0.02
+
+
+def test_two_people_get_a_plot_each(samples, tmp_path):
+    """Two real faces side by side (single_face twice, the right copy starting later): one CSV with
+    both face ids and a picture per face, the second built while the frames were tracked."""
+    two = tmp_path / "two.avi"
+    frames = []
+    cap = cv2.VideoCapture(str(samples / "single_face.mp4"))
+    while (ok := cap.read())[0]:
+        frames.append(ok[1])
+    cap.release()
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(two), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (2 * w, h))
+    for i in range(24):
+        writer.write(np.hstack([frames[i], frames[i + 30]]))
+    writer.release()
+    out = tmp_path / "o"
+    assert main(["export", str(two), "-o", str(out), "-q", "--faces", "2"]) == 0
+    df = pd.read_csv(out / "two.csv", skipinitialspace=True)
+    ids = sorted(set(df.loc[df["success"] == 1, "face_id"]))
+    assert len(ids) == 2
+    first, second = cv2.imread(str(out / "two.png")), cv2.imread(str(out / f"two.face{ids[1]}.png"))
+    assert first is not None and second is not None and first.shape == second.shape
+    assert not np.array_equal(first, second)  # each face's own curves and title

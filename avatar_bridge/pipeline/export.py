@@ -179,8 +179,11 @@ def export_video(
     events: list[ExpressionEvent] = []
     # The plot's fixed parts (axes, labels, colour bar) need no data: they are built while the
     # frames are tracked, so only the curves are left to draw at the end.
-    span = nominal_span(source.info, opts.capture)  # the time axis too, when the file tells its length
-    figure = _in_background(functools.partial(AUPlot, span=span)) if opts.plot else None
+    new_plot = functools.partial(AUPlot, span=nominal_span(source.info, opts.capture))  # time axis too
+    # One plot per face, built in the background when the face first appears; the first face's
+    # (or, with no face at all, the empty picture's) is started before any frame is read.
+    first_plot = _in_background(new_plot) if opts.plot else None
+    figures: dict[int, Future[AUPlot]] = {}
     # Three threads in a row: decode, track, analyse + write. OpenCV and MediaPipe release the
     # GIL, so FACS, spotting and writing overlap with tracking the next frame.
     with (
@@ -217,6 +220,8 @@ def export_video(
                         bs_writer.write(frame.index, frame.timestamp, face)
                         if lm is not None:
                             lm.write(frame.index, frame.timestamp, face)
+                        if first_plot is not None and face.face_id not in figures:
+                            figures[face.face_id] = _in_background(new_plot) if figures else first_plot
                         per_face.setdefault(face.face_id, []).append((n, au.intensity))
                 else:
                     au_writer.write(frame.index, frame.timestamp, None, None)
@@ -235,15 +240,15 @@ def export_video(
         t = np.asarray(times)
         series = _series(per_face, frames)
         strongest = _strongest(series, t)
-        if figure is not None and frames:
+        if first_plot is not None and frames:
             for face_id, s in series.items():
                 name = f"{stem}.png" if face_id == min(series) else f"{stem}.face{face_id}.png"
                 face_events = [e for e in events if e.face_id == face_id]
-                plot = figure.result() if face_id == min(series) else AUPlot()
+                plot = figures[face_id].result()
                 plot.save(outs.path(name), t, s.intensity, f"{stem} (face {face_id})", face_events)
             if not series:
                 empty = np.full((frames, len(AU_INTENSITY)), np.nan)
-                figure.result().save(outs.path(f"{stem}.png"), t, empty, stem)
+                first_plot.result().save(outs.path(f"{stem}.png"), t, empty, stem)
         elapsed = time.perf_counter() - started
         meta = {
             "avatar_bridge_version": __version__,
