@@ -85,7 +85,7 @@ def run_still(source: str, index: int, seconds: float, options: SynthOptions, ca
             events[k] += sp.update(result, (), frame)
     for k, sp in enumerate(spotters):
         events[k] += sp.flush()
-    return {"truth": truth, "events": events, "frames": len(results)}
+    return {"truth": truth, "events": events, "frames": len(results), "stats": spotters[0].stats}
 
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_spotting.json"
@@ -158,6 +158,15 @@ def score(truth: dict, events: list) -> dict:
             "delays": [e.emitted_at - g["offset"] for g, e in pairs],
             "side_ok": sum(g["side"] == e.side for g, e in pairs),
             "label_ok": sum(g["label"] == e.label for g, e in pairs)}  # fmt: skip
+
+
+def rule_counts(runs: list[dict]) -> dict[str, int]:
+    """Why candidates were dropped or rejected (spotter stats of the first option set), summed."""
+    out: dict[str, int] = {}
+    for r in runs:
+        for k, v in r["stats"].items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items()))
 
 
 def f1(tp: int, fp: int, fn: int) -> float:
@@ -363,13 +372,15 @@ def main(argv: list[str] | None = None) -> int:
         "per_amplitude": rows, "per_amplitude_default_options": default_rows,
         "moving_by_background": {"what": "largest patch bump of the untouched face (0.15 s scale, px at 640 "
                                          "px face width) within 0.4 s of the event",
-                                 "rows": strata, "calm_window_check": calm},
+                                 "rows": strata, "calm_window_check": calm,
+                                 "rule_counts_default_options": rule_counts(runs)},
         "still_face_default_options": still_rows,
         "lab_like": {
             "what": "real frames held still, filmed: sway, flicker, noise, JPEG (CameraOptions defaults)",
             "frames": {k: list(v) for k, v in STILL_FRAMES.items()}, "seconds": STILL_SECONDS,
             "z_on_chosen": {k: zs[v] for k, v in still_chosen.items()},
             "per_amplitude": lab_rows, "untouched": lab_untouched,
+            "rule_counts_default_options": rule_counts(still_runs),
             "false_micro_per_min": lab_fp / lab_min,
         },
         "false_micro_per_min_all_untouched": (
@@ -435,6 +446,7 @@ def _print(r: dict) -> None:
             f"of the video: median {c['video_background_median']:.1f} px, "
             f"25th pct {c['video_background_p25']:.1f} px"
         )
+    print(f"  why candidates were dropped (default options): {mb['rule_counts_default_options']}")
     print("\nthe same spotter (default options) on a real face held still (lab-like), events injected:")
     for row in r["still_face_default_options"]:
         mx = "-" if row["delay_ms_max"] is None else f"{row['delay_ms_max']:.0f} ms"
@@ -453,6 +465,7 @@ def _print(r: dict) -> None:
         print(f"  untouched {u['source']}#{u['frame']}: {u['minutes'] * 60:.0f} s, false micro "
               f"{u['false_micro']}, macro {u['macro']}")  # fmt: skip
     print(f"  false micro per minute (held still, untouched): {lab['false_micro_per_min']:.2f}")
+    print(f"  why candidates were dropped (default options): {lab['rule_counts_default_options']}")
     print("\nuntouched video (no micro-expression there):")
     for u in r["untouched"]:
         print(f"  {u['source']:<28} {u['minutes'] * 60:5.1f} s  close-up: false micro "

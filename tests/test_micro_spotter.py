@@ -301,3 +301,45 @@ def test_a_head_jitter_is_head_motion_not_a_micro_expression(filmed_still):
     assert e.side == "left" and "AU12" in e.aus
     # Without the rule, the jitter (whole-face shift the alignment does not quite follow) is micro.
     assert any(interval_iou((m.onset, m.offset), (jitter.onset, jitter.offset)) > 0.3 for m in found[1.0])
+
+
+@pytest.fixture(scope="module")
+def mouth_then_brows(samples, wolfgang_recording):
+    """A real face held still (WolfgangLanger frame 380, close-up): a 0.8 s lower-face movement of
+    10 px (AU15+17 coming and going, like a word) and, 0.3 s after it, a 3 px AU4 micro-expression
+    of the brows; every frame tracked by real MediaPipe."""
+    from avatar_bridge.micro.synth import SynthOptions, prepare, stream
+    from avatar_bridge.micro.synth.generate import Injected, read_frames
+    from avatar_bridge.records import Frame
+    from avatar_bridge.tracking import FaceTracker, TrackerOptions
+
+    frames, fps = read_frames(samples / "WolfgangLanger_Pexels.mp4")
+    still = [Frame(i, i / fps, frames[380].image) for i in range(100)]
+    results = [replace(wolfgang_recording[380], index=i, timestamp=i / fps) for i in range(100)]
+    prepared = prepare(results, SynthOptions(events=0, macro=0, jitter=0))
+    items = [Injected("macro", 1.4, 1.7, 2.2, 10.0, pattern="AU15+17"),
+             Injected("micro", 2.5, 2.62, 2.8, 3.0, pattern="AU4", side="both")]  # fmt: skip
+    prepared = replace(prepared, items=items)
+    out = []
+    with FaceTracker(TrackerOptions()) as tracker:
+        for f in stream(still, prepared):
+            out.append((f, tracker.update(f)))
+    return items, out
+
+
+def test_mouth_activity_does_not_veto_a_brow_micro_expression(mouth_then_brows):
+    """With the face's halves watched apart (zones), the brow event after the mouth movement is a
+    micro-expression of the brows alone; watched as one, the mouth's activity vetoes it."""
+    items, video = mouth_then_brows
+    brow = items[1]
+    found = {}
+    for zones in (True, False):
+        spotter = MicroSpotter(SpotterOptions(zones=zones))
+        events = [e for f, r in video for e in spotter.update(r, (), f)] + spotter.flush()
+        found[zones] = [e for e in events if e.kind == EventKind.MICRO]
+        if not zones:
+            assert spotter.stats.get("rejected_busy", 0) >= 1
+    (e,) = found[True]
+    assert interval_iou((e.onset, e.offset), (brow.onset, brow.offset)) >= 0.5
+    assert e.regions == ("left_eye", "right_eye") and "AU04" in e.aus
+    assert not any(interval_iou((m.onset, m.offset), (brow.onset, brow.offset)) >= 0.5 for m in found[False])

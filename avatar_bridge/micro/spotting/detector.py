@@ -37,6 +37,7 @@ class Found:
     peak: float
     z: float
     truncated: bool = False
+    zone: int = 0
 
 
 @dataclass(slots=True)
@@ -88,20 +89,38 @@ class Detector:
         self._old = np.array([self._rel.index(-2 * s) for s in o.scales])
         self._probes = np.zeros((len(self._rel), n, 2))
         self._kept = np.flatnonzero(self.not_nose)
+        # Zones (upper face: brows and eyes; lower face: mouth) each keep their own candidate,
+        # refractory time and context, so an expression of one half neither hides nor vetoes a brief
+        # movement of the other; one zone of every channel when ``zones`` is off.
+        upper = self.eye & self.not_nose
+        masks = (
+            [upper, self.not_nose & ~upper] if o.zones and upper.any() and (~upper).any() else [self.not_nose]
+        )
+        self.zone_masks = [m for m in masks if m.any()]
+        self.zone_of = np.zeros(n, dtype=np.intp)
+        for zi, m in enumerate(self.zone_masks):
+            self.zone_of[m] = zi
         self.learnt = 0.0
         self.first_t: float | None = None
         self.last_t: float | None = None
-        self.peak: _Peak | None = None
-        self.refractory = -np.inf
+        self.peaks: list[_Peak | None] = [None] * len(self.zone_masks)
+        self.refractory = np.full(len(self.zone_masks), -np.inf)
+        self.last_micro: list[Found | None] = [None] * len(self.zone_masks)
         self.held: _Held | None = None
         self.quiet = True  # no channel's bump passed z_pair in the last frame
         self.counts: dict[str, int] = {}
-        #: (t, per-scale largest bump of the non-nose channels) of recent frames: the context rule.
+        #: (t, (S, zones) largest bump of each zone's channels per scale) of recent frames: the context rule.
         self.recent: deque[tuple[float, np.ndarray]] = deque()
         self.keep = o.busy_window + 2 * max(o.scales) + o.max_micro + o.hold + 2 * o.probe
 
     def _count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
+
+    @property
+    def peak(self) -> _Peak | None:
+        """An open candidate (the strongest of the zones'), or None."""
+        open_ = [p for p in self.peaks if p is not None]
+        return max(open_, key=lambda p: p.z) if open_ else None
 
     @property
     def busy(self) -> bool:
@@ -110,10 +129,13 @@ class Detector:
 
     def drop(self, why: str) -> None:
         """Forget open candidates and the window (a gap in the input)."""
-        for layer in ("peak", "held"):
-            if getattr(self, layer) is not None:
+        for zi, p in enumerate(self.peaks):
+            if p is not None:
                 self._count(why)
-                setattr(self, layer, None)
+                self.peaks[zi] = None
+        if self.held is not None:
+            self._count(why)
+            self.held = None
         self.history.clear()
         self.recent.clear()
 
@@ -134,7 +156,7 @@ class Detector:
             return out
         bump, ends = bumps
         if o.busy_window > 0:
-            self.recent.append((t, bump[:, self._kept].max(axis=1)))
+            self.recent.append((t, np.stack([bump[:, m].max(axis=1) for m in self.zone_masks], axis=1)))
             while self.recent[0][0] < t - self.keep:
                 self.recent.popleft()
         rise = bump - self.mu
@@ -151,29 +173,73 @@ class Detector:
             if strong.any():
                 centre = t - self.scales
                 is_bump = ends < o.step_ratio * bump
-                cand = strong & is_bump & (centre > self.refractory)[:, None]
+                cand = strong & is_bump & (centre[:, None] > self.refractory[self.zone_of][None, :])
                 step = strong & ~is_bump
                 cand_any, step_any = bool(cand.any()), bool(step.any())
-                if step_any and self.held is None and t - 2 * self.max_scale > self.refractory:
-                    self._open_held(t, z, step)  # not on the falling edge of a movement already reported
+                if step_any and self.held is None:
+                    _, js = np.unravel_index(int(np.argmax(np.where(step, z, -np.inf))), z.shape)
+                    if t - 2 * self.max_scale > self.refractory[self.zone_of[js]]:
+                        self._open_held(t, z, step)  # not on the falling edge of a movement already reported
                 if cand_any:
-                    k, j = np.unravel_index(int(np.argmax(np.where(cand, zs, -np.inf))), z.shape)
-                    if self.peak is None or zs[k, j] > self.peak.z:
-                        self.peak = _Peak(float(zs[k, j]), int(k), int(j), t, float(centre[k]), z[k].copy())
-        if self.peak is not None and t - self.peak.t >= o.hold:
-            peak, self.peak = self.peak, None
-            found = self._time_micro(peak, t)
+                    for zi, m in enumerate(self.zone_masks):
+                        cz = cand & m
+                        if not cz.any():
+                            continue
+                        k, j = np.unravel_index(int(np.argmax(np.where(cz, zs, -np.inf))), z.shape)
+                        p = self.peaks[zi]
+                        if p is None or zs[k, j] > p.z:
+                            self.peaks[zi] = _Peak(
+                                float(zs[k, j]), int(k), int(j), t, float(centre[k]), z[k].copy()
+                            )
+        for zi, p in enumerate(self.peaks):
+            if p is None or t - p.t < o.hold:
+                continue
+            self.peaks[zi] = None
+            if self._other_zone_stronger(zi, p):
+                self._count("same_event_other_zone")
+                continue
+            found = self._time_micro(p, t)
+            if found is not None and not found.macro and self._other_zone_reported(found):
+                self.refractory[zi] = found.offset
+                self._count("same_event_other_zone")
+                continue
             if found is not None:
-                self.refractory = found.offset
+                self.refractory[zi] = found.offset
+                if not found.macro:
+                    self.last_micro[zi] = found
                 out.append(found)
-                if not found.macro and self.held is not None and self.held.start <= found.offset + o.hold:
+                if (
+                    not found.macro
+                    and self.held is not None
+                    and self.held.start <= found.offset + o.hold
+                    and self.held.involved[self.zone_masks[zi]].any()
+                ):
                     self.held = None  # the held expression was this movement's rising edge
                     self._count("held_was_micro")
             else:
-                self.refractory = peak.centre + o.scales[peak.scale]
+                self.refractory[zi] = p.centre + o.scales[p.scale]
         if not (cand_any or step_any):
             self._learn(bump, dt, (blink & self.eye) | (z > o.z_learn))
         return out
+
+    def _other_zone_stronger(self, zi: int, p: _Peak) -> bool:
+        """Another zone holds a stronger open candidate at the same time: one movement seen by both
+        halves of the face (the other one will report it)."""
+        h = self.options.scales[p.scale]
+        return any(
+            q is not None and k != zi and abs(q.centre - p.centre) <= h and q.z > p.z
+            for k, q in enumerate(self.peaks)
+        )
+
+    def _other_zone_reported(self, found: Found) -> bool:
+        """Another zone already reported a micro-expression overlapping ``found`` by at least half."""
+        for k, f in enumerate(self.last_micro):
+            if f is None or k == found.zone:
+                continue
+            inter = min(f.offset, found.offset) - max(f.onset, found.onset)
+            if inter > 0.5 * min(f.offset - f.onset, found.offset - found.onset):
+                return True
+        return False
 
     def _pooled(self, z: np.ndarray) -> np.ndarray:
         """(S, C) scores with each group's evidence pooled onto its strongest channel: the sum of
@@ -193,10 +259,11 @@ class Detector:
     def flush(self) -> list[Found]:
         """End of stream: decide a pending bump and report a held expression as truncated."""
         out = []
-        if self.peak is not None and self.last_t is not None:
-            peak, self.peak = self.peak, None
-            found = self._time_micro(peak, self.last_t)
-            out += [found] if found is not None else []
+        for zi, peak in enumerate(self.peaks):
+            if peak is not None and self.last_t is not None:
+                self.peaks[zi] = None
+                found = self._time_micro(peak, self.last_t)
+                out += [found] if found is not None else []
         if self.held is not None and self.last_t is not None:
             held, self.held = self.held, None
             found = self._close_held(held, self.last_t, truncated=True)
@@ -219,6 +286,7 @@ class Detector:
     def _time_micro(self, peak: _Peak, now: float) -> Found | None:
         o = self.options
         h, j, c = o.scales[peak.scale], peak.channel, peak.centre
+        zone = int(self.zone_of[j])
         hist = self.history
         a, b, mid = hist.at(c - h, o.probe), hist.at(c + h, o.probe), hist.at(c, o.probe)
         if a is None or b is None or mid is None:
@@ -239,7 +307,7 @@ class Detector:
         if offset - onset < o.min_duration:
             self._count("rejected_spike")
             return None
-        if apex <= self.refractory:
+        if apex <= self.refractory[zone]:
             self._count("duplicate")  # the movement reported last, seen again at another scale
             return None
         # Has it come back? An expression that stays is the onset of a held (macro) expression.
@@ -249,7 +317,7 @@ class Detector:
             self._count("rejected_macro_onset")  # the first edge of an expression that stays
             return None
         inside = (ts >= onset) & (ts <= offset)
-        involved = peak.zvec >= o.region_z
+        involved = (peak.zvec >= o.region_z) & self.zone_masks[zone]
         involved[j] = True
         involved &= ~self.nose
         if hist.blink[sel][inside].any() and involved[~self.eye].sum() == 0:
@@ -268,11 +336,11 @@ class Detector:
             return None
         movement = pos[i_apex] - (a + (apex - (c - h)) / (2 * h) * (b - a))
         macro = offset - onset > o.max_micro or top > o.max_peak
-        if not macro and not self._plausible_micro(movement, onset, offset):
+        if not macro and not self._plausible_micro(movement, onset, offset, zone):
             return None
-        return Found(macro, onset, apex, offset, now, involved, movement, top, peak.z)
+        return Found(macro, onset, apex, offset, now, involved, movement, top, peak.z, zone=zone)
 
-    def _plausible_micro(self, movement: np.ndarray, onset: float, offset: float) -> bool:
+    def _plausible_micro(self, movement: np.ndarray, onset: float, offset: float, zone: int) -> bool:
         """False (and counted) for a head movement or a candidate inside ongoing activity."""
         o = self.options
         keep = ~self.nose
@@ -285,9 +353,9 @@ class Detector:
         if o.busy_window > 0:
             # A bump measured at t (scale h) is a movement centred at t - h: it counts when that
             # centre lies within busy_window before the onset (a head jitter whose last probes
-            # reach into the window is not activity there).
+            # reach into the window is not activity there). Only the candidate's own zone counts.
             lo = onset - o.busy_window
-            before = [np.where(t - self.scales >= lo, v, 0.0) for t, v in self.recent if t <= onset]
+            before = [np.where(t - self.scales >= lo, v[:, zone], 0.0) for t, v in self.recent if t <= onset]
             if before and float(np.max(before)) > o.busy_peak:
                 self._count("rejected_busy")
                 return False
@@ -368,15 +436,18 @@ class Detector:
             if found is None:
                 return []
             if not found.macro:  # timed here: the micro layer must not report it again
-                if found.apex <= self.refractory:
+                zi = found.zone
+                if found.apex <= self.refractory[zi]:
                     self._count("duplicate")  # the micro layer reported this movement already
                     return []
-                self.refractory = max(self.refractory, found.offset)
-                if (
-                    self.peak is not None
-                    and found.onset - o.hold <= self.peak.centre <= found.offset + o.hold
-                ):
-                    self.peak = None
+                self.refractory[zi] = max(self.refractory[zi], found.offset)
+                if self._other_zone_reported(found):
+                    self._count("same_event_other_zone")
+                    return []
+                self.last_micro[zi] = found
+                p = self.peaks[zi]
+                if p is not None and found.onset - o.hold <= p.centre <= found.offset + o.hold:
+                    self.peaks[zi] = None
             return [found]
         return []
 
@@ -403,6 +474,7 @@ class Detector:
             offset = min(2.0 * half_crossing(ts, sig, i_apex, peak, +1) - apex, now)
         offset = max(offset, apex)
         inside = (ts >= onset) & (ts <= offset)
+        zone = int(self.zone_of[j])
         involved = peak_z >= o.region_z
         involved[j] = True
         involved &= ~self.nose
@@ -416,9 +488,13 @@ class Detector:
         movement = held.pos[i_apex] - held.ref
         # Brief, small and back: a micro-expression after all.
         macro = truncated or offset - onset > o.max_micro or peak > o.max_peak
-        if not macro and not self._plausible_micro(movement, onset, offset):
-            return None
-        return Found(macro, onset, apex, offset, now, involved, movement, peak, float(peak_z[j]), truncated)
+        if not macro:
+            involved &= self.zone_masks[zone]
+            if not self._plausible_micro(movement, onset, offset, zone):
+                return None
+        return Found(
+            macro, onset, apex, offset, now, involved, movement, peak, float(peak_z[j]), truncated, zone
+        )
 
 
 def half_crossing(ts: np.ndarray, sig: np.ndarray, i_apex: int, peak: float, step: int) -> float:

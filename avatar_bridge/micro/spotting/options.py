@@ -52,11 +52,15 @@ class SpotterOptions:
     motion, not an expression (1 = off).
 
     Context. A micro-expression is a brief movement of a face otherwise at rest: a candidate with a
-    bump larger than ``busy_peak`` px (any channel but the nose, any scale) within ``busy_window``
-    seconds before its onset sits inside ongoing non-rigid activity (speech, crying, an expression
-    coming and going) and is not reported as micro (counted as ``rejected_busy``; busy_window 0 = off).
+    bump larger than ``busy_peak`` px (any channel of its zone, see ``zones``; any scale) within
+    ``busy_window`` seconds before its onset sits inside ongoing non-rigid activity (speech, crying,
+    an expression coming and going) and is not reported as micro (counted as ``rejected_busy``;
+    busy_window 0 = off).
     A bump counts by its centre (when the movement happened, not when it was measured), and a
-    movement rejected as head motion does not count as activity.
+    movement rejected as head motion does not count as activity. zones: the upper face (brows, eyes)
+    and the lower face (mouth) are watched apart: each has its own candidate, refractory time and
+    context, so speech or a smile in the mouth neither hides nor vetoes a brief brow movement, and
+    an event lists only its own zone's channels (False: one candidate for the whole face).
 
     Description. au_min: least AU intensity rise (0-5) to list an AU; au_px: px of movement per
     AU intensity unit for the geometric / flow cues. label: fill ``label`` and ``emotion`` of every
@@ -92,6 +96,7 @@ class SpotterOptions:
     rigid_fit: float = 0.85
     busy_window: float = 1.0
     busy_peak: float = 4.0
+    zones: bool = True
     z_off: float = 2.0
     au_min: float = 0.25
     au_px: float = 2.0
