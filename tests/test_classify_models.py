@@ -253,3 +253,16 @@ def test_generated_clips_are_labelled_real_crops(tmp_path):
     assert len(list(tmp_path.glob("clips-*.npz"))) == 1
     np.testing.assert_array_equal(again.clips[0], clips.clips[0])
     assert again.labels == clips.labels
+
+
+def test_committed_weights_load_and_label_generated_clips(lab_clipset):
+    """models/tp_ha3dnet.pt (see models/tp_ha3dnet.md): the preprocessing it was trained with is the
+    code's default, and it labels held-still clips of both people (4 px events, which were part of
+    its training data: this checks the file and the preprocessing, not generalisation)."""
+    from avatar_bridge.resources import data_dir
+
+    model = load_exported(data_dir("models") / "tp_ha3dnet.pt")
+    assert model.options == TPHA3DNetOptions()
+    assert "held-still" in model.meta["trained_on"] and model.meta["loso"]["uf1"] > 0.5
+    pred = model.predict(tensors(lab_clipset, model.options))
+    assert np.mean([p == t for p, t in zip(pred, lab_clipset.labels, strict=True)]) > 0.5

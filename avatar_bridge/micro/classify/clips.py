@@ -1,8 +1,13 @@
 """Region clips for TP-HA3DNet: from a video, its tracking and event times, or from the project's own
-generated data (micro-expressions injected into real video; subjects = source videos).
+generated data (micro-expressions injected into real video; subjects = people, not files).
 
-A clip is (3 regions, T frames, 64, 64) grey uint8, regions in :data:`tp_ha3dnet.REGIONS` order, cut by
-:func:`avatar_bridge.micro.flow.region_crops` from the aligned face.
+A clip is (3 regions, T frames, 64, 64) grey uint8, regions in :data:`tp_ha3dnet.REGIONS` order, cut
+from the 128 x 128 aligned face (:mod:`avatar_bridge.micro.flow`: the crops of ``region_crops``).
+
+Two generated tiers: :func:`generated_clips` (the moving close-ups of the face samples, framed by
+the source tracking) and :func:`lab_clips` (held-still recordings: a real frame of each person
+held still, events injected, filmed with sway, flicker, noise and JPEG, tracked by MediaPipe; the
+tier TP-HA3DNet's committed weights were trained on, see ``models/tp_ha3dnet.md``).
 """
 
 from __future__ import annotations
@@ -229,7 +234,7 @@ def still_plan(source: str, index: int, amplitude: float, seed: int, seconds: fl
     return StillPlan(source, index, seconds, options, CameraOptions(seed=1000 * seed + index))
 
 
-def still_clips(plan: StillPlan, out_dir: Path | None = None, pad: float = 0.12, steady: bool = True,
+def still_clips(plan: StillPlan, out_dir: Path | None = None, pad: float = 0.12, steady: bool = False,
                 spot: bool = True) -> ClipSet:  # fmt: skip
     """Clips of every injected micro-expression of one held-still recording, tracked by MediaPipe.
 
@@ -309,7 +314,7 @@ LAB_PLANS: tuple[tuple[str, int, float, int], ...] = tuple(
 
 
 def lab_clips(plans: Sequence[tuple[str, int, float, int]] = LAB_PLANS, out_dir: Path | None = None,
-              steady: bool = True, progress: Progress | None = None) -> ClipSet:  # fmt: skip
+              steady: bool = False, progress: Progress | None = None) -> ClipSet:  # fmt: skip
     """Clips of the held-still recordings ``plans``, each (source, frame, amplitude, seed): see
     :func:`still_plan`."""
     out = ClipSet()
