@@ -266,3 +266,12 @@ def test_committed_weights_load_and_label_generated_clips(lab_clipset):
     assert "held-still" in model.meta["trained_on"] and model.meta["loso"]["uf1"] > 0.5
     pred = model.predict(tensors(lab_clipset, model.options))
     assert np.mean([p == t for p, t in zip(pred, lab_clipset.labels, strict=True)]) > 0.5
+
+
+def test_train_cli_rejects_an_unknown_tier_in_one_line(capsys, tmp_path):
+    from avatar_bridge.cli import main
+
+    assert main(["train", "tp-ha3dnet", "--tier", "studio", "-o", str(tmp_path / "m.pt"), "-q"]) != 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "--tier must be 'lab' or 'moving'" in err
+    assert not (tmp_path / "m.pt").exists()
