@@ -58,20 +58,24 @@ def _image(frame: Frame | np.ndarray) -> np.ndarray:
     return img
 
 
-def aligned_face(frame: Frame | np.ndarray, face: FaceObservation, size: int = ALIGNED_SIZE) -> np.ndarray:
-    """The face warped to ``size`` x ``size`` (same channels as the input)."""
+def aligned_face(frame: Frame | np.ndarray, face: FaceObservation, size: int = ALIGNED_SIZE,
+                 matrix: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """The face warped to ``size`` x ``size`` (same channels as the input); ``matrix``: a 2x3
+    alignment to use instead of this face's own (say, one shared by the frames of a clip)."""
     img = _image(frame)
-    return cv2.warpAffine(img, alignment_matrix(face, size), (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    m = alignment_matrix(face, size) if matrix is None else matrix
+    return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def region_crops(frame: Frame | np.ndarray, face: FaceObservation) -> dict[str, np.ndarray]:
+def region_crops(frame: Frame | np.ndarray, face: FaceObservation,
+                 matrix: np.ndarray | None = None) -> dict[str, np.ndarray]:  # fmt: skip
     """The three 64 x 64 regions ('left_eye', 'right_eye', 'mouth') of the 128 x 128 aligned face.
 
     Pure: the same frame and face always give the same crops. Channels follow the input (RGB in,
-    RGB out), so classifiers choose grey or colour themselves.
+    RGB out; grey in, grey out), so classifiers choose grey or colour themselves. ``matrix``: as
+    for :func:`aligned_face`.
     """
-    face_img = aligned_face(frame, face)
+    face_img = aligned_face(frame, face, matrix=matrix)
     return {name: face_img[y : y + CROP_SIZE, x : x + CROP_SIZE].copy() for name, (x, y) in CROPS.items()}
 
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from avatar_bridge.errors import InputError
@@ -29,12 +28,10 @@ Progress = Callable[[int, int], None]
 def frame_crops(image: np.ndarray, face, matrix: np.ndarray | None = None) -> np.ndarray:
     """(3, 64, 64) grey crops of one frame; ``matrix``: the 2x3 alignment to use instead of this
     face's own (:func:`avatar_bridge.micro.flow.alignment_matrix`)."""
-    from avatar_bridge.micro.flow import ALIGNED_SIZE, CROP_SIZE, CROPS, alignment_matrix, grey
+    from avatar_bridge.micro.flow import grey, region_crops
 
-    m = alignment_matrix(face) if matrix is None else matrix
-    face_img = cv2.warpAffine(grey(image), m, (ALIGNED_SIZE, ALIGNED_SIZE), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
-    return np.stack([face_img[y : y + CROP_SIZE, x : x + CROP_SIZE] for x, y in (CROPS[r] for r in REGIONS)])
+    crops = region_crops(grey(image), face, matrix)  # grey first: one channel to warp
+    return np.stack([crops[r] for r in REGIONS])
 
 
 def event_clip(frames: Sequence[Frame], results: dict[int, TrackingResult], onset: float, offset: float,
