@@ -69,6 +69,7 @@ class FlowTracks:
         # Flat index of each box's four corners in an integral image (one gather per sum).
         self._corners = np.stack([y1 * w + x1, y0 * w + x1, y1 * w + x0, y0 * w + x0])
         self._area = ((x1 - x0) * (y1 - y0)).astype(np.float64)
+        self._buffer: np.ndarray | None = None  # frame-sized; holds the pixels the warp reads
         self._ref: np.ndarray | None = None
         self._grad: tuple[np.ndarray, np.ndarray] | None = None
         self._inv: np.ndarray | None = None  # (B, 2, 2) inverse structure tensors of the reference
@@ -91,9 +92,10 @@ class FlowTracks:
         img = frame.image if isinstance(frame, Frame) else frame
         n = ALIGNED_SIZE
         m = alignment_matrix(face, n)
-        # Only the face's bounding box (the aligned square's corners in the frame, +-2 px) is
-        # turned grey, then warped: one sequential pass over the pixels the warp reads (scattered
-        # reads of a large frame miss the cache), and the warp interpolates one channel, not three.
+        # The warp samples scattered rows of the frame; on a large face their cache misses cost
+        # more than copying the pixels it reads (the aligned square's bounding box, +-2 px) into a
+        # buffer of the frame's size, in one sequential pass, at the same place: the warp then reads
+        # the same values at the same coordinates, so the result is the same.
         (a, b, tx), (c, d, ty) = cv2.invertAffineTransform(m).tolist()
         e = ALIGNED_SIZE - 1.0  # the square's corners: x and y each 0 or e
         xs = (tx + min(0.0, a * e) + min(0.0, b * e), tx + max(0.0, a * e) + max(0.0, b * e))
@@ -104,9 +106,11 @@ class FlowTracks:
         y0 = min(max(math.floor(ys[0]) - 2, 0), h - 1)
         x1 = max(min(math.ceil(xs[1]) + 3, w), x0 + 1)
         y1 = max(min(math.ceil(ys[1]) + 3, h), y0 + 1)
-        box = grey(img[y0:y1, x0:x1])
-        m[:, 2] += m[:, :2] @ (x0, y0)  # the same mapping, from the box's own origin
-        g = cv2.warpAffine(box, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if self._buffer is None or self._buffer.shape != img.shape or self._buffer.dtype != img.dtype:
+            self._buffer = np.empty_like(img)
+        self._buffer[y0:y1, x0:x1] = img[y0:y1, x0:x1]
+        g = grey(cv2.warpAffine(self._buffer, m, (n, n), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
         self.brightness = float(cv2.mean(g)[0])
         g = g.astype(np.float32)
         b = self.options.blur
