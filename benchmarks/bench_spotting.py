@@ -45,7 +45,7 @@ from avatar_bridge.micro import MicroSpotter, SpotterOptions
 from avatar_bridge.micro.evaluation import match_intervals
 from avatar_bridge.micro.synth import SynthOptions
 from avatar_bridge.micro.synth.cache import frames_of, sample_frames, still_frames_of, tracked, tracked_still
-from avatar_bridge.micro.synth.still import CameraOptions
+from avatar_bridge.micro.synth.still import CameraOptions, lab_camera, lab_recording
 from avatar_bridge.recording import load_recording
 from avatar_bridge.records import EventKind
 
@@ -62,16 +62,13 @@ STILL_UNTOUCHED_SECONDS = 20.0  # each held-still recording without injections (
 
 
 def still_synth(amp: float, seed: int, index: int) -> SynthOptions:
-    """Micro-expressions at ``amp`` px and one head jitter (hard negative), planned differently for
-    each source frame; no injected macro (the warp of a 1-3 s expression is the slowest part of
-    rendering)."""
-    return SynthOptions(amplitudes=(amp,), seed=1000 * seed + index, spacing=0.8, lead_in=1.5, macro=0,
-                        jitter=1)  # fmt: skip
+    """Micro-expressions at ``amp`` px and one head jitter (hard negative): ``lab_recording``."""
+    return lab_recording(amp, seed, index)[0]
 
 
 def camera(seed: int, index: int) -> CameraOptions:
     """The default camera (sway, flicker, noise, JPEG 85), its randomness different per recording."""
-    return CameraOptions(seed=1000 * seed + index)
+    return lab_camera(seed, index)
 
 
 def run_still(source: str, index: int, seconds: float, options: SynthOptions, cam: CameraOptions,

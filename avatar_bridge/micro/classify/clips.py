@@ -221,14 +221,12 @@ class StillPlan:
 
 
 def still_plan(source: str, index: int, amplitude: float, seed: int, seconds: float = 8.0) -> StillPlan:
-    """The spotting benchmark's lab-like recording for (``amplitude``, ``seed``) on frame ``index``:
-    events ``spacing`` 0.8 s apart after a 1.5 s lead-in, one head jitter as a hard negative, no
-    macro-expression, the default camera; seeds differ per frame. Same options, same cache entry."""
-    from avatar_bridge.micro.synth import CameraOptions, SynthOptions
+    """The spotting benchmark's lab-like recording for (``amplitude``, ``seed``) on frame ``index``
+    (:func:`avatar_bridge.micro.synth.still.lab_recording`): same options, same cache entry."""
+    from avatar_bridge.micro.synth.still import lab_recording
 
-    options = SynthOptions(amplitudes=(amplitude,), seed=1000 * seed + index, spacing=0.8, lead_in=1.5,
-                           macro=0, jitter=1)  # fmt: skip
-    return StillPlan(source, index, seconds, options, CameraOptions(seed=1000 * seed + index))
+    options, camera = lab_recording(amplitude, seed, index)
+    return StillPlan(source, index, seconds, options, camera)
 
 
 def still_clips(plan: StillPlan, out_dir: Path | None = None, pad: float = 0.12, steady: bool = False,

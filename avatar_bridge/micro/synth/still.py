@@ -22,12 +22,16 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from avatar_bridge.errors import InputError, OutputError
 from avatar_bridge.records import Frame, TrackingResult
+
+if TYPE_CHECKING:
+    from avatar_bridge.micro.synth.generate import SynthOptions
 
 CODECS = ("jpeg", "mp4v", "none")
 NOISE_PAD = 96  # pixels of extra noise field each way (offsets to draw from: 97 x 97)
@@ -162,3 +166,21 @@ def held_still(frames: list[Frame], results: list[TrackingResult], index: int, s
     image = frames[index].image
     return ([Frame(i, i / fps, image) for i in range(n)],
             [replace(results[index], index=i, timestamp=i / fps) for i in range(n)])  # fmt: skip
+
+
+def lab_camera(seed: int, index: int) -> CameraOptions:
+    """The lab-like tier's camera for frame ``index``: the defaults, randomness per seed and frame."""
+    return CameraOptions(seed=1000 * seed + index)
+
+
+def lab_recording(amplitude: float, seed: int, index: int) -> tuple[SynthOptions, CameraOptions]:
+    """The lab-like tier's recording plan for frame ``index`` (what the spotting benchmark and the
+    classifiers' held-still clips both use, so they share one cache entry): micro-expressions at
+    ``amplitude`` px 0.8 s apart after a 1.5 s lead-in, one head jitter as a hard negative, no
+    injected macro-expression (the warp of a 1-3 s expression is the slowest part of rendering),
+    and :func:`lab_camera`; the randomness differs per seed and per source frame."""
+    from avatar_bridge.micro.synth.generate import SynthOptions
+
+    options = SynthOptions(amplitudes=(amplitude,), seed=1000 * seed + index, spacing=0.8, lead_in=1.5,
+                           macro=0, jitter=1)  # fmt: skip
+    return options, lab_camera(seed, index)
