@@ -238,13 +238,14 @@ def still_clips(plan: StillPlan, out_dir: Path | None = None, pad: float = 0.12,
     With ``spot``, the online spotter (default options) runs over the same frames, and each clip's
     source records the spotted event that matches it (IoU >= 0.5: onset, apex, offset and the
     AU-rule label) or None: the AU-rule classifier judged on the same events. ``out_dir``: cache
-    (both alignments are stored; ``steady`` picks one, see :func:`event_clip`).
+    (both alignments are stored; ``steady`` picks one, see :func:`event_clip`); with ``spot`` the
+    entry is keyed by the spotter's code and settings too, so a changed spotter labels them again.
     """
     from avatar_bridge.micro.synth.cache import RECORDINGS, cache_folder, key, still_frames_of, tracked_still
 
     folder = Path(out_dir) if out_dir is not None else cache_folder()
     name = key(plan.source, plan.options, "still", plan.index, plan.seconds, plan.camera)
-    cache = folder / f"clips-{name}-p{pad:g}{'-spot' if spot else ''}.npz"
+    cache = folder / f"clips-{name}-p{pad:g}{'-spot' + _spotter_fingerprint() if spot else ''}.npz"
     if cache.is_file():
         return _load_clips(cache, "steady" if steady else "clip")
     prepared, results, truth = tracked_still(plan.source, plan.index, plan.seconds, plan.options, plan.camera)
@@ -285,6 +286,22 @@ def still_clips(plan: StillPlan, out_dir: Path | None = None, pad: float = 0.12,
                              "spotted": match.get(i)})  # fmt: skip
     _save_clips(cache, part, steady_clips)
     return _load_clips(cache, "steady" if steady else "clip")
+
+
+def _spotter_fingerprint() -> str:
+    """Digest of the spotter's code, settings file and default options: cached spotted events are
+    made again when any of them changes (they are the spotter's output, not the generator's)."""
+    import hashlib
+
+    from avatar_bridge.micro import SpotterOptions, flow, spotting
+    from avatar_bridge.micro.spotting.channels import SPOTTING_FILE
+    from avatar_bridge.resources import data_dir
+
+    digest = hashlib.sha256(repr(SpotterOptions()).encode())
+    files = sorted(Path(spotting.__file__).parent.glob("*.py")) + [Path(flow.__file__)]
+    for f in [*files, data_dir("blendshapes") / SPOTTING_FILE]:
+        digest.update(f.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def _spotted_matches(events: list[dict], spotted: list) -> dict[int, dict]:
