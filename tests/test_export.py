@@ -428,3 +428,19 @@ def test_two_people_get_a_plot_each(samples, tmp_path):
     first, second = cv2.imread(str(out / "two.png")), cv2.imread(str(out / f"two.face{ids[1]}.png"))
     assert first is not None and second is not None and first.shape == second.shape
     assert not np.array_equal(first, second)  # each face's own curves and title
+
+
+def test_export_runs_opencv_on_one_thread_and_puts_the_setting_back(samples, tmp_path):
+    from avatar_bridge.pipeline.export import ExportOptions, export_video
+
+    seen = []
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        export_video(samples / "single_face.mp4", tmp_path, ExportOptions(plot=False),
+                     progress=lambda n, total: seen.append(cv2.getNumThreads()))  # fmt: skip
+        assert set(seen) == {1} and cv2.getNumThreads() == 2
+        meta = json.loads((tmp_path / "single_face.json").read_text())
+        assert meta["settings"]["opencv_threads"] == 1
+    finally:
+        cv2.setNumThreads(before)
