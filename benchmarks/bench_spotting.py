@@ -243,7 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--still-seeds", type=int, default=4, help="plans on the held-still face per amplitude")
+    ap.add_argument("--cost", action="store_true",
+                    help="only measure the spotter's cost per frame on stored frames (quiet machine; ~1 min)")
     args = ap.parse_args(argv)
+    if args.cost:
+        return cost_only()
     base = SpotterOptions()
     grid = [base] + [replace(base, z_on=z) for z in Z_GRID if z != base.z_on]
     zs = [o.z_on for o in grid]
@@ -397,6 +401,53 @@ def main(argv: list[str] | None = None) -> int:
     tmp.write_text(json.dumps(report, indent=1))
     tmp.replace(OUT)
     print(f"wrote {OUT}")
+    return 0
+
+
+def cost_only(reps: int = 3) -> int:
+    """CPU time per frame of the spotter (flow, landmarks only) and of MediaPipe, on the same frames
+    held in memory (not rendered inside the timed loop): the held-still recordings of frames 2 and
+    240 at 2 px, seed 1, and 60 frames of the WolfgangLanger close-up. Best of ``reps`` runs of the
+    process's CPU time (MediaPipe's own threads included), cases alternated. Writes
+    benchmarks/results/bench_spotting_cost.json. OpenCV on one thread, as ``export`` runs it
+    (``ExportOptions.opencv_threads``); OpenCV's default is also measured for the spotter."""
+    import cv2
+
+    from avatar_bridge.tracking import FaceTracker, TrackerOptions
+
+    sets = {}
+    for source, index in (("single_face.mp4", 2), ("WolfgangLanger_Pexels.mp4", 240)):
+        options, cam = lab_recording(2.0, 1, index)
+        prepared, results, _ = tracked_still(source, index, STILL_SECONDS, options, cam)
+        frames = list(still_frames_of(source, index, STILL_SECONDS, prepared, cam))
+        sets[f"held-still {source}#{index}"] = (frames, results)
+    src = "WolfgangLanger_Pexels.mp4"
+    prepared, results, _ = tracked(src, SynthOptions(events=0, macro=0, jitter=0))
+    frames = [f for _, f in zip(range(60), frames_of(src, prepared), strict=False)]
+    sets[f"close-up {src}"] = (frames, results[: len(frames)])
+    rows = []
+    for name, (frames, res) in sets.items():
+        best = {"spotter_flow": np.inf, "spotter_landmarks": np.inf, "mediapipe": np.inf,
+                "spotter_flow_opencv_default_threads": np.inf}  # fmt: skip
+        for _ in range(reps):
+            for case in best:
+                default = cv2.getNumThreads()
+                cv2.setNumThreads(default if case.endswith("default_threads") else 1)
+                sp = MicroSpotter(SpotterOptions(use_flow=case.startswith("spotter_flow")))
+                with FaceTracker(TrackerOptions()) as tracker:  # VIDEO mode: a fresh clock each run
+                    t0 = time.process_time()
+                    for f, r in zip(frames, res, strict=False):
+                        tracker.update(f) if case == "mediapipe" else sp.update(r, (), f)
+                    best[case] = min(best[case], 1e3 * (time.process_time() - t0) / len(frames))
+                cv2.setNumThreads(default)
+        shape = frames[0].image.shape
+        rows.append({"frames": name, "size": f"{shape[1]}x{shape[0]}", "n": len(frames), **best})
+        print(f"{name:45s} {shape[1]}x{shape[0]}  spotter with flow {best['spotter_flow']:.3f} ms, "
+              f"landmarks only {best['spotter_landmarks']:.3f} ms, MediaPipe {best['mediapipe']:.2f} ms; "
+              f"spotter with OpenCV's default threads {best['spotter_flow_opencv_default_threads']:.3f} ms")
+    out = OUT.with_name("bench_spotting_cost.json")
+    out.write_text(json.dumps({"what": cost_only.__doc__, "reps": reps, "rows": rows}, indent=1))
+    print(f"wrote {out}")
     return 0
 
 
