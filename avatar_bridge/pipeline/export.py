@@ -47,8 +47,9 @@ class ExportOptions:
     prefetch: how many frames may wait between two threads (decode -> track -> analyse).
     opencv_threads: OpenCV's worker threads while the export runs (restored after). 1 by default:
     the analysis works on small images (a 128 px aligned face, FACS patches) that threads do not
-    speed up, while idle workers spinning after each call took CPU from MediaPipe (the spotter used
-    1.5 ms of CPU per frame with OpenCV's 2 threads, 0.6 ms with 1); None leaves OpenCV's setting.
+    speed up, and the workers spin after each call (the spotter alone: 1.0-1.3 ms of CPU per frame
+    with OpenCV's 2 threads, 0.64-0.87 ms with 1, ``bench_spotting.py --cost``); None leaves
+    OpenCV's setting.
     plot: write ``<stem>.png``. landmarks: write ``<stem>.landmarks.npz`` (the face mesh of every
     frame); False is the anonymized export (``--anonymize``): AU and blendshape curves only.
     """
