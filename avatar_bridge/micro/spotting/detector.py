@@ -125,7 +125,7 @@ class Detector:
     @property
     def busy(self) -> bool:
         """A candidate or a held expression is open, or something moves (the flow reference should stay)."""
-        return self.peak is not None or self.held is not None or not self.quiet
+        return self.held is not None or not self.quiet or any(p is not None for p in self.peaks)
 
     def drop(self, why: str) -> None:
         """Forget open candidates and the window (a gap in the input)."""
