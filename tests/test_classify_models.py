@@ -69,6 +69,14 @@ def test_forward_shapes_and_softmax():
     assert p.shape == (2, 3) and np.allclose(p.sum(axis=1), 1.0)
 
 
+def test_initial_weights_follow_the_seed_and_leave_torch_rng_alone():
+    before = torch.random.get_rng_state()
+    a, b, c = TPHA3DNet(seed=0), TPHA3DNet(seed=0), TPHA3DNet(seed=1)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    pa, pb, pc = (torch.cat([p.flatten() for p in m.parameters()]) for m in (a, b, c))
+    assert torch.equal(pa, pb) and not torch.equal(pa, pc)
+
+
 def test_options_checked():
     with pytest.raises(InputError, match="pool"):
         TPHA3DNet(TPHA3DNetOptions(frames=2, pool=(4, 8, 8)))

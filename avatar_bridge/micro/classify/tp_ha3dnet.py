@@ -106,11 +106,15 @@ class TPHA3DNet(nn.Module):
     """Three paths, concatenated, one linear layer to class logits (softmax is applied in
     :meth:`predict_proba` and folded into the cross-entropy loss for training)."""
 
-    def __init__(self, options: TPHA3DNetOptions | None = None) -> None:
+    def __init__(self, options: TPHA3DNetOptions | None = None, seed: int = 0) -> None:
+        """``seed``: the initial weights' random seed, so that a training run can be repeated
+        (torch's global generator is left as it was)."""
         super().__init__()
         self.options = options or TPHA3DNetOptions()
-        self.paths = nn.ModuleList(Path3D(self.options) for _ in REGIONS)
-        self.head = nn.Linear(self.options.dense * len(REGIONS), len(self.options.classes))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.paths = nn.ModuleList(Path3D(self.options) for _ in REGIONS)
+            self.head = nn.Linear(self.options.dense * len(REGIONS), len(self.options.classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, C, T, H, W) -> (B, classes)
         feats = [path(x[:, k]) for k, path in enumerate(self.paths)]
