@@ -80,6 +80,9 @@ class FlowTracks:
         self.scale = 640.0 / ALIGNED_FACE_WIDTH  # aligned px -> px at 640 px face width
         #: Mean grey level (0-255) of the last aligned face: the face's brightness, for free.
         self.brightness = float("nan")
+        #: The last aligned grey face (128 x 128 uint8, before the blur; a new array every frame),
+        #: for classifiers that look at the event's frames (:data:`micro.flow.CROPS` cut it).
+        self.aligned: np.ndarray | None = None
 
     def reset(self) -> None:
         self._ref, self._grad, self._inv, self._ok = None, None, None, None
@@ -112,6 +115,7 @@ class FlowTracks:
         g = grey(cv2.warpAffine(self._buffer, m, (n, n), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
         self.brightness = float(cv2.mean(g)[0])
+        self.aligned = g
         g = g.astype(np.float32)
         b = self.options.blur
         return cv2.GaussianBlur(g, (0, 0), b) if b > 0 else g
