@@ -194,7 +194,9 @@ class ExpressionEvent:
     """A spotted facial expression, emitted after its offset (``emitted_at`` >= ``offset``).
 
     Times are source seconds. ``aus`` maps AU name to peak intensity; ``regions`` names the face
-    regions that moved ('left_eye', 'right_eye', 'nose', 'mouth').
+    regions that moved ('left_eye', 'right_eye', 'nose', 'mouth'). ``confidence`` is the spotter's
+    (how clearly the movement stood out); ``label_scores`` maps each class to its probability when a
+    learned classifier (TP-HA3DNet) chose ``label``, and is empty when the AU rules did.
     """
 
     kind: EventKind
@@ -211,6 +213,7 @@ class ExpressionEvent:
     label: str = ""  # e.g. 'positive', 'negative', 'surprise'
     emotion: str = ""  # e.g. 'happiness'
     truncated: bool = False  # cut by the end of the stream or a gap: times are what was seen
+    label_scores: dict[str, float] = field(default_factory=dict)  # class -> probability
 
     @property
     def duration(self) -> float:

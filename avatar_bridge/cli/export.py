@@ -21,6 +21,7 @@ from avatar_bridge.capture import CaptureOptions
 from avatar_bridge.channels import AU_DESCRIPTIONS
 from avatar_bridge.cli import app
 from avatar_bridge.errors import InputError
+from avatar_bridge.micro import SpotterOptions
 from avatar_bridge.pipeline.export import ExportOptions, ExportSummary, export_video
 from avatar_bridge.tracking import TrackerOptions
 
@@ -167,6 +168,17 @@ def export(
     force: bool = typer.Option(
         False, "--force", help="Batch: redo videos whose outputs are already complete."
     ),
+    classifier: str = typer.Option(
+        "au-rules",
+        "--classifier",
+        help="Who labels micro-expressions in <stem>.events.json: au-rules (default) or tp-ha3dnet "
+        "(the learned model; each event then lists its class probabilities, label_scores).",
+    ),
+    classifier_model: Path | None = typer.Option(
+        None,
+        "--classifier-model",
+        help="TP-HA3DNet file (avatar-bridge train tp-ha3dnet); default: the shipped models/tp_ha3dnet.pt.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Track face videos and write OpenFace-compatible action-unit curves.
@@ -186,9 +198,17 @@ def export(
 
     Example: avatar-bridge export 'interviews/**/*.mp4' -o curves --jobs 2
     """
+    micro = SpotterOptions(
+        classifier=classifier, classifier_model=str(classifier_model) if classifier_model else None
+    )
+    if micro.classifier == "tp-ha3dnet":  # a missing or corrupt model fails here, before any video is read
+        from avatar_bridge.micro.classify.online import OnlineTPHA3DNet
+
+        OnlineTPHA3DNet(micro.classifier_model)
     options = ExportOptions(
         capture=CaptureOptions(start=start, end=end, stride=stride, max_size=max_size),
         tracker=TrackerOptions(model_path=model, num_faces=faces),
+        micro=micro,
         plot=not no_plot,
         landmarks=not anonymize,
     )

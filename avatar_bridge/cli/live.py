@@ -11,6 +11,7 @@ from rich.table import Table
 from avatar_bridge.capture import CaptureOptions, SourceInfo
 from avatar_bridge.cli import app
 from avatar_bridge.errors import ConfigError
+from avatar_bridge.micro import SpotterOptions
 from avatar_bridge.pipeline.live import LiveOptions, LivePipeline, LiveStats, LiveStatus
 from avatar_bridge.tracking import TrackerOptions
 
@@ -92,6 +93,17 @@ def live(
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     num_faces: int = typer.Option(1, "--num-faces", help="Most faces to track."),
     replay_events: bool = typer.Option(False, help="Replay detected micro-expressions on the avatar."),
+    classifier: str = typer.Option(
+        "au-rules",
+        "--classifier",
+        help="Who labels micro-expressions: au-rules (default) or tp-ha3dnet (the learned model; "
+        "its class probabilities go out as /ab/label on osc://).",
+    ),
+    classifier_model: Path = typer.Option(
+        None,
+        "--classifier-model",
+        help="TP-HA3DNet file (avatar-bridge train tp-ha3dnet); default: the shipped one.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No status line."),
 ) -> None:
     """Drive avatars live: several sinks at once, Ctrl-C stops with a summary.
@@ -114,6 +126,9 @@ def live(
             "give at least one --sink URL (e.g. --sink osc://127.0.0.1:9100), --vcam or --preview"
         )
     cam_w, cam_h = _size(camera_size, "--camera-size") if camera_size else (None, None)
+    spotter = SpotterOptions(
+        classifier=classifier, classifier_model=str(classifier_model) if classifier_model else None
+    )
     options = LiveOptions(
         source=source,
         sinks=tuple(urls),
@@ -125,6 +140,7 @@ def live(
         tracker=TrackerOptions(num_faces=num_faces),
         capture=CaptureOptions(max_size=1280, width=cam_w, height=cam_h, fps=camera_fps),
         replay_events=replay_events,
+        spotter=spotter,
     )
     show = not quiet and console.is_terminal
 

@@ -2,7 +2,8 @@
 
 One object per event, times in source seconds: kind (micro|macro), face_id, onset, apex, offset,
 duration, emitted_at (when the online spotter decided), decision_delay (emitted_at - offset),
-aus (AU -> peak intensity), regions, side, magnitude, confidence, label (3-class), emotion.
+aus (AU -> peak intensity), regions, side, magnitude, confidence (the spotter's), label (3-class),
+emotion, label_scores (class -> probability when TP-HA3DNet chose the label; {} for the AU rules).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def event_to_dict(e: ExpressionEvent) -> dict[str, object]:
         "confidence": round(float(e.confidence), 3),
         "label": e.label,
         "emotion": e.emotion,
+        "label_scores": {k: round(float(v), 4) for k, v in e.label_scores.items()},
     }
 
 
@@ -76,6 +78,7 @@ def read_events(path: str | Path) -> list[ExpressionEvent]:
                     confidence=float(e.get("confidence", 0.0)),
                     label=str(e.get("label", "")),
                     emotion=str(e.get("emotion", "")),
+                    label_scores={str(k): float(v) for k, v in dict(e.get("label_scores", {})).items()},
                 )
             )
         except (KeyError, TypeError, ValueError) as err:

@@ -27,7 +27,7 @@ import numpy as np
 from avatar_bridge.capture import CaptureOptions, SourceInfo, open_source
 from avatar_bridge.errors import AvatarBridgeError, ConfigError
 from avatar_bridge.facs import AUEstimator, FACSOptions
-from avatar_bridge.micro import MicroSpotter
+from avatar_bridge.micro import MicroSpotter, SpotterOptions
 from avatar_bridge.records import ActionUnits, ExpressionEvent, Frame, FrameOutput, RigWeights, TrackingResult
 from avatar_bridge.retarget import CalibrationFile, FaceRetargeter, RetargetOptions, load_profile
 from avatar_bridge.retarget.profile import Profile
@@ -45,7 +45,9 @@ class LiveOptions:
     profile: the session's rig profile (sinks may declare their own). spelling / mirror: profile
     options. calibration: a file written by ``avatar-bridge calibrate``. fast: ignore the video's
     frame rate. max_frames: stop after this many frames (None = until the source ends).
-    micro: run the micro-expression spotter when it is installed. replay_events: also replay each
+    micro: run the micro-expression spotter when it is installed; spotter: its settings (among them
+    which classifier labels the events: the AU rules by default, or TP-HA3DNet, whose model is
+    loaded when the run starts). replay_events: also replay each
     detected event on the avatar (Retargeter.play_event). status_interval: seconds between
     status callbacks.
     """
@@ -61,6 +63,7 @@ class LiveOptions:
     capture: CaptureOptions = field(default_factory=CaptureOptions)
     retarget: RetargetOptions = field(default_factory=RetargetOptions)
     micro: bool = True
+    spotter: SpotterOptions = field(default_factory=SpotterOptions)
     replay_events: bool = False
     status_interval: float = 0.5
 
@@ -267,7 +270,7 @@ class LivePipeline:
         facs = AUEstimator(FACSOptions())
         if self._facs_calibration is not None:
             facs.set_calibration(self._facs_calibration)
-        return facs, (MicroSpotter() if self.options.micro else None)
+        return facs, (MicroSpotter(self.options.spotter) if self.options.micro else None)
 
     def outputs(
         self,

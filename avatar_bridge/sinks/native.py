@@ -13,6 +13,9 @@ then any of::
     /ab/head   float32 pitch, yaw, roll (rad), float32 tx, ty, tz (cm)
     /ab/event  string kind (micro|macro), string label, float64 onset, apex, offset,
                float32 confidence, string aus ("AU12:1.20,AU06:0.40")
+    /ab/label  float64 onset, string scores ("negative:0.09,positive:0.91,surprise:0.00")
+               (right after its /ab/event, same onset, only when a learned classifier such as
+               TP-HA3DNet chose the label: each class's probability; the AU rules send none)
 
 and the last bundle of the frame ends with ``/ab/end int32 frame index``. A frame with no face
 tracked yet is sent as face_id -1 with ``/ab/face 0``.
@@ -98,6 +101,11 @@ def event_message(event: ExpressionEvent) -> bytes:
     )
 
 
+def label_message(event: ExpressionEvent) -> bytes:
+    """The class probabilities of ``event`` (``/ab/label``); call only when it has ``label_scores``."""
+    return encode_message("/ab/label", "ds", (event.onset, format_event_aus(event.label_scores)))
+
+
 @dataclass(frozen=True, slots=True)
 class _FaceGroup:
     face_id: int
@@ -122,7 +130,10 @@ def _groups(out: FrameOutput) -> list[_FaceGroup]:
         groups.append(_FaceGroup(-1, [_FACE[False]]))
     by_id = {g.face_id: g for g in groups}
     for e in out.events:
-        by_id.get(e.face_id, groups[0]).elements.append(element(event_message(e)))
+        els = by_id.get(e.face_id, groups[0]).elements
+        els.append(element(event_message(e)))
+        if e.label_scores:
+            els.append(element(label_message(e)))
     return groups
 
 

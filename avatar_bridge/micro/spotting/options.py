@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from avatar_bridge.errors import InputError
 from avatar_bridge.micro.spotting.flowtracks import FlowTrackOptions
 
+#: The classifiers that may label spotted micro-expressions (``SpotterOptions.classifier``).
+CLASSIFIERS = ("au-rules", "tp-ha3dnet")
+
 
 @dataclass(frozen=True, slots=True)
 class SpotterOptions:
@@ -64,7 +67,12 @@ class SpotterOptions:
 
     Description. au_min: least AU intensity rise (0-5) to list an AU; au_px: px of movement per
     AU intensity unit for the geometric / flow cues. label: fill ``label`` and ``emotion`` of every
-    event with the AU-rule classifier (``micro.classify.au_rules``).
+    event. classifier: who labels micro-expressions: "au-rules" (default; ``micro.classify.au_rules``,
+    no training, the better scores on the project's data) or "tp-ha3dnet" (the learned 3D CNN on the
+    event's aligned frames, ``micro.classify.online``; its class probabilities go to the event's
+    ``label_scores``). Macro events, and micro events whose frames are missing (no frame given),
+    keep the AU rules. classifier_model: the TP-HA3DNet file (``avatar-bridge train tp-ha3dnet``);
+    None = ``tp_ha3dnet.pt`` from ``$AVATAR_BRIDGE_MODEL_DIR`` or the packaged models folder.
     """
 
     use_flow: bool = True
@@ -101,6 +109,8 @@ class SpotterOptions:
     au_min: float = 0.25
     au_px: float = 2.0
     label: bool = True
+    classifier: str = "au-rules"
+    classifier_model: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.z_off < self.z_on:
@@ -112,5 +122,10 @@ class SpotterOptions:
             raise InputError(f"pool must be at least 1 (1 = off), got {self.pool}")
         if not self.scales or min(self.scales) <= 0:
             raise InputError(f"scales must be positive seconds, got {self.scales}")
+        if self.classifier not in CLASSIFIERS:
+            choices = " or ".join(repr(c) for c in CLASSIFIERS)
+            raise InputError(f"classifier must be {choices}, got {self.classifier!r}")
+        if self.classifier_model is not None and self.classifier != "tp-ha3dnet":
+            raise InputError(f"a classifier model ({self.classifier_model}) needs classifier 'tp-ha3dnet'")
         if self.max_event <= self.max_micro:
             raise InputError(f"max_event ({self.max_event}) must exceed max_micro ({self.max_micro})")

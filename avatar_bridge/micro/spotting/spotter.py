@@ -3,7 +3,9 @@
 Per frame and face it measures channel positions (optical-flow patch tracks on the aligned face
 when frames are given, MediaPipe landmark groups otherwise), feeds them to the face's
 :class:`Detector` and describes what the detector finished: regions, side, AUs, confidence and,
-by default, a label and emotion word from the AU rules. Every window is in seconds, so 30, 120 and
+by default, a label and emotion word from the AU rules (or, with ``classifier="tp-ha3dnet"``,
+micro-expressions labelled by TP-HA3DNet on their aligned frames, kept per face for about a
+second: ``micro.classify.online``). Every window is in seconds, so 30, 120 and
 200 fps behave alike. Bad input is counted in ``stats``, never raised: repeated or backwards
 timestamps are skipped, a time jump or a face lost for longer than ``max_gap`` drops open events.
 """
@@ -17,6 +19,7 @@ import numpy as np
 
 from avatar_bridge.channels import ARKIT_INDEX
 from avatar_bridge.micro.features import align, group_positions, reference_shape
+from avatar_bridge.micro.flow import aligned_face, grey
 from avatar_bridge.micro.spotting.channels import SpottingConfig, load_config
 from avatar_bridge.micro.spotting.describe import describe
 from avatar_bridge.micro.spotting.detector import Detector, Found
@@ -40,6 +43,7 @@ class _Face:
         self.rotation: np.ndarray | None = None
         self.au_base: np.ndarray | None = None
         self.au_recent: deque[tuple[float, np.ndarray]] = deque(maxlen=256)
+        self.frames = None  # FaceFrames of the aligned faces, when TP-HA3DNet labels the events
 
 
 class MicroSpotter:
@@ -57,10 +61,16 @@ class MicroSpotter:
         self._faces: dict[int, _Face] = {}
         self._last_t: float | None = None
         self._labeller = None
+        self._learned = None  # OnlineTPHA3DNet, loaded once
+        self._warned_no_frames = False
         if self.options.label:
             from avatar_bridge.micro.classify.au_rules import AURuleClassifier
 
-            self._labeller = AURuleClassifier()
+            self._labeller = AURuleClassifier()  # macro events, and micro ones without frames
+            if self.options.classifier == "tp-ha3dnet":
+                from avatar_bridge.micro.classify.online import OnlineTPHA3DNet
+
+                self._learned = OnlineTPHA3DNet(self.options.classifier_model)
         #: Why candidates were dropped or rejected, and how much input was skipped (counts).
         self.stats: dict[str, int] = {}
 
@@ -91,6 +101,10 @@ class MicroSpotter:
             if st is None:
                 use_flow = o.use_flow and frame is not None
                 st = self._faces[face.face_id] = _Face(face, o, self._config, use_flow)
+                if self._learned is not None:
+                    from avatar_bridge.micro.classify.online import FaceFrames
+
+                    st.frames = FaceFrames(frame_seconds(o))
             out += self._update_face(st, face, by_id.get(face.face_id), frame, t)
         for fid, st in list(self._faces.items()):
             if fid in seen or st.last_t is None:
@@ -135,6 +149,8 @@ class MicroSpotter:
         st.detector.drop(why)
         if st.flow is not None:
             st.flow.reset()
+        if st.frames is not None:
+            st.frames.clear()
         st.last_pos = None
         self._merge_counts()
 
@@ -150,6 +166,10 @@ class MicroSpotter:
     ) -> list[ExpressionEvent]:
         o = self.options
         pos = self._positions(st, face, frame, t)
+        if st.frames is not None and frame is not None:
+            # The flow has just aligned the face; landmarks only: align it as the training clips did.
+            aligned = st.flow.aligned if st.flow is not None else aligned_face(grey(frame.image), face)
+            st.frames.push(t, aligned)
         dt = 0.0 if st.last_t is None else t - st.last_t
         rot = face.pose.rotation.astype(np.float64)
         speed = 0.0
@@ -181,9 +201,32 @@ class MicroSpotter:
             _, vec = min(st.au_recent, key=lambda p: abs(p[0] - found.apex))
             rise = vec - st.au_base
         event = describe(found, face_id, st.layout, self.options, rise)
+        if self._learned is not None and not found.macro:
+            labelled = self._learned.label(event, st.frames) if st.frames is not None else None
+            if labelled is not None:
+                self._count("labelled_tp_ha3dnet")
+                return labelled
+            if st.frames is None or len(st.frames) == 0:
+                self._count("tp_ha3dnet_no_frames")
+                if not self._warned_no_frames:
+                    self._warned_no_frames = True
+                    log.warning("TP-HA3DNet labels micro-expressions from the face's frames, and none "
+                                "were given: those events are labelled by the AU rules")  # fmt: skip
+            else:
+                self._count("tp_ha3dnet_frames_short")  # the kept frames do not reach its onset
         if self._labeller is not None:
             event = self._labeller.classify_event(event)
         return event
+
+
+def frame_seconds(options: SpotterOptions) -> float:
+    """Seconds of aligned frames kept per face for a learned classifier: the longest time from a
+    micro-expression's onset to its decision (the detector times it from at most three scales
+    before the candidate's peak, which waits ``hold``), the training clips' pad and one 10 fps frame."""
+    from avatar_bridge.micro.classify.online import PAD
+
+    o = options
+    return o.hold + 3 * max(o.scales) + 2 * o.probe + PAD + 0.1
 
 
 def _luminance(frame: Frame, face: FaceObservation) -> float:
