@@ -343,3 +343,44 @@ def test_mouth_activity_does_not_veto_a_brow_micro_expression(mouth_then_brows):
     assert interval_iou((e.onset, e.offset), (brow.onset, brow.offset)) >= 0.5
     assert e.regions == ("left_eye", "right_eye") and "AU04" in e.aus
     assert not any(interval_iou((m.onset, m.offset), (brow.onset, brow.offset)) >= 0.5 for m in found[False])
+
+
+def test_history_probe_means():
+    """The detector's probes (every window at once) against a plain per-window mean: windows of
+    several samples, of none (the nearest sample), too far from any (None), after the storage grew
+    and compacted, at 240, 30 and 11 fps."""
+    from avatar_bridge.micro.spotting.history import History
+
+    rng = np.random.default_rng(3)
+    h = History(5, capacity=8)
+    ts = np.cumsum(rng.choice([1 / 240, 1 / 30, 0.09], size=300, p=[0.6, 0.35, 0.05]))
+    kept_t, kept_p, outcomes = [], [], {"none": 0, "nearest": 0, "window": 0}
+    for tk in ts:
+        pos = rng.normal(size=(5, 2))
+        h.append(float(tk), pos, False, 0.0, 0.0)
+        h.trim(float(tk) - 0.7)
+        kept_t.append(float(tk))
+        kept_p.append(pos)
+        t, p = np.array(kept_t), np.array(kept_p)
+        inside = t >= tk - 0.7
+        t, p = t[inside], p[inside]
+        taus = tk - np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.6])
+        for probe in (0.0, 0.01, 0.02):
+            want = []
+            for tau in taus:
+                win = (t >= tau - probe) & (t <= tau + probe)
+                if win.any():
+                    want.append(p[win].mean(axis=0))
+                    outcomes["window"] += 1
+                else:
+                    d = np.abs(t - tau)
+                    k = int(np.flatnonzero(d == d.min())[-1])  # a tie goes to the later sample
+                    want.append(p[k] if abs(t[k] - tau) <= 2 * probe + 0.05 else None)
+                    outcomes["nearest" if want[-1] is not None else "none"] += 1
+            got = h.means(taus, probe)
+            if any(w is None for w in want):
+                assert got is None
+            else:
+                np.testing.assert_allclose(got, np.stack(want), rtol=1e-12, atol=1e-12)
+                np.testing.assert_allclose(h.at(float(taus[2]), probe), want[2], rtol=1e-12, atol=1e-12)
+    assert min(outcomes.values()) > 20, outcomes  # every case was exercised

@@ -84,10 +84,10 @@ class Detector:
         self.sd = np.maximum(np.sqrt(self.var), o.sd_floor)  # kept with var: the scale z is scored in
         # Probe times of the bumps relative to now (now, h and 2h ago per scale), each averaged once
         # per frame; _mid, _old: per scale, the indices of its middle and old probes.
-        self._rel = sorted({0.0} | {-s for s in o.scales} | {-2 * s for s in o.scales}, reverse=True)
-        self._mid = np.array([self._rel.index(-s) for s in o.scales])
-        self._old = np.array([self._rel.index(-2 * s) for s in o.scales])
-        self._probes = np.zeros((len(self._rel), n, 2))
+        rel = sorted({0.0} | {-s for s in o.scales} | {-2 * s for s in o.scales}, reverse=True)
+        self._rel = np.array(rel)
+        self._mid = np.array([rel.index(-s) for s in o.scales])
+        self._old = np.array([rel.index(-2 * s) for s in o.scales])
         self._kept = np.flatnonzero(self.not_nose)
         # Zones (upper face: brows and eyes; lower face: mouth) each keep their own candidate,
         # refractory time and context, so an expression of one half neither hides nor vetoes a brief
@@ -100,6 +100,10 @@ class Detector:
         self.zone_of = np.zeros(n, dtype=np.intp)
         for zi, m in enumerate(self.zone_masks):
             self.zone_of[m] = zi
+        # The zones' channels one zone after another, and where each zone starts: every zone's
+        # largest bump in one reduction (the context rule, each frame).
+        self._by_zone = np.concatenate([np.flatnonzero(m) for m in self.zone_masks])
+        self._zone_starts = np.cumsum([0] + [int(m.sum()) for m in self.zone_masks[:-1]])
         self.learnt = 0.0
         self.first_t: float | None = None
         self.last_t: float | None = None
@@ -156,7 +160,7 @@ class Detector:
             return out
         bump, ends = bumps
         if o.busy_window > 0:
-            self.recent.append((t, np.stack([bump[:, m].max(axis=1) for m in self.zone_masks], axis=1)))
+            self.recent.append((t, np.maximum.reduceat(bump[:, self._by_zone], self._zone_starts, axis=1)))
             while self.recent[0][0] < t - self.keep:
                 self.recent.popleft()
         rise = bump - self.mu
@@ -166,7 +170,10 @@ class Detector:
             z[:, self.eye] = 0.0  # eye channels do not count around a blink
         self.quiet = not (z[:, self._kept] > o.z_pair).any()
         cand_any = step_any = False
-        if t - self.first_t >= o.warmup:  # warm: candidates may open
+        # Warm, and some score high enough that a candidate could open (pooling needs pool_min on
+        # each pooled channel): most frames are quiet and stop here.
+        opening = min(o.z_on, o.pool_min) if o.pool > 1 else o.z_on
+        if t - self.first_t >= o.warmup and z.max() >= opening:
             zs = self._pooled(z) if o.pool > 1 else z
             strong = (zs > o.z_on) & (rise > o.min_peak)
             strong[:, self.nose] = False
@@ -273,12 +280,9 @@ class Detector:
     # ------------------------------------------------------------------ micro layer
     def _bump(self, t: float) -> tuple[np.ndarray, np.ndarray] | None:
         """(S, C) bump heights and (S, C) distances between the two ends, or None (window not full)."""
-        h, p, probes = self.history, self.options.probe, self._probes
-        for k, r in enumerate(self._rel):
-            v = h.at(t + r, p)
-            if v is None:
-                return None
-            probes[k] = v
+        probes = self.history.means(t + self._rel, self.options.probe)
+        if probes is None:
+            return None
         now, mid, old = probes[0], probes[self._mid], probes[self._old]
         v, w = mid - 0.5 * (old + now), now - old
         return np.hypot(v[..., 0], v[..., 1]), np.hypot(w[..., 0], w[..., 1])
@@ -288,9 +292,10 @@ class Detector:
         h, j, c = o.scales[peak.scale], peak.channel, peak.centre
         zone = int(self.zone_of[j])
         hist = self.history
-        a, b, mid = hist.at(c - h, o.probe), hist.at(c + h, o.probe), hist.at(c, o.probe)
-        if a is None or b is None or mid is None:
+        probes = hist.means(np.array([c - h, c + h, c]), o.probe)
+        if probes is None:
             return None
+        a, b, mid = probes
         sel = (hist.t >= c - 2 * h - o.probe) & (hist.t <= now)
         ts, pos = hist.t[sel], hist.pos[sel]
         if len(ts) < 3:

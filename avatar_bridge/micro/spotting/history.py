@@ -11,7 +11,9 @@ class History:
 
     def __init__(self, n_channels: int, capacity: int = 64) -> None:
         self._t = np.empty(capacity)
-        self._pos = np.empty((capacity, n_channels, 2))
+        # One row more than the other arrays: the row past the newest sample always exists, so
+        # it may serve as a window's end index in :meth:`means` (it is never summed).
+        self._pos = np.empty((capacity + 1, n_channels, 2))
         self._blink = np.zeros(capacity, bool)
         self._speed = np.zeros(capacity)
         self._lum = np.zeros(capacity)
@@ -30,7 +32,7 @@ class History:
                 cap = 2 * len(self._t)
                 for name in ("_t", "_pos", "_blink", "_speed", "_lum"):
                     old = getattr(self, name)
-                    new = np.empty((cap,) + old.shape[1:], old.dtype)
+                    new = np.empty((cap + (name == "_pos"),) + old.shape[1:], old.dtype)
                     new[:n] = old[self._a : self._b]
                     setattr(self, name, new)
             else:  # compact to the front
@@ -66,19 +68,32 @@ class History:
     def lum(self) -> np.ndarray:
         return self._lum[self._a : self._b]
 
-    def at(self, tau: float, probe: float) -> np.ndarray | None:
-        """Mean positions over ``tau`` +- ``probe`` (the nearest sample when none falls inside and
-        it is at most ``2 * probe + 0.05`` s away; None otherwise)."""
-        # Called several times per frame and face: plain slices and ndarray methods, no wrappers.
+    def means(self, taus: np.ndarray, probe: float) -> np.ndarray | None:
+        """(K, C, 2) mean positions over each ``taus`` +- ``probe`` (the nearest sample when none
+        falls inside and it is at most ``2 * probe + 0.05`` s away); None when any is too far.
+
+        All windows at once, in two searches and one reduction: the spotter asks for several probe
+        times every frame, and per-call overhead was most of their cost."""
         a, b = self._a, self._b
         if a == b:
             return None
         t = self._t[a:b]
-        i0 = int(t.searchsorted(tau - probe, side="left"))
-        i1 = int(t.searchsorted(tau + probe, side="right"))
-        if i1 > i0:
-            # What ndarray.mean computes (pairwise sum, then a division), without its overhead.
-            return np.add.reduce(self._pos[a + i0 : a + i1], axis=0) / (i1 - i0)
-        j = min(i0, b - a - 1)
-        k = j - 1 if j > 0 and abs(t[j - 1] - tau) < abs(t[j] - tau) else j
-        return self._pos[a + k] if abs(t[k] - tau) <= 2 * probe + 0.05 else None
+        i0 = t.searchsorted(taus - probe, side="left")
+        i1 = t.searchsorted(taus + probe, side="right")
+        empty = i1 <= i0
+        if empty.any():  # the nearest sample instead, if near enough
+            j = np.minimum(i0, b - a - 1)
+            left = np.maximum(j - 1, 0)
+            k = np.where((j > 0) & (np.abs(t[left] - taus) < np.abs(t[j] - taus)), left, j)
+            if (np.abs(t[k] - taus)[empty] > 2 * probe + 0.05).any():
+                return None
+            i0, i1 = np.where(empty, k, i0), np.where(empty, k + 1, i1)
+        # Sums over [i0, i1) are the even outputs of reduceat (the odd ones span the gaps; the
+        # storage's spare row past the newest sample makes i1 = b a valid index).
+        sums = np.add.reduceat(self._pos[a : b + 1], np.stack([i0, i1], axis=1).ravel(), axis=0)[::2]
+        return sums / (i1 - i0)[:, None, None]
+
+    def at(self, tau: float, probe: float) -> np.ndarray | None:
+        """:meth:`means` of one time: (C, 2) or None."""
+        m = self.means(np.array([tau]), probe)
+        return None if m is None else m[0]
