@@ -16,6 +16,7 @@ from pythonosc.osc_bundle import OscBundle
 from pythonosc.osc_packet import OscPacket
 
 from avatar_bridge.cli import main
+from avatar_bridge.export.events_json import read_events
 from avatar_bridge.export.video import AtomicVideoWriter
 from avatar_bridge.micro import MicroSpotter, SpotterOptions
 from avatar_bridge.micro.classify.clips import event_clip, still_plan
@@ -153,6 +154,8 @@ def test_export_writes_tp_labels_and_probabilities(held_still, tmp_path):
         assert e["label"] == max(e["label_scores"], key=e["label_scores"].get)
         assert sum(e["label_scores"].values()) == pytest.approx(1.0, abs=1e-3)
     assert all(e["label_scores"] == {} for e in doc["events"] if e["kind"] == "macro")
+    back = read_events(out / "held_still.events.json")
+    assert [e.label_scores for e in back] == [e["label_scores"] for e in doc["events"]]
     settings = json.loads((out / "held_still.json").read_text())["settings"]["micro"]
     assert settings["classifier"] == "tp-ha3dnet" and settings["classifier_model"] is None
 

@@ -204,7 +204,7 @@ def export(
     if micro.classifier == "tp-ha3dnet":  # a missing or corrupt model fails here, before any video is read
         from avatar_bridge.micro.classify.online import OnlineTPHA3DNet
 
-        OnlineTPHA3DNet(micro.classifier_model)
+        OnlineTPHA3DNet(micro.classifier_model, warmup=0)
     options = ExportOptions(
         capture=CaptureOptions(start=start, end=end, stride=stride, max_size=max_size),
         tracker=TrackerOptions(model_path=model, num_faces=faces),
