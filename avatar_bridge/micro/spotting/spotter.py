@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from avatar_bridge.micro.spotting.detector import Detector, Found
 from avatar_bridge.micro.spotting.flowtracks import FlowTracks
 from avatar_bridge.micro.spotting.options import SpotterOptions
 from avatar_bridge.records import ActionUnits, ExpressionEvent, FaceObservation, Frame, TrackingResult
+
+if TYPE_CHECKING:  # torch is imported only when a learned classifier is chosen
+    from avatar_bridge.micro.classify.online import FaceFrames, OnlineTPHA3DNet
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ class _Face:
         self.rotation: np.ndarray | None = None
         self.au_base: np.ndarray | None = None
         self.au_recent: deque[tuple[float, np.ndarray]] = deque(maxlen=256)
-        self.frames = None  # FaceFrames of the aligned faces, when TP-HA3DNet labels the events
+        self.frames: FaceFrames | None = None  # the aligned faces, when TP-HA3DNet labels the events
 
 
 class MicroSpotter:
@@ -61,7 +65,7 @@ class MicroSpotter:
         self._faces: dict[int, _Face] = {}
         self._last_t: float | None = None
         self._labeller = None
-        self._learned = None  # OnlineTPHA3DNet, loaded once
+        self._learned: OnlineTPHA3DNet | None = None  # loaded once
         self._warned_no_frames = False
         if self.options.label:
             from avatar_bridge.micro.classify.au_rules import AURuleClassifier
