@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -260,7 +261,7 @@ def test_stage_threads_end_with_the_export(samples, tmp_path):
     from avatar_bridge.pipeline.export import ExportOptions, export_video
 
     def stages() -> list[str]:
-        names = ("avatar-bridge-decode", "avatar-bridge-track")
+        names = ("avatar-bridge-decode", "avatar-bridge-track", "avatar-bridge-analyse")
         return [t.name for t in threading.enumerate() if t.name in names]
 
     summary = export_video(samples / "single_face.mp4", tmp_path / "ok", ExportOptions(plot=False))
@@ -444,3 +445,55 @@ def test_export_runs_opencv_on_one_thread_and_puts_the_setting_back(samples, tmp
         assert meta["settings"]["opencv_threads"] == 1
     finally:
         cv2.setNumThreads(before)
+
+
+def _nice(tid: int) -> int:
+    return os.getpriority(os.PRIO_PROCESS, tid)
+
+
+def test_export_threads_yield_to_mediapipe_and_the_caller_keeps_its_priority(samples, tmp_path):
+    """Decoding and analysis run at ExportOptions.nice; the tracking thread and the caller's thread
+    keep the caller's priority (Linux per-thread nice values)."""
+    import threading
+
+    from avatar_bridge.pipeline.export import ExportOptions, export_video
+
+    me = threading.get_native_id()
+    mine = _nice(me)
+    for nice, want in ((19, 19), (None, mine)):
+        seen: dict[str, set[int]] = {}
+
+        def record(n: int, total: int | None, seen: dict[str, set[int]] = seen) -> None:
+            for t in threading.enumerate():
+                if t.name.startswith("avatar-bridge-") and t.native_id is not None:
+                    seen.setdefault(t.name, set()).add(_nice(t.native_id))
+            seen.setdefault("caller", set()).add(_nice(me))
+
+        export_video(samples / "single_face.mp4", tmp_path / str(nice), ExportOptions(plot=False, nice=nice),
+                     progress=record)  # fmt: skip
+        assert seen["avatar-bridge-analyse"] == {want} and seen["avatar-bridge-decode"] <= {want}
+        assert seen["avatar-bridge-track"] == {mine} and seen["caller"] == {mine}
+        assert _nice(me) == mine
+
+
+def test_ctrl_c_stops_the_export_and_leaves_no_files(samples, tmp_path):
+    """Ctrl-C reaches the caller's thread while the analysis thread works: the analysis stops at
+    the next frame, every thread ends and nothing that looks complete is left."""
+    import signal
+    import threading
+
+    from avatar_bridge.pipeline.export import ExportOptions, export_video
+
+    calls = []
+
+    def interrupt(n: int, total: int | None) -> None:
+        calls.append(n)
+        if n == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        export_video(samples / "single_face.mp4", tmp_path / "out", ExportOptions(plot=False),
+                     progress=interrupt)  # fmt: skip
+    assert max(calls) < 72  # stopped before the end
+    assert [t.name for t in threading.enumerate() if t.name.startswith("avatar-bridge-")] == []
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -13,14 +13,13 @@ import json
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Generic, TypeVar
 
-import cv2
 import numpy as np
 
 from avatar_bridge import __version__
@@ -33,8 +32,9 @@ from avatar_bridge.export.landmarks import LandmarksWriter
 from avatar_bridge.export.plot import AUPlot
 from avatar_bridge.facs import AUEstimator, FACSOptions
 from avatar_bridge.micro import MicroSpotter, SpotterOptions
+from avatar_bridge.pipeline.threads import lower_priority, opencv_threads, run_yielding
 from avatar_bridge.records import ActionUnits, ExpressionEvent
-from avatar_bridge.tracking import FaceTracker, TrackerOptions
+from avatar_bridge.tracking import Detection, FaceTracker, TrackerOptions
 
 Progress = Callable[[int, int | None], None]
 T = TypeVar("T")
@@ -45,6 +45,10 @@ class ExportOptions:
     """Everything an export can be tuned by; each part documents its own defaults.
 
     prefetch: how many frames may wait between two threads (decode -> track -> analyse).
+    nice: CPU priority (Linux nice value, 0-19) of the export's own threads (decoding, the per-frame
+    analysis and writing, the plots), so that MediaPipe's threads get a core first whenever they want
+    one: the analysis has slack (it runs beside the tracking of the next frame), MediaPipe's graph is
+    the critical path. None leaves every thread as it is. The tracking thread keeps its priority.
     opencv_threads: OpenCV's worker threads while the export runs (restored after). 1 by default:
     the analysis works on small images (a 128 px aligned face, FACS patches) that threads do not
     speed up, and the workers spin after each call (the spotter alone: 1.0-1.3 ms of CPU per frame
@@ -59,6 +63,7 @@ class ExportOptions:
     facs: FACSOptions = field(default_factory=FACSOptions)
     micro: SpotterOptions | None = field(default_factory=SpotterOptions)
     prefetch: int = 8
+    nice: int | None = 19
     opencv_threads: int | None = 1
     plot: bool = True
     landmarks: bool = True
@@ -101,8 +106,9 @@ class _Prefetched(Generic[T]):
     the caller can set up its own stage meanwhile) and is stopped and joined on exit, before
     whatever it reads from (a source, a tracker) is closed."""
 
-    def __init__(self, items: Iterator[T], depth: int, name: str) -> None:
+    def __init__(self, items: Iterator[T], depth: int, name: str, nice: int | None = None) -> None:
         self._items = items
+        self._nice = nice  # the thread's priority (threads.lower_priority); None: the caller's
         self._q: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._produce, name=name, daemon=True)
@@ -117,6 +123,7 @@ class _Prefetched(Generic[T]):
         return False
 
     def _produce(self) -> None:
+        lower_priority(self._nice)
         try:
             for item in self._items:
                 if not self._put(item):
@@ -140,24 +147,18 @@ class _Prefetched(Generic[T]):
             yield item  # type: ignore[misc]
 
 
-def _in_background(make: Callable[[], T]) -> Future[T]:
-    """Start ``make`` in a thread of its own; ``.result()`` waits for it (and re-raises its error)."""
+def _in_background(make: Callable[[], T], nice: int | None = None) -> Future[T]:
+    """Start ``make`` in a thread of its own (at priority ``nice``, see :func:`lower_priority`);
+    ``.result()`` waits for it (and re-raises its error)."""
+
+    def job() -> T:
+        lower_priority(nice)
+        return make()
+
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avatar-bridge-prepare")
-    future = pool.submit(make)
+    future = pool.submit(job)
     pool.shutdown(wait=False)  # the thread ends with its one job
     return future
-
-
-@contextlib.contextmanager
-def _opencv_threads(n: int | None) -> Iterator[None]:
-    """OpenCV's thread count set to ``n`` (None: unchanged) for the block, then put back."""
-    before = cv2.getNumThreads()
-    if n is not None:
-        cv2.setNumThreads(n)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(before)
 
 
 def _jsonable(value: object) -> object:
@@ -192,79 +193,50 @@ def export_video(
         raise InputError("export reads files or image folders; use 'avatar-bridge live' for cameras")
     stem = video.stem if video.is_file() else video.name
     warnings: list[str] = []
-    times: list[float] = []
-    per_face: dict[int, list[tuple[int, np.ndarray]]] = {}
-    frames_with_face = 0
-    events: list[ExpressionEvent] = []
     # The plot's fixed parts (axes, labels, colour bar) need no data: they are built while the
     # frames are tracked, so only the curves are left to draw at the end.
     new_plot = functools.partial(AUPlot, span=nominal_span(source.info, opts.capture))  # time axis too
     # One plot per face, built in the background when the face first appears; the first face's
     # (or, with no face at all, the empty picture's) is started before any frame is read.
-    first_plot = _in_background(new_plot) if opts.plot else None
-    figures: dict[int, Future[AUPlot]] = {}
-    # Three threads in a row: decode, track, analyse + write. OpenCV and MediaPipe release the
-    # GIL, so FACS, spotting and writing overlap with tracking the next frame.
+    first_plot = _in_background(new_plot, opts.nice) if opts.plot else None
+    total = source.info.frame_count
+    if total is not None:
+        total = max(1, total // opts.capture.stride)
+    # Four threads in a row: decode, track (MediaPipe), analyse + write, and the caller's, which
+    # waits. OpenCV and MediaPipe release the GIL, so FACS, spotting and writing overlap with
+    # tracking the next frame; every thread but the tracking one runs at ``opts.nice``.
     with (
         source,
-        _opencv_threads(opts.opencv_threads),
+        opencv_threads(opts.opencv_threads),
         FaceTracker(opts.tracker) as tracker,
         AtomicOutputs(Path(outdir)) as outs,
-        _Prefetched(iter(source), opts.prefetch, "avatar-bridge-decode") as decoded,
+        _Prefetched(iter(source), opts.prefetch, "avatar-bridge-decode", opts.nice) as decoded,
         _Prefetched((tracker.detect(f) for f in decoded), opts.prefetch, "avatar-bridge-track") as detected,
     ):
-        # Built while the first frames are decoded and tracked: reading their data files takes a while.
-        estimator = AUEstimator(opts.facs)
-        spotter = MicroSpotter(opts.micro) if opts.micro is not None else None
-        csv_path, bs_path = outs.path(f"{stem}.csv"), outs.path(f"{stem}.blendshapes.csv")
-        lm_path = outs.path(f"{stem}.landmarks.npz") if opts.landmarks else None
-        with (
-            open(csv_path, "w", newline="") as f_au,
-            open(bs_path, "w", newline="") as f_bs,
-            LandmarksWriter(lm_path) if lm_path else contextlib.nullcontext() as lm,
-        ):
-            au_writer, bs_writer = OpenFaceCSVWriter(f_au), BlendshapeCSVWriter(f_bs)
-            total = source.info.frame_count
-            if total is not None:
-                total = max(1, total // opts.capture.stride)
-            for n, detection in enumerate(detected):
-                frame, result = detection.frame, tracker.convert(detection)  # off the tracking thread
-                aus: tuple[ActionUnits, ...] = estimator.update(result, frame)
-                if spotter is not None:
-                    events += spotter.update(result, aus, frame)
-                times.append(frame.timestamp)
-                if result.faces:
-                    frames_with_face += 1
-                    for face, au in zip(result.faces, aus, strict=True):
-                        au_writer.write(frame.index, frame.timestamp, face, au)
-                        bs_writer.write(frame.index, frame.timestamp, face)
-                        if lm is not None:
-                            lm.write(frame.index, frame.timestamp, face)
-                        if first_plot is not None and face.face_id not in figures:
-                            figures[face.face_id] = _in_background(new_plot) if figures else first_plot
-                        per_face.setdefault(face.face_id, []).append((n, au.intensity))
-                else:
-                    au_writer.write(frame.index, frame.timestamp, None, None)
-                    bs_writer.write(frame.index, frame.timestamp, None)
-                if progress is not None:
-                    progress(n + 1, total)
-        frames = len(times)
-        if spotter is not None:
-            events += spotter.flush()
-            doc = events_document(video.name, events, spotter.stats)
+        paths = (
+            outs.path(f"{stem}.csv"),
+            outs.path(f"{stem}.blendshapes.csv"),
+            outs.path(f"{stem}.landmarks.npz") if opts.landmarks else None,
+        )
+        analyse = functools.partial(_analyse, detected, tracker, opts, paths, first_plot, new_plot,
+                                    progress, total)  # fmt: skip
+        got = run_yielding(analyse, opts.nice, "avatar-bridge-analyse")
+        events, frames, frames_with_face = got.events, len(got.times), got.frames_with_face
+        if opts.micro is not None:
+            doc = events_document(video.name, events, got.spotter_stats)
             outs.path(f"{stem}.events.json").write_text(json.dumps(doc, indent=1) + "\n")
         if source.decode_failed:
             warnings.append(f"decoding stopped early (truncated or corrupt file): {frames} frame(s) exported")
         if frames_with_face == 0:
             warnings.append(f"no face found in any of the {frames} frame(s); every row has success = 0")
-        t = np.asarray(times)
-        series = _series(per_face, frames)
+        t = np.asarray(got.times)
+        series = _series(got.per_face, frames)
         strongest = _strongest(series, t)
         if first_plot is not None and frames:
             for face_id, s in series.items():
                 name = f"{stem}.png" if face_id == min(series) else f"{stem}.face{face_id}.png"
                 face_events = [e for e in events if e.face_id == face_id]
-                plot = figures[face_id].result()
+                plot = got.figures[face_id].result()
                 plot.save(outs.path(name), t, s.intensity, f"{stem} (face {face_id})", face_events)
             if not series:
                 empty = np.full((frames, len(AU_INTENSITY)), np.nan)
@@ -289,6 +261,70 @@ def export_video(
         json_path.write_text(json.dumps(meta, indent=2) + "\n")
     return ExportSummary(source.info, frames, frames_with_face, {f: s.frames for f, s in series.items()},
                          outs.committed, warnings, elapsed, strongest, events)  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Analysed:
+    """What the per-frame analysis of an export gathered."""
+
+    times: list[float] = field(default_factory=list)
+    per_face: dict[int, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
+    frames_with_face: int = 0
+    events: list[ExpressionEvent] = field(default_factory=list)
+    figures: dict[int, Future[AUPlot]] = field(default_factory=dict)
+    spotter_stats: dict[str, int] = field(default_factory=dict)
+
+
+def _analyse(
+    detected: Iterable[Detection],
+    tracker: FaceTracker,
+    opts: ExportOptions,
+    paths: tuple[Path, Path, Path | None],
+    first_plot: Future[AUPlot] | None,
+    new_plot: Callable[[], AUPlot],
+    progress: Progress | None,
+    total: int | None,
+    cancel: threading.Event,
+) -> _Analysed:
+    """FACS, spotting and writing of every tracked frame (in the export's analysis thread)."""
+    got = _Analysed()
+    estimator = AUEstimator(opts.facs)
+    spotter = MicroSpotter(opts.micro) if opts.micro is not None else None
+    csv_path, bs_path, lm_path = paths
+    with (
+        open(csv_path, "w", newline="") as f_au,
+        open(bs_path, "w", newline="") as f_bs,
+        LandmarksWriter(lm_path) if lm_path else contextlib.nullcontext() as lm,
+    ):
+        au_writer, bs_writer = OpenFaceCSVWriter(f_au), BlendshapeCSVWriter(f_bs)
+        for n, detection in enumerate(detected):
+            if cancel.is_set():
+                return got
+            frame, result = detection.frame, tracker.convert(detection)  # off the tracking thread
+            aus: tuple[ActionUnits, ...] = estimator.update(result, frame)
+            if spotter is not None:
+                got.events += spotter.update(result, aus, frame)
+            got.times.append(frame.timestamp)
+            if result.faces:
+                got.frames_with_face += 1
+                for face, au in zip(result.faces, aus, strict=True):
+                    au_writer.write(frame.index, frame.timestamp, face, au)
+                    bs_writer.write(frame.index, frame.timestamp, face)
+                    if lm is not None:
+                        lm.write(frame.index, frame.timestamp, face)
+                    if first_plot is not None and face.face_id not in got.figures:
+                        # Started from this thread: the plot's thread shares its priority.
+                        got.figures[face.face_id] = _in_background(new_plot) if got.figures else first_plot
+                    got.per_face.setdefault(face.face_id, []).append((n, au.intensity))
+            else:
+                au_writer.write(frame.index, frame.timestamp, None, None)
+                bs_writer.write(frame.index, frame.timestamp, None)
+            if progress is not None:
+                progress(n + 1, total)
+    if spotter is not None:
+        got.events += spotter.flush()
+        got.spotter_stats = dict(spotter.stats)
+    return got
 
 
 def _series(per_face: dict[int, list[tuple[int, np.ndarray]]], frames: int) -> dict[int, FaceSeries]:
