@@ -194,3 +194,22 @@ def test_bad_input_gives_one_line_error(samples, tmp_path, capsys, args, message
     assert code != 0
     assert len(err.splitlines()) == 1 and err.startswith("error:"), err
     assert message in err
+
+
+def test_live_runs_opencv_on_one_thread_and_puts_the_setting_back(samples):
+    import cv2
+
+    class Threads(Collect):
+        def send(self, out: FrameOutput) -> None:
+            self.outputs.append(cv2.getNumThreads())
+
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        sink = Threads()
+        opts = LiveOptions(source=str(samples / "single_face.mp4"), sinks=("osc://127.0.0.1:9",), fast=True,
+                           max_frames=5)  # fmt: skip
+        LivePipeline(opts, extra_sinks=[sink]).run()
+        assert sink.outputs == [1] * 5 and cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(before)

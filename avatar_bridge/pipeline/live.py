@@ -28,6 +28,7 @@ from avatar_bridge.capture import CaptureOptions, SourceInfo, open_source
 from avatar_bridge.errors import AvatarBridgeError, ConfigError
 from avatar_bridge.facs import AUEstimator, FACSOptions
 from avatar_bridge.micro import MicroSpotter, SpotterOptions
+from avatar_bridge.pipeline.threads import opencv_threads
 from avatar_bridge.records import ActionUnits, ExpressionEvent, Frame, FrameOutput, RigWeights, TrackingResult
 from avatar_bridge.retarget import CalibrationFile, FaceRetargeter, RetargetOptions, load_profile
 from avatar_bridge.retarget.profile import Profile
@@ -49,7 +50,9 @@ class LiveOptions:
     which classifier labels the events: the AU rules by default, or TP-HA3DNet, whose model is
     loaded when the run starts). replay_events: also replay each
     detected event on the avatar (Retargeter.play_event). status_interval: seconds between
-    status callbacks.
+    status callbacks. opencv_threads: OpenCV's worker threads during the run (restored after); 1
+    by default, as for ``export``: the analysis works on small images that threads do not speed up,
+    and idle workers spinning after each call take CPU from MediaPipe (None leaves OpenCV's setting).
     """
 
     source: str | int = 0
@@ -66,6 +69,7 @@ class LiveOptions:
     spotter: SpotterOptions = field(default_factory=SpotterOptions)
     replay_events: bool = False
     status_interval: float = 0.5
+    opencv_threads: int | None = 1
 
     def __post_init__(self) -> None:
         if not self.sinks:
@@ -345,31 +349,32 @@ class LivePipeline:
         window: list[float] = []
         last_index = -1
         try:
-            for frame, available in frames:
-                if frame.index <= last_index:
-                    continue
-                last_index = frame.index
-                t0 = time.perf_counter()
-                result = tracker.update(frame)
-                t1 = time.perf_counter()
-                aus = facs.update(result, frame)
-                events = micro.update(result, aus, frame) if micro is not None else []
-                t2 = time.perf_counter()
-                self._send(self.outputs(result, aus, events, frame))
-                t3 = time.perf_counter()
-                stats.frames += 1
-                stats.frames_with_face += bool(result.faces)
-                stats.events += len(events)
-                stats.tracking.append(t1 - t0)
-                stats.analysis.append(t2 - t1)
-                stats.output.append(t3 - t2)
-                stats.latency.append(t3 - available)
-                window.append(t3 - available)
-                if self.on_status is not None and t3 - last_status >= opts.status_interval:
-                    self.on_status(self._status(t3 - t_start, window, result))
-                    last_status, window = t3, []
-                if opts.max_frames is not None and stats.frames >= opts.max_frames:
-                    break
+            with opencv_threads(opts.opencv_threads):
+                for frame, available in frames:
+                    if frame.index <= last_index:
+                        continue
+                    last_index = frame.index
+                    t0 = time.perf_counter()
+                    result = tracker.update(frame)
+                    t1 = time.perf_counter()
+                    aus = facs.update(result, frame)
+                    events = micro.update(result, aus, frame) if micro is not None else []
+                    t2 = time.perf_counter()
+                    self._send(self.outputs(result, aus, events, frame))
+                    t3 = time.perf_counter()
+                    stats.frames += 1
+                    stats.frames_with_face += bool(result.faces)
+                    stats.events += len(events)
+                    stats.tracking.append(t1 - t0)
+                    stats.analysis.append(t2 - t1)
+                    stats.output.append(t3 - t2)
+                    stats.latency.append(t3 - available)
+                    window.append(t3 - available)
+                    if self.on_status is not None and t3 - last_status >= opts.status_interval:
+                        self.on_status(self._status(t3 - t_start, window, result))
+                        last_status, window = t3, []
+                    if opts.max_frames is not None and stats.frames >= opts.max_frames:
+                        break
         except KeyboardInterrupt:
             stats.interrupted = True
         finally:
