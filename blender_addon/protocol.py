@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .oscwire import MalformedPacket, Message, parse_packet
 
@@ -44,7 +44,9 @@ class HeadSample:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """A spotted expression event forwarded by the sender (``/ab/event``)."""
+    """A spotted expression event forwarded by the sender (``/ab/event``); ``scores``: each class's
+    probability when a learned classifier chose the label (``/ab/label``, e.g.
+    "negative:0.09,positive:0.91,surprise:0.00"), else empty."""
 
     kind: str
     label: str
@@ -53,6 +55,7 @@ class Event:
     offset: float
     confidence: float
     aus: str
+    scores: str = ""
 
 
 @dataclass(slots=True)
@@ -165,6 +168,14 @@ class NativeDecoder:
                 "/ab/event (s s d d d f s)",
             )
             frame.events.append(Event(a[0], a[1], float(a[2]), float(a[3]), float(a[4]), float(a[5]), a[6]))
+        elif msg.address == "/ab/label":
+            _check(len(a) == 2 and _is_num(a[0]) and isinstance(a[1], str), "/ab/label (d s)")
+            # It follows its /ab/event in the same bundle: the event with the same onset.
+            k = next((k for k, e in enumerate(frame.events) if e.onset == float(a[0])), None)
+            if k is None:
+                out.bad_values += 1
+                return
+            frame.events[k] = replace(frame.events[k], scores=a[1])
         elif msg.address == "/ab/end":
             _check(
                 len(a) == 1 and a[0] == frame.index and _is_int(a[0]), "/ab/end must repeat the frame index"

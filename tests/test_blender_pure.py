@@ -144,6 +144,12 @@ def test_native_drops_non_finite_values_and_counts_unknown_messages():
     )
 
 
+def test_native_label_without_its_event_is_a_bad_value():
+    label = msg("/ab/label", ("d", 1.25), ("s", "positive:0.90"))
+    part = protocol.NativeDecoder().decode(native(extra=[label]))
+    assert part.frame.events == [] and part.bad_values == 1 and part.unknown_messages == 0
+
+
 def test_assembler_joins_parts_and_evicts_incomplete_frames():
     dec, asm = protocol.NativeDecoder(), protocol.FrameAssembler(max_pending=2)
     p0 = dec.decode(native(index=5, part=0, parts=2, blend=(("a", 0.1),), end=False))

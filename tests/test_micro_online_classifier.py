@@ -191,8 +191,8 @@ def test_bad_classifier_or_model_is_one_line_error(command, args, message, sampl
 
 
 def test_osc_carries_the_probabilities_beside_the_event_and_the_addon_still_reads_it(held_still):
-    """``/ab/label`` (onset, scores) follows its ``/ab/event``; the Blender add-on of today reads the
-    frame and its event as before and counts /ab/label as a message it does not know."""
+    """``/ab/label`` (onset, scores) follows its ``/ab/event``; the Blender add-on attaches the scores
+    to that event."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from blender_addon import protocol
 
@@ -208,4 +208,5 @@ def test_osc_carries_the_probabilities_beside_the_event_and_the_addon_still_read
     assert scores == ",".join(f"{c}:{e.label_scores[c]:.2f}" for c in CLASSES)
     assert isinstance(OscBundle(datagram), OscBundle)
     part = protocol.NativeDecoder().decode(datagram)
-    assert part.frame.events[0].label == e.label and part.unknown_messages == 1
+    assert part.frame.events[0].label == e.label and part.unknown_messages == 0
+    assert part.frame.events[0].scores == scores and part.bad_values == 0

@@ -86,3 +86,12 @@ def test_wheel_carries_model_and_profiles_and_works_outside_source_tree(tmp_path
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert run.returncode == 0, run.stderr
     assert "_data/models/face_landmarker.task" in run.stdout
+
+
+def test_missing_tp_ha3dnet_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path))
+    with pytest.raises(ModelError) as info:
+        resolve_model("tp_ha3dnet.pt")
+    text = str(info.value)
+    assert str(tmp_path / "tp_ha3dnet.pt") in text and "avatar-bridge train tp-ha3dnet" in text
+    assert not text.rstrip().endswith(";") and "\n" not in text
