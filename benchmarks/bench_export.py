@@ -7,7 +7,9 @@ round's own ratio, which cancels load that drifts between rounds), the CPU secon
 (all threads of this process: the work done, whatever the scheduling) and the load average, since
 on a shared machine c's extra threads compete with other processes for the cores. For c, the PNG's
 cost after the last frame (``AUPlot.save``: CPU seconds of the thread that saves) is reported per
-video, the part of the plot that cannot overlap with tracking.
+video, the part of the plot that cannot overlap with tracking. c'' is c with every thread at normal
+priority (``ExportOptions(nice=None)``), to show what lowering the export's own threads' priority
+gives in the same run.
 
     .venv/bin/python benchmarks/bench_export.py [--rounds 5]
 """
@@ -76,13 +78,16 @@ def bare_mediapipe(video: Path) -> int:
     return n
 
 
-def full_export(video: Path, prefetch: int, plot: bool, png_seconds: list[float] | None = None) -> int:
-    """Export ``video``; with ``png_seconds``, append the CPU seconds its plot's save() took."""
+def full_export(video: Path, prefetch: int, plot: bool, png_seconds: list[float] | None = None,
+                **more: object) -> int:  # fmt: skip
+    """Export ``video``; with ``png_seconds``, append the CPU seconds its plot's save() took;
+    ``more``: other ExportOptions fields."""
+    options = ExportOptions(prefetch=prefetch, plot=plot, **more)  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory() as out:
         if png_seconds is None:
-            return export_video(video, out, ExportOptions(prefetch=prefetch, plot=plot)).frames
+            return export_video(video, out, options).frames
         with mock.patch.object(export_module, "AUPlot", _timed_plot(png_seconds)):
-            return export_video(video, out, ExportOptions(prefetch=prefetch, plot=plot)).frames
+            return export_video(video, out, options).frames
 
 
 def _timed_plot(seconds: list[float]) -> type[AUPlot]:
@@ -113,6 +118,7 @@ def main() -> None:
         "b decode + bare FaceLandmarker": lambda v: bare_mediapipe(v),
         "c full export (decode thread, CSV+JSON+PNG)": lambda v: full_export(v, 8, True, png_seconds),
         "c' full export, no PNG": lambda v: full_export(v, prefetch=8, plot=False),
+        "c'' full export, all threads at normal priority": lambda v: full_export(v, 8, True, nice=None),
     }
     videos = [sample(name) for name in VIDEOS]
     timings: dict[str, list[float]] = {k: [] for k in cases}
