@@ -12,8 +12,9 @@ class History:
     def __init__(self, n_channels: int, capacity: int = 64) -> None:
         self._t = np.empty(capacity)
         # One row more than the other arrays: the row past the newest sample always exists, so
-        # it may serve as a window's end index in :meth:`means` (it is never summed).
-        self._pos = np.empty((capacity + 1, n_channels, 2))
+        # it may serve as a window's end index in :meth:`means` (reduceat reads it into an output
+        # that is dropped: zeros, not uninitialised memory, so no invalid-value warning).
+        self._pos = np.zeros((capacity + 1, n_channels, 2))
         self._blink = np.zeros(capacity, bool)
         self._speed = np.zeros(capacity)
         self._lum = np.zeros(capacity)
@@ -32,7 +33,7 @@ class History:
                 cap = 2 * len(self._t)
                 for name in ("_t", "_pos", "_blink", "_speed", "_lum"):
                     old = getattr(self, name)
-                    new = np.empty((cap + (name == "_pos"),) + old.shape[1:], old.dtype)
+                    new = np.zeros((cap + (name == "_pos"),) + old.shape[1:], old.dtype)
                     new[:n] = old[self._a : self._b]
                     setattr(self, name, new)
             else:  # compact to the front
