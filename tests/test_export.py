@@ -497,3 +497,18 @@ def test_ctrl_c_stops_the_export_and_leaves_no_files(samples, tmp_path):
     assert max(calls) < 72  # stopped before the end
     assert [t.name for t in threading.enumerate() if t.name.startswith("avatar-bridge-")] == []
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_an_error_in_the_analysis_thread_reaches_the_caller_and_leaves_no_files(samples, tmp_path):
+    import threading
+
+    from avatar_bridge.pipeline.export import ExportOptions, export_video
+
+    def fail(n: int, total: int | None) -> None:
+        if n == 5:
+            raise RuntimeError("the analysis broke")
+
+    with pytest.raises(RuntimeError, match="the analysis broke"):
+        export_video(samples / "single_face.mp4", tmp_path / "out", ExportOptions(plot=False), progress=fail)
+    assert [t.name for t in threading.enumerate() if t.name.startswith("avatar-bridge-")] == []
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
