@@ -51,8 +51,8 @@ class ExportOptions:
     the critical path. None leaves every thread as it is. The tracking thread keeps its priority.
     opencv_threads: OpenCV's worker threads while the export runs (restored after). 1 by default:
     the analysis works on small images (a 128 px aligned face, FACS patches) that threads do not
-    speed up, and the workers spin after each call (the spotter alone: 1.0-1.3 ms of CPU per frame
-    with OpenCV's 2 threads, 0.64-0.87 ms with 1, ``bench_spotting.py --cost``); None leaves
+    speed up, and the workers spin after each call (the spotter alone: 0.90-1.00 ms of CPU per frame
+    with OpenCV's 2 threads, 0.45-0.56 ms with 1, ``bench_spotting.py --cost``); None leaves
     OpenCV's setting.
     plot: write ``<stem>.png``. landmarks: write ``<stem>.landmarks.npz`` (the face mesh of every
     frame); False is the anonymized export (``--anonymize``): AU and blendshape curves only.
