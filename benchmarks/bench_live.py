@@ -7,8 +7,10 @@ One run measures, on the same frames:
   in-run reference), FACS + micro time, and retarget + smoothing + all four sinks
   (osc, vmc?profile=vrm0, vrchat (vrcft_unified), livelink: three profiles served by one
   FaceRetargeter per face, as in the live pipeline);
-- the same retarget + sinks work replayed from the recording without MediaPipe, in CPU time,
-  so the figure is not inflated by other processes sharing the machine, split into retargeting
+- the same retarget + sinks work replayed from the recording without MediaPipe, in CPU time of the
+  calling thread (retargeting and every sink run there; other threads of the process, such as
+  idle library workers left by the runs before, do not count), so the figure is not inflated by
+  other processes or threads sharing the machine, split into retargeting
   and each sink's encoding + sending. Goal: < 0.5 ms per frame.
 
 Run: .venv/bin/python benchmarks/bench_live.py   (writes benchmarks/results/live.json)
@@ -61,7 +63,7 @@ def replay_cost(urls: tuple[str, ...], repeats: int = 3) -> dict[str, float]:
     per_frame: list[float] = []
     retarget_only: list[float] = []
     per_sink: dict[str, list[float]] = {s.name: [] for s in sinks}
-    clock = time.process_time_ns
+    clock = time.thread_time_ns
     try:
         for _ in range(repeats):
             rt = FaceRetargeter(profiles)
