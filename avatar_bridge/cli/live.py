@@ -99,7 +99,7 @@ def live(
         help="Who labels micro-expressions: au-rules (default) or tp-ha3dnet (the learned model; "
         "its class probabilities go out as /ab/label on osc://).",
     ),
-    classifier_model: Path = typer.Option(
+    classifier_model: Path | None = typer.Option(
         None,
         "--classifier-model",
         help="TP-HA3DNet file (avatar-bridge train tp-ha3dnet); default: the shipped one.",

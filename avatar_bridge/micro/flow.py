@@ -75,8 +75,14 @@ def region_crops(frame: Frame | np.ndarray, face: FaceObservation,
     RGB out; grey in, grey out), so classifiers choose grey or colour themselves. ``matrix``: as
     for :func:`aligned_face`.
     """
-    face_img = aligned_face(frame, face, matrix=matrix)
-    return {name: face_img[y : y + CROP_SIZE, x : x + CROP_SIZE].copy() for name, (x, y) in CROPS.items()}
+    return {name: crop.copy() for name, crop in crops_of(aligned_face(frame, face, matrix=matrix)).items()}
+
+
+def crops_of(aligned: np.ndarray) -> dict[str, np.ndarray]:
+    """The three 64 x 64 regions of an aligned face (views into it, :data:`CROPS`)."""
+    if aligned.shape[:2] != (ALIGNED_SIZE, ALIGNED_SIZE):
+        raise InputError(f"expected a {ALIGNED_SIZE} x {ALIGNED_SIZE} aligned face, got {aligned.shape}")
+    return {name: aligned[y : y + CROP_SIZE, x : x + CROP_SIZE] for name, (x, y) in CROPS.items()}
 
 
 def grey(image: np.ndarray) -> np.ndarray:

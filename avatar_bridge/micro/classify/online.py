@@ -27,7 +27,7 @@ import numpy as np
 from avatar_bridge.errors import InputError
 from avatar_bridge.micro.classify.clips import event_window
 from avatar_bridge.micro.classify.tp_ha3dnet import REGIONS, clip_tensor, load_exported
-from avatar_bridge.micro.flow import ALIGNED_SIZE, CROP_SIZE, CROPS
+from avatar_bridge.micro.flow import crops_of
 from avatar_bridge.records import ExpressionEvent
 
 #: The shipped weights' file name (``models/``, or ``$AVATAR_BRIDGE_MODEL_DIR``).
@@ -43,9 +43,10 @@ PAD = 0.12
 
 def region_stack(aligned: np.ndarray) -> np.ndarray:
     """(3, 64, 64) crops of a 128 x 128 aligned grey face, in :data:`tp_ha3dnet.REGIONS` order."""
-    if aligned.shape != (ALIGNED_SIZE, ALIGNED_SIZE):
-        raise InputError(f"expected a {ALIGNED_SIZE} x {ALIGNED_SIZE} grey aligned face, got {aligned.shape}")
-    return np.stack([aligned[y : y + CROP_SIZE, x : x + CROP_SIZE] for x, y in (CROPS[r] for r in REGIONS)])
+    if aligned.ndim != 2:
+        raise InputError(f"expected a grey aligned face, got shape {aligned.shape}")
+    crops = crops_of(aligned)
+    return np.stack([crops[r] for r in REGIONS])
 
 
 class FaceFrames:
