@@ -121,3 +121,25 @@ def test_flow_tracks_measure_an_injected_corner_pull(samples, single_face_record
     left, right = d[names.index("corner_l")], d[names.index("corner_r")]
     assert left[1] > 1.2 and left[0] > 0.3  # up and outwards (towards the subject's left)
     assert np.hypot(*right) < 0.3 * np.hypot(*left)
+
+
+@pytest.mark.parametrize("blur", [0.0, 1.0, 1.5])
+def test_flow_image_is_the_aligned_face_blurred(samples, single_face_recording, blur):
+    """The flow's image is the grey aligned face, converted to float and Gaussian-blurred, exactly
+    (one separable filter does both); blur 0 leaves it as it is."""
+    import cv2
+
+    from avatar_bridge.capture import open_source
+    from avatar_bridge.micro.spotting.channels import load_config
+    from avatar_bridge.micro.spotting.flowtracks import FlowTrackOptions, FlowTracks
+
+    with open_source(samples / "single_face.mp4") as src:
+        frame = next(iter(src))
+    cfg = load_config()
+    tracks = FlowTracks(cfg.patches, cfg.rigid, FlowTrackOptions(blur=blur))
+    img = tracks.image(frame, single_face_recording[0].faces[0])
+    plain = tracks.aligned.astype(np.float32)
+    expected = cv2.GaussianBlur(plain, (0, 0), blur) if blur > 0 else plain
+    assert img.dtype == np.float32 and img.shape == (128, 128)
+    np.testing.assert_array_equal(img, expected)
+    assert blur == 0 or np.abs(img - plain).max() > 1.0  # it did blur

@@ -83,6 +83,10 @@ class FlowTracks:
         #: The last aligned grey face (128 x 128 uint8, before the blur; a new array every frame),
         #: for classifiers that look at the event's frames (:data:`micro.flow.CROPS` cut it).
         self.aligned: np.ndarray | None = None
+        # The blur as one separable filter from uint8 to float32: the kernel GaussianBlur picks for
+        # a float image, and the same result as converting and then blurring, without the copy.
+        b = self.options.blur
+        self._kernel = cv2.getGaussianKernel(round(b * 8 + 1) | 1, b).astype(np.float32) if b > 0 else None
 
     def reset(self) -> None:
         self._ref, self._grad, self._inv, self._ok = None, None, None, None
@@ -116,9 +120,8 @@ class FlowTracks:
                                 borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
         self.brightness = float(cv2.mean(g)[0])
         self.aligned = g
-        g = g.astype(np.float32)
-        b = self.options.blur
-        return cv2.GaussianBlur(g, (0, 0), b) if b > 0 else g
+        k = self._kernel
+        return cv2.sepFilter2D(g, cv2.CV_32F, k, k) if k is not None else g.astype(np.float32)
 
     def _set_reference(self, img: np.ndarray, t: float) -> None:
         ix = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3) / 8.0
