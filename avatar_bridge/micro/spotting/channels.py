@@ -15,8 +15,10 @@ from avatar_bridge.micro.spotting.flowtracks import ALIGNED_FACE_WIDTH, Patch
 from avatar_bridge.resources import data_dir
 
 SPOTTING_FILE = "micro_spotting.toml"
-_REGIONS = frozenset({"left_eye", "right_eye", "brows", "mouth", "nose"})
+_REGIONS = frozenset({"left_eye", "right_eye", "brows", "mouth", "nose"})  # of patches
 _EYES = frozenset({"left_eye", "right_eye", "brows"})
+#: The flow layout's last two channels: the face's rigid motion at the top and bottom of the patches.
+RIGID_CHANNELS = ("rigid_upper", "rigid_lower")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +45,18 @@ class Layout:
     def nose(self) -> np.ndarray:
         return np.array([r == "nose" for r in self.regions])
 
+    @property
+    def rigid(self) -> np.ndarray:
+        """The channels of the face's rigid motion (:data:`RIGID_CHANNELS`), never an expression's."""
+        return np.array([r == "rigid" for r in self.regions])
+
     def region_names(self, mask: np.ndarray) -> list[str]:
         """Sorted face regions ('left_eye', 'right_eye', 'mouth') of the channels in ``mask``."""
         out: set[str] = set()
         for i in np.flatnonzero(mask):
             r = self.regions[i]
             out |= {"left_eye", "right_eye"} if r == "brows" else {r}
-        return sorted(out - {"nose"})
+        return sorted(out - {"nose", "rigid"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +110,13 @@ def load_config(path: Path | None = None) -> SpottingConfig:
     groups = _groups(data.get("groups", []), names, path)
     scale = 640.0 / ALIGNED_FACE_WIDTH
     centres = np.array([((x0 + x1) / 2.0, -(y0 + y1) / 2.0) for x0, y0, x1, y1 in (p.box for p in patches)])
-    flow = Layout(names, tuple(p.region for p in patches), tuple(p.side for p in patches),
-                  _cues(cues, names, path), centres * scale, groups)  # fmt: skip
+    # Two more channels, after the patches: the rigid motion of the face (the similarity the
+    # stabiliser fits to all patches) at the top and the bottom of the patches, region 'rigid'.
+    mid = centres[:, 0].mean()
+    rigid_at = np.array([[mid, centres[:, 1].max()], [mid, centres[:, 1].min()]])
+    flow = Layout(names + RIGID_CHANNELS, tuple(p.region for p in patches) + ("rigid", "rigid"),
+                  tuple(p.side for p in patches) + ("both", "both"), _cues(cues, names, path) + ((), ()),
+                  np.vstack([centres, rigid_at]) * scale, groups)  # fmt: skip
     lm = Layout(
         GROUP_NAMES, tuple(REGION_NAMES[r] for r in GROUP_REGION), GROUP_SIDE, _cues(cues, GROUP_NAMES, path)
     )

@@ -20,6 +20,7 @@ import numpy as np
 from avatar_bridge.micro.spotting.channels import Layout
 from avatar_bridge.micro.spotting.history import History
 from avatar_bridge.micro.spotting.options import SpotterOptions
+from avatar_bridge.micro.spotting.stabilise import design
 
 
 @dataclass(slots=True)
@@ -73,7 +74,11 @@ class Detector:
         o = self.options = options
         self.layout = layout
         n = len(layout.names)
-        self.eye, self.nose = layout.eye, layout.nose
+        self.eye = layout.eye
+        # Channels that are never an expression's: the nose (landmark groups) and the rigid motion
+        # (flow); the nose alone is evidence of head motion by its size.
+        self.true_nose, self.rigid = layout.nose, layout.rigid
+        self.nose = self.true_nose | self.rigid
         self.not_nose = ~self.nose
         self.scales = np.asarray(o.scales, dtype=np.float64)
         self.max_scale = max(o.scales)
@@ -328,7 +333,7 @@ class Detector:
         if hist.blink[sel][inside].any() and involved[~self.eye].sum() == 0:
             self._count("rejected_blink")
             return None
-        nose_z = float(np.max(peak.zvec[self.nose], initial=0.0))
+        nose_z = float(np.max(peak.zvec[self.true_nose], initial=0.0))
         speed = float(np.max(hist.speed[sel][inside], initial=0.0))
         if nose_z > o.z_on or nose_z > o.nose_ratio * peak.z or speed > o.head_speed:
             self._count("rejected_head_motion")
@@ -340,6 +345,11 @@ class Detector:
             self._count("rejected_lighting")
             return None
         movement = pos[i_apex] - (a + (apex - (c - h)) / (2 * h) * (b - a))
+        if self.rigid.any() and self.layout.centres is not None:
+            # The tracks are stabilised: with the rigid motion the stabiliser took out put back, a
+            # head movement the alignment did not follow is judged as a whole, and the AUs are read
+            # from the whole movement (the fit takes a little of a movement several patches share).
+            movement = movement + rigid_motion(self.layout.centres, self.rigid, movement[self.rigid])
         macro = offset - onset > o.max_micro or top > o.max_peak
         if not macro and not self._plausible_micro(movement, onset, offset, zone):
             return None
@@ -486,7 +496,8 @@ class Detector:
         if blink[inside].any() and involved[~self.eye].sum() == 0:
             self._count("rejected_blink")
             return None
-        nose_peak = float(np.where(self.nose[None, :] & after[:, None], ex, -np.inf).max(initial=-np.inf))
+        nose = self.true_nose[None, :] & after[:, None]
+        nose_peak = float(np.where(nose, ex, -np.inf).max(initial=-np.inf))
         if nose_peak > o.nose_ratio * peak:
             self._count("rejected_head_motion")
             return None
@@ -514,6 +525,16 @@ def half_crossing(ts: np.ndarray, sig: np.ndarray, i_apex: int, peak: float, ste
     a, b = sig[i], sig[j]
     f = (a - half) / (a - b) if a != b else 0.0
     return float(ts[i] + f * (ts[j] - ts[i]))
+
+
+def rigid_motion(centres: np.ndarray, at: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """(C, 2) motion at every channel of the similarity that moves the channels ``at`` (a mask of
+    two) by ``moved`` (2, 2): the rigid motion the stabiliser removed, from its two channels."""
+    origin = centres[~at].mean(axis=0)
+    a, b = design(centres[at] - origin), design(centres - origin)
+    coef = np.linalg.solve(a, np.concatenate([moved[:, 0], moved[:, 1]]))
+    m = b @ coef
+    return np.stack([m[: len(centres)], m[len(centres) :]], axis=1)
 
 
 def rigid_fraction(movement: np.ndarray, centres: np.ndarray | None, mask: np.ndarray) -> float:

@@ -18,6 +18,10 @@ class SpotterOptions:
     Signals. use_flow: when frames are given, track face patches by optical flow on the aligned
     face (sub-pixel, what finds 2-4 px events; see ``flowtracks``) instead of MediaPipe landmark
     groups; without frames the landmarks are always used. flow: the flow tracker's settings.
+    stabilise: each frame, remove from the flow tracks what one similarity transform of all patches
+    explains (the aligned face's rotation and scale jitter, the nose box's own noise; a robust fit,
+    so the few patches an expression moves get no weight: :mod:`stabilise`); stabilise_cutoff: residuals
+    beyond this many robust deviations get no weight in that fit.
 
     Detection. A channel (patch or landmark group) shows a bump when its position ``h`` seconds
     ago stands out from the straight line between the positions ``2h`` ago and now (``h`` in
@@ -77,6 +81,8 @@ class SpotterOptions:
 
     use_flow: bool = True
     flow: FlowTrackOptions = field(default_factory=FlowTrackOptions)
+    stabilise: bool = True
+    stabilise_cutoff: float = 3.0
     z_on: float = 6.0
     z_pair: float = 3.0
     pool: int = 2

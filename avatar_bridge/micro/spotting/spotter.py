@@ -26,6 +26,7 @@ from avatar_bridge.micro.spotting.describe import describe
 from avatar_bridge.micro.spotting.detector import Detector, Found
 from avatar_bridge.micro.spotting.flowtracks import FlowTracks
 from avatar_bridge.micro.spotting.options import SpotterOptions
+from avatar_bridge.micro.spotting.stabilise import Stabiliser
 from avatar_bridge.records import ActionUnits, ExpressionEvent, FaceObservation, Frame, TrackingResult
 
 if TYPE_CHECKING:  # torch is imported only when a learned classifier is chosen
@@ -40,6 +41,13 @@ class _Face:
     def __init__(self, face: FaceObservation, opts: SpotterOptions, cfg: SpottingConfig, flow: bool) -> None:
         self.flow = FlowTracks(cfg.patches, cfg.rigid, opts.flow) if flow else None
         self.layout = cfg.flow if flow else cfg.landmarks
+        n = len(cfg.patches)  # the flow layout's channels: the patches, then the rigid motion
+        self.stabiliser = (
+            Stabiliser(cfg.flow.centres[:n], cfg.flow.centres[n:], opts.stabilise_cutoff)
+            if flow and cfg.flow.centres is not None
+            else None
+        )
+        self.stabilise = opts.stabilise
         self.reference = None if flow else reference_shape(face)
         self.detector = Detector(opts, self.layout)
         self.last_t: float | None = None
@@ -153,6 +161,8 @@ class MicroSpotter:
         st.detector.drop(why)
         if st.flow is not None:
             st.flow.reset()
+        if st.stabiliser is not None:
+            st.stabiliser.reset()
         if st.frames is not None:
             st.frames.clear()
         st.last_pos = None
@@ -163,7 +173,13 @@ class MicroSpotter:
             return group_positions(align(face.landmarks_px, st.reference))
         if frame is None:  # no frame this time: the tracks stay where they were
             return st.last_pos if st.last_pos is not None else np.zeros((len(st.layout.names), 2))
-        return st.flow.update(frame, face, t, hold=st.detector.busy)
+        pos = st.flow.update(frame, face, t, hold=st.detector.busy)
+        if st.stabiliser is None:
+            return pos
+        if not st.stabilise:  # the tracks as they are; nothing was taken out, so nothing to put back
+            return np.vstack([pos, np.zeros((2, 2))])
+        dt = 0.0 if st.last_t is None else t - st.last_t
+        return np.vstack(st.stabiliser.fit(pos, dt))
 
     def _update_face(
         self, st: _Face, face: FaceObservation, aus: ActionUnits | None, frame: Frame | None, t: float
