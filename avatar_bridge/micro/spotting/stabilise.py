@@ -26,14 +26,16 @@ class Stabiliser:
     def __init__(self, centres: np.ndarray, at: np.ndarray, cutoff: float = 3.0, iterations: int = 2,
                  floor: float = 0.05, tau: float = 0.5) -> None:  # fmt: skip
         c = np.asarray(centres, dtype=np.float64)
-        origin = c.mean(axis=0)
-        self._a, self._n = design(c - origin), len(c)
-        self._pinv = np.linalg.pinv(self._a)
-        self._at = design(np.asarray(at, dtype=np.float64) - origin)
+        p = self._p = c - c.mean(axis=0)
+        self._at = np.asarray(at, dtype=np.float64) - c.mean(axis=0)
+        # Per patch, what the weighted sums of the normal equations need: 1, x, y, x^2 + y^2.
+        self._f = np.column_stack([np.ones(len(p)), p, (p * p).sum(axis=1)])
+        self._h = np.empty((len(p), 4))  # per frame: dx, dy, p . d, p x d
+        self._mid = ((len(c) - 1) // 2, len(c) // 2)  # the median's two middle ranks
         self.cutoff, self.iterations, self.floor = cutoff, iterations, floor
         self.tau = tau
         self._w: np.ndarray | None = None  # the last fit's weights per patch
-        self._mean: np.ndarray | None = None  # running mean of the positions (x of all, then y)
+        self._mean: np.ndarray | None = None  # running mean of the positions
 
     def reset(self) -> None:
         """Forget the running mean and weights (the tracks start again from zero)."""
@@ -46,32 +48,44 @@ class Stabiliser:
         which a brief movement stands out from the jitter, not to the positions, whose slow drift
         would hide it. The first fit reuses the last frame's weights: a patch an expression is
         moving stays out of the fit while the movement grows."""
-        n, a = self._n, self._a
-        p = np.concatenate([pos[:, 0], pos[:, 1]])
+        pos = np.asarray(pos, dtype=np.float64)
         if self._mean is None:
-            self._mean = p.copy()
-        x = p - self._mean
+            self._mean = pos.copy()
+        x = pos - self._mean
         self._mean += (1.0 - np.exp(-dt / self.tau)) * x
-        if self._w is None:
-            coef = self._pinv @ x
-        else:
-            aw = a.T * np.concatenate([self._w, self._w])
-            coef = np.linalg.solve(aw @ a, aw @ x)
-        r = x - a @ coef
+        p, h = self._p, self._h
+        h[:, :2] = x
+        h[:, 2] = (p * x).sum(axis=1)
+        h[:, 3] = p[:, 0] * x[:, 1] - p[:, 1] * x[:, 0]
+        fit = self._solve(np.ones(len(x)) if self._w is None else self._w)
         for _ in range(self.iterations):
-            rr = np.hypot(r[:n], r[n:])
-            s = max(1.4826 * float(np.median(rr)), self.floor)
+            rr = np.hypot(*(x - _motion(fit, p)).T)
+            lo, hi = self._mid
+            srt = np.partition(rr, (lo, hi))
+            s = max(1.4826 * 0.5 * float(srt[lo] + srt[hi]), self.floor)
             w = np.clip(1.0 - (rr / (self.cutoff * s)) ** 2, 0.0, None) ** 2
             if np.count_nonzero(w) < 3:  # too few patches keep weight: keep the last fit
                 break
-            aw = a.T * np.concatenate([w, w])
-            coef = np.linalg.solve(aw @ a, aw @ x)
-            r = x - a @ coef
+            fit = self._solve(w)
             self._w = w
-        k = len(self._at) // 2
-        at = self._at @ coef
-        q = p - a @ coef
-        return np.stack([q[:n], q[n:]], axis=1), np.stack([at[:k], at[k:]], axis=1)
+        return pos - _motion(fit, p), _motion(fit, self._at)
+
+    def _solve(self, w: np.ndarray) -> tuple[float, ...]:
+        """Weighted least-squares similarity of this frame's displacements, in closed form (the
+        weighted centroid's shift, then rotation and scale about it): (mx, my, cx, cy, a, b)."""
+        sw, sx, sy, sr = (w @ self._f).tolist()
+        hx, hy, u, v = (w @ self._h).tolist()
+        cx, cy, mx, my = sx / sw, sy / sw, hx / sw, hy / sw
+        qq = sr - sw * (cx * cx + cy * cy)
+        a = (u - sw * (cx * mx + cy * my)) / qq
+        b = (v - sw * (cx * my - cy * mx)) / qq
+        return mx, my, cx, cy, a, b
+
+
+def _motion(fit: tuple[float, ...], points: np.ndarray) -> np.ndarray:
+    """(K, 2) displacement of ``points`` under a fitted similarity (``Stabiliser._solve``)."""
+    mx, my, cx, cy, a, b = fit
+    return (points - (cx, cy)) @ np.array([[a, b], [-b, a]]) + (mx, my)
 
 
 def design(p: np.ndarray) -> np.ndarray:
