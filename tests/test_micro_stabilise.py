@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from avatar_bridge.micro.spotting.channels import load_config
-from avatar_bridge.micro.spotting.detector import rigid_motion
-from avatar_bridge.micro.spotting.stabilise import Stabiliser, design
+from avatar_bridge.micro.spotting.stabilise import Stabiliser, design, rigid_motion
 
 
 def _similarity(points: np.ndarray, origin: np.ndarray, coef: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import numpy as np
 from avatar_bridge.micro.spotting.channels import Layout
 from avatar_bridge.micro.spotting.history import History
 from avatar_bridge.micro.spotting.options import SpotterOptions
-from avatar_bridge.micro.spotting.stabilise import design
+from avatar_bridge.micro.spotting.stabilise import design, rigid_motion
 
 
 @dataclass(slots=True)
@@ -527,16 +527,6 @@ def half_crossing(ts: np.ndarray, sig: np.ndarray, i_apex: int, peak: float, ste
     return float(ts[i] + f * (ts[j] - ts[i]))
 
 
-def rigid_motion(centres: np.ndarray, at: np.ndarray, moved: np.ndarray) -> np.ndarray:
-    """(C, 2) motion at every channel of the similarity that moves the channels ``at`` (a mask of
-    two) by ``moved`` (2, 2): the rigid motion the stabiliser removed, from its two channels."""
-    origin = centres[~at].mean(axis=0)
-    a, b = design(centres[at] - origin), design(centres - origin)
-    coef = np.linalg.solve(a, np.concatenate([moved[:, 0], moved[:, 1]]))
-    m = b @ coef
-    return np.stack([m[: len(centres)], m[len(centres) :]], axis=1)
-
-
 def rigid_fraction(movement: np.ndarray, centres: np.ndarray | None, mask: np.ndarray) -> float:
     """Fraction (0-1) of ``movement`` (C, 2) explained by one similarity transform (shift, rotation,
     scale) of the channels at ``centres[mask]`` (least squares); 0 when the centres are unknown."""
@@ -547,12 +537,7 @@ def rigid_fraction(movement: np.ndarray, centres: np.ndarray | None, mask: np.nd
     total = float((m * m).sum())
     if total <= 0:
         return 0.0
-    # m_x = tx + a p_x - b p_y ; m_y = ty + b p_x + a p_y
-    n = len(p)
-    rows = np.zeros((2 * n, 4))
-    rows[:n, 0], rows[n:, 1] = 1.0, 1.0
-    rows[:n, 2], rows[:n, 3] = p[:, 0], -p[:, 1]
-    rows[n:, 2], rows[n:, 3] = p[:, 1], p[:, 0]
+    rows = design(p)
     rhs = np.concatenate([m[:, 0], m[:, 1]])
     coef, *_ = np.linalg.lstsq(rows, rhs, rcond=None)
     resid = rhs - rows @ coef

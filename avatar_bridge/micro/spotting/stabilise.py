@@ -97,3 +97,13 @@ def design(p: np.ndarray) -> np.ndarray:
     a[:n, 2], a[:n, 3] = p[:, 0], -p[:, 1]
     a[n:, 2], a[n:, 3] = p[:, 1], p[:, 0]
     return a
+
+
+def rigid_motion(centres: np.ndarray, at: np.ndarray, moved: np.ndarray) -> np.ndarray:
+    """(C, 2) motion at every channel of the similarity that moves the channels ``at`` (a mask of
+    two) by ``moved`` (2, 2): the rigid motion the stabiliser removed, from its two channels."""
+    origin = centres[~at].mean(axis=0)
+    a, b = design(centres[at] - origin), design(centres - origin)
+    coef = np.linalg.solve(a, np.concatenate([moved[:, 0], moved[:, 1]]))
+    m = b @ coef
+    return np.stack([m[: len(centres)], m[len(centres) :]], axis=1)
