@@ -31,6 +31,7 @@ class Stabiliser:
         # Per patch, what the weighted sums of the normal equations need: 1, x, y, x^2 + y^2.
         self._f = np.column_stack([np.ones(len(p)), p, (p * p).sum(axis=1)])
         self._h = np.empty((len(p), 4))  # per frame: dx, dy, p . d, p x d
+        self._pp = np.stack([p, np.column_stack([-p[:, 1], p[:, 0]])])  # p and p turned by 90 degrees
         self._mid = ((len(c) - 1) // 2, len(c) // 2)  # the median's two middle ranks
         self.cutoff, self.iterations, self.floor = cutoff, iterations, floor
         self.tau = tau
@@ -55,37 +56,36 @@ class Stabiliser:
         self._mean += (1.0 - np.exp(-dt / self.tau)) * x
         p, h = self._p, self._h
         h[:, :2] = x
-        h[:, 2] = (p * x).sum(axis=1)
-        h[:, 3] = p[:, 0] * x[:, 1] - p[:, 1] * x[:, 0]
-        fit = self._solve(np.ones(len(x)) if self._w is None else self._w)
+        h[:, 2:] = (self._pp * x).sum(axis=2).T
+        rot, shift = self._solve(np.ones(len(x)) if self._w is None else self._w)
         for _ in range(self.iterations):
-            rr = np.hypot(*(x - _motion(fit, p)).T)
+            rr = np.hypot(*(x - (p @ rot + shift)).T)
             lo, hi = self._mid
             srt = np.partition(rr, (lo, hi))
             s = max(1.4826 * 0.5 * float(srt[lo] + srt[hi]), self.floor)
-            w = np.clip(1.0 - (rr / (self.cutoff * s)) ** 2, 0.0, None) ** 2
+            w = rr * (1.0 / (self.cutoff * s))
+            w = 1.0 - w * w
+            np.maximum(w, 0.0, out=w)
+            w *= w  # Tukey's biweight
             if np.count_nonzero(w) < 3:  # too few patches keep weight: keep the last fit
                 break
-            fit = self._solve(w)
+            rot, shift = self._solve(w)
             self._w = w
-        return pos - _motion(fit, p), _motion(fit, self._at)
+        return pos - (p @ rot + shift), self._at @ rot + shift
 
-    def _solve(self, w: np.ndarray) -> tuple[float, ...]:
+    def _solve(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Weighted least-squares similarity of this frame's displacements, in closed form (the
-        weighted centroid's shift, then rotation and scale about it): (mx, my, cx, cy, a, b)."""
+        weighted centroid's shift, then rotation and scale about it): a point q moves by
+        ``q @ rot + shift``."""
         sw, sx, sy, sr = (w @ self._f).tolist()
         hx, hy, u, v = (w @ self._h).tolist()
         cx, cy, mx, my = sx / sw, sy / sw, hx / sw, hy / sw
         qq = sr - sw * (cx * cx + cy * cy)
         a = (u - sw * (cx * mx + cy * my)) / qq
         b = (v - sw * (cx * my - cy * mx)) / qq
-        return mx, my, cx, cy, a, b
-
-
-def _motion(fit: tuple[float, ...], points: np.ndarray) -> np.ndarray:
-    """(K, 2) displacement of ``points`` under a fitted similarity (``Stabiliser._solve``)."""
-    mx, my, cx, cy, a, b = fit
-    return (points - (cx, cy)) @ np.array([[a, b], [-b, a]]) + (mx, my)
+        # (q - c) @ [[a, b], [-b, a]] + m
+        rot = np.array([[a, b], [-b, a]])
+        return rot, np.array([mx - (cx * a - cy * b), my - (cx * b + cy * a)])
 
 
 def design(p: np.ndarray) -> np.ndarray:
