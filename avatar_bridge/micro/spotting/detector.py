@@ -346,9 +346,9 @@ class Detector:
             return None
         movement = pos[i_apex] - (a + (apex - (c - h)) / (2 * h) * (b - a))
         if self.rigid.any() and self.layout.centres is not None:
-            # The tracks are stabilised: with the rigid motion the stabiliser took out put back, a
-            # head movement the alignment did not follow is judged as a whole, and the AUs are read
-            # from the whole movement (the fit takes a little of a movement several patches share).
+            # With the rigid motion a stabiliser took out put back (none when the tracks were not
+            # stabilised), a head movement the alignment did not follow is judged as a whole, and the
+            # AUs are read from the whole movement (the fit takes a little of what patches share).
             movement = movement + rigid_motion(self.layout.centres, self.rigid, movement[self.rigid])
         macro = offset - onset > o.max_micro or top > o.max_peak
         if not macro and not self._plausible_micro(movement, onset, offset, zone):

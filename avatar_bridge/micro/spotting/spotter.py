@@ -21,7 +21,7 @@ import numpy as np
 from avatar_bridge.channels import ARKIT_INDEX
 from avatar_bridge.micro.features import align, group_positions, reference_shape
 from avatar_bridge.micro.flow import aligned_face, grey
-from avatar_bridge.micro.spotting.channels import SpottingConfig, load_config
+from avatar_bridge.micro.spotting.channels import RIGID_CHANNELS, SpottingConfig, load_config
 from avatar_bridge.micro.spotting.describe import describe
 from avatar_bridge.micro.spotting.detector import Detector, Found
 from avatar_bridge.micro.spotting.flowtracks import FlowTracks
@@ -44,10 +44,9 @@ class _Face:
         n = len(cfg.patches)  # the flow layout's channels: the patches, then the rigid motion
         self.stabiliser = (
             Stabiliser(cfg.flow.centres[:n], cfg.flow.centres[n:], opts.stabilise_cutoff)
-            if flow and cfg.flow.centres is not None
+            if flow and opts.stabilise
             else None
         )
-        self.stabilise = opts.stabilise
         self.reference = None if flow else reference_shape(face)
         self.detector = Detector(opts, self.layout)
         self.last_t: float | None = None
@@ -174,10 +173,8 @@ class MicroSpotter:
         if frame is None:  # no frame this time: the tracks stay where they were
             return st.last_pos if st.last_pos is not None else np.zeros((len(st.layout.names), 2))
         pos = st.flow.update(frame, face, t, hold=st.detector.busy)
-        if st.stabiliser is None:
-            return pos
-        if not st.stabilise:  # the tracks as they are; nothing was taken out, so nothing to put back
-            return np.vstack([pos, np.zeros((2, 2))])
+        if st.stabiliser is None:  # the tracks as they are: the rigid channels stay at rest
+            return np.vstack([pos, np.zeros((len(RIGID_CHANNELS), 2))])
         dt = 0.0 if st.last_t is None else t - st.last_t
         return np.vstack(st.stabiliser.fit(pos, dt))
 
