@@ -88,3 +88,13 @@ def test_stabilised_spotter_finds_the_injected_events():
     assert len(match_intervals(gt, [(e.onset, e.offset) for e in micro])) >= len(gt) - 1
     assert len(match_intervals(gt, [(e.onset, e.offset) for e in micro], 0.3)) == len(gt)
     assert all(set(e.regions) <= {"left_eye", "right_eye", "mouth"} for e in events)
+
+
+def test_a_cutoff_that_is_not_positive_is_a_clear_error():
+    import pytest
+
+    from avatar_bridge.errors import InputError
+    from avatar_bridge.micro import SpotterOptions
+
+    with pytest.raises(InputError, match="stabilise_cutoff must be positive"):
+        SpotterOptions(stabilise=True, stabilise_cutoff=0.0)

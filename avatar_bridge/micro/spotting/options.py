@@ -127,6 +127,8 @@ class SpotterOptions:
         for name in ("hold", "noise_tau", "max_micro", "max_event", "max_gap"):
             if getattr(self, name) <= 0:
                 raise InputError(f"{name} must be positive seconds, got {getattr(self, name)}")
+        if self.stabilise_cutoff <= 0:
+            raise InputError(f"stabilise_cutoff must be positive (deviations), got {self.stabilise_cutoff}")
         if self.pool < 1:
             raise InputError(f"pool must be at least 1 (1 = off), got {self.pool}")
         if not self.scales or min(self.scales) <= 0:
