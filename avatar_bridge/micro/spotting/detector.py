@@ -75,11 +75,11 @@ class Detector:
         self.layout = layout
         n = len(layout.names)
         self.eye = layout.eye
-        # Channels that are never an expression's: the nose (landmark groups) and the rigid motion
-        # (flow); the nose alone is evidence of head motion by its size.
-        self.true_nose, self.rigid = layout.nose, layout.rigid
-        self.nose = self.true_nose | self.rigid
-        self.not_nose = ~self.nose
+        # Channels that are never an expression's (excluded): the nose (landmark groups) and the
+        # rigid motion (flow); the nose alone is also evidence of head motion by its size.
+        self.nose, self.rigid = layout.nose, layout.rigid
+        self.excluded = self.nose | self.rigid
+        self.expressive = ~self.excluded
         self.scales = np.asarray(o.scales, dtype=np.float64)
         self.max_scale = max(o.scales)
         self.window = 2 * max(o.scales) + 2 * o.probe + o.hold + 0.3  # seconds of history kept
@@ -93,13 +93,15 @@ class Detector:
         self._rel = np.array(rel)
         self._mid = np.array([rel.index(-s) for s in o.scales])
         self._old = np.array([rel.index(-2 * s) for s in o.scales])
-        self._kept = np.flatnonzero(self.not_nose)
+        self._kept = np.flatnonzero(self.expressive)
         # Zones (upper face: brows and eyes; lower face: mouth) each keep their own candidate,
         # refractory time and context, so an expression of one half neither hides nor vetoes a brief
         # movement of the other; one zone of every channel when ``zones`` is off.
-        upper = self.eye & self.not_nose
+        upper = self.eye & self.expressive
         masks = (
-            [upper, self.not_nose & ~upper] if o.zones and upper.any() and (~upper).any() else [self.not_nose]
+            [upper, self.expressive & ~upper]
+            if o.zones and upper.any() and (~upper).any()
+            else [self.expressive]
         )
         self.zone_masks = [m for m in masks if m.any()]
         self.zone_of = np.zeros(n, dtype=np.intp)
@@ -181,7 +183,7 @@ class Detector:
         if t - self.first_t >= o.warmup and z.max() >= opening:
             zs = self._pooled(z) if o.pool > 1 else z
             strong = (zs > o.z_on) & (rise > o.min_peak)
-            strong[:, self.nose] = False
+            strong[:, self.excluded] = False
             if strong.any():
                 centre = t - self.scales
                 is_bump = ends < o.step_ratio * bump
@@ -329,11 +331,11 @@ class Detector:
         inside = (ts >= onset) & (ts <= offset)
         involved = (peak.zvec >= o.region_z) & self.zone_masks[zone]
         involved[j] = True
-        involved &= ~self.nose
+        involved &= ~self.excluded
         if hist.blink[sel][inside].any() and involved[~self.eye].sum() == 0:
             self._count("rejected_blink")
             return None
-        nose_z = float(np.max(peak.zvec[self.true_nose], initial=0.0))
+        nose_z = float(np.max(peak.zvec[self.nose], initial=0.0))
         speed = float(np.max(hist.speed[sel][inside], initial=0.0))
         if nose_z > o.z_on or nose_z > o.nose_ratio * peak.z or speed > o.head_speed:
             self._count("rejected_head_motion")
@@ -358,7 +360,7 @@ class Detector:
     def _plausible_micro(self, movement: np.ndarray, onset: float, offset: float, zone: int) -> bool:
         """False (and counted) for a head movement or a candidate inside ongoing activity."""
         o = self.options
-        keep = ~self.nose
+        keep = ~self.excluded
         if o.rigid_fit < 1 and rigid_fraction(movement[keep], self.layout.centres, keep) > o.rigid_fit:
             self._count("rejected_head_motion")
             self._forget_activity(onset, offset)
@@ -417,7 +419,7 @@ class Detector:
         if not before.any():
             before = np.zeros(len(hist.t), bool)
             before[int(np.argmin(np.abs(hist.t - begin)))] = True
-        held = _Held(hist.pos[before].mean(axis=0), begin, step.any(axis=0), top=np.zeros(len(self.nose)))
+        held = _Held(hist.pos[before].mean(axis=0), begin, step.any(axis=0), top=np.zeros(len(self.excluded)))
         for ti, p, bl in zip(hist.t, hist.pos, hist.blink, strict=True):
             if ti > begin - 0.1:
                 self._add(held, float(ti), p, bool(bl))
@@ -433,7 +435,7 @@ class Detector:
         held.excess.append(excess)
         held.blink.append(blink)
         held.pos.append(pos)
-        held.involved |= (z > o.z_on) & ~self.nose
+        held.involved |= (z > o.z_on) & ~self.excluded
         held.top = np.maximum(held.top, excess)
         # Back when every involved channel is under z_off deviations or half its own peak.
         back = (z <= o.z_off) | (excess <= 0.5 * held.top)
@@ -471,7 +473,7 @@ class Detector:
         ts, z, ex = np.array(held.t), np.array(held.z), np.array(held.excess)
         blink = np.array(held.blink)
         after = ts >= held.start
-        peak_z = np.where(after[:, None] & ~self.nose[None, :], z, -np.inf).max(axis=0)
+        peak_z = np.where(after[:, None] & ~self.excluded[None, :], z, -np.inf).max(axis=0)
         j = int(np.argmax(peak_z))
         sig = np.where(blink & self.eye[j], 0.0, ex[:, j])
         i0 = int(np.argmax(after))
@@ -492,11 +494,11 @@ class Detector:
         zone = int(self.zone_of[j])
         involved = peak_z >= o.region_z
         involved[j] = True
-        involved &= ~self.nose
+        involved &= ~self.excluded
         if blink[inside].any() and involved[~self.eye].sum() == 0:
             self._count("rejected_blink")
             return None
-        nose = self.true_nose[None, :] & after[:, None]
+        nose = self.nose[None, :] & after[:, None]
         nose_peak = float(np.where(nose, ex, -np.inf).max(initial=-np.inf))
         if nose_peak > o.nose_ratio * peak:
             self._count("rejected_head_motion")
