@@ -245,10 +245,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--still-seeds", type=int, default=4, help="plans on the held-still face per amplitude")
     ap.add_argument("--cost", action="store_true",
                     help="only measure the spotter's cost per frame on stored frames (quiet machine; ~1 min)")
+    ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                    help="a SpotterOptions field for every spotter of the run, e.g. --set "
+                         "flow_features=regions (held-out figures of an alternative; write them with --out)")
+    ap.add_argument("--out", type=Path, default=OUT,
+                    help=f"JSON to write; a bare file name goes to benchmarks/results/ (default {OUT.name})")
     args = ap.parse_args(argv)
     if args.cost:
         return cost_only()
-    base = SpotterOptions()
+    base = replace(SpotterOptions(), **dict(_option(s) for s in args.set))
     grid = [base] + [replace(base, z_on=z) for z in Z_GRID if z != base.z_on]
     zs = [o.z_on for o in grid]
     runs = []
@@ -395,13 +400,28 @@ def main(argv: list[str] | None = None) -> int:
         "decision_delay_ms_max": 1e3 * max(all_delays) if all_delays else None,
         "decision_delay_ms_median": 1e3 * float(np.median(all_delays)) if all_delays else None,
     }  # fmt: skip
+    report["options_set"] = dict(_option(s) for s in args.set)
     _print(report)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    tmp = OUT.with_name(OUT.name + ".part")
+    out = args.out if args.out.is_absolute() or args.out.parent != Path(".") else OUT.parent / args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
     tmp.write_text(json.dumps(report, indent=1))
-    tmp.replace(OUT)
-    print(f"wrote {OUT}")
+    tmp.replace(out)
+    print(f"wrote {out}")
     return 0
+
+
+def _option(text: str) -> tuple[str, object]:
+    """``NAME=VALUE`` as a SpotterOptions field and a Python literal (a bare word is a string)."""
+    import ast
+
+    name, sep, value = text.partition("=")
+    if not sep or name not in SpotterOptions.__dataclass_fields__:
+        raise SystemExit(f"--set needs NAME=VALUE with NAME a SpotterOptions field, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
 
 
 def cost_only(reps: int = 3) -> int:

@@ -12,6 +12,7 @@ from avatar_bridge.errors import ConfigError
 from avatar_bridge.fileio import read_toml
 from avatar_bridge.micro.features import GROUP_NAMES, GROUP_REGION, GROUP_SIDE, REGION_NAMES
 from avatar_bridge.micro.spotting.flowtracks import ALIGNED_FACE_WIDTH, Patch
+from avatar_bridge.micro.spotting.regionflow import REGION_CHANNELS, REGIONS
 from avatar_bridge.resources import data_dir
 
 SPOTTING_FILE = "micro_spotting.toml"
@@ -65,6 +66,8 @@ class SpottingConfig:
     rigid: tuple[int, int, int, int]
     flow: Layout
     landmarks: Layout
+    #: The dense-flow region channels (:mod:`regionflow`); no centres: strain is not a point.
+    regions: Layout
 
 
 def _cues(table: dict, names: tuple[str, ...], path: Path) -> tuple:
@@ -120,4 +123,7 @@ def load_config(path: Path | None = None) -> SpottingConfig:
     lm = Layout(
         GROUP_NAMES, tuple(REGION_NAMES[r] for r in GROUP_REGION), GROUP_SIDE, _cues(cues, GROUP_NAMES, path)
     )
-    return SpottingConfig(patches, rigid, flow, lm)  # type: ignore[arg-type]
+    sides = {"left_eye": "left", "right_eye": "right", "mouth": "both"}
+    regions = Layout(REGION_CHANNELS, REGIONS + REGIONS, tuple(sides[r] for r in REGIONS + REGIONS),
+                     _cues(cues, REGION_CHANNELS, path))  # fmt: skip
+    return SpottingConfig(patches, rigid, flow, lm, regions)  # type: ignore[arg-type]

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 from avatar_bridge.errors import InputError
 from avatar_bridge.micro.spotting.flowtracks import FlowTrackOptions
+from avatar_bridge.micro.spotting.regionflow import PRESETS
 
+#: What the optical flow measures (``SpotterOptions.flow_features``).
+FLOW_FEATURES = ("patches", "regions")
 #: The classifiers that may label spotted micro-expressions (``SpotterOptions.classifier``).
 CLASSIFIERS = ("au-rules", "tp-ha3dnet")
 
@@ -18,6 +21,11 @@ class SpotterOptions:
     Signals. use_flow: when frames are given, track face patches by optical flow on the aligned
     face (sub-pixel, what finds 2-4 px events; see ``flowtracks``) instead of MediaPipe landmark
     groups; without frames the landmarks are always used. flow: the flow tracker's settings.
+    flow_features: what the flow measures. "patches" (default): Lucas-Kanade tracks of 16 small
+    skin patches (``flowtracks``). "regions": the issue's dense features, OpenCV's DIS flow
+    (``dense_preset``: "ultrafast", "fast" or "medium") with the rigid box's motion removed, as mean
+    flow and optical strain in the three 64 x 64 regions (left eye and brow, right eye and brow,
+    mouth; ``regionflow``). Held out the patches find more (``docs/micro_expressions.md``).
     stabilise: each frame, remove from the flow tracks what one similarity transform of all patches
     explains (the aligned face's rotation and scale jitter, the nose box's own noise; a robust fit,
     so the few patches an expression moves get no weight: :mod:`stabilise`); stabilise_cutoff: residuals
@@ -84,6 +92,8 @@ class SpotterOptions:
 
     use_flow: bool = True
     flow: FlowTrackOptions = field(default_factory=FlowTrackOptions)
+    flow_features: str = "patches"
+    dense_preset: str = "ultrafast"
     stabilise: bool = False
     stabilise_cutoff: float = 3.0
     z_on: float = 6.0
@@ -129,6 +139,13 @@ class SpotterOptions:
                 raise InputError(f"{name} must be positive seconds, got {getattr(self, name)}")
         if self.stabilise_cutoff <= 0:
             raise InputError(f"stabilise_cutoff must be positive (deviations), got {self.stabilise_cutoff}")
+        if self.flow_features not in FLOW_FEATURES:
+            choices = " or ".join(repr(c) for c in FLOW_FEATURES)
+            raise InputError(f"flow_features must be {choices}, got {self.flow_features!r}")
+        if self.dense_preset not in PRESETS:
+            raise InputError(f"dense_preset must be one of {', '.join(PRESETS)}, got {self.dense_preset!r}")
+        if self.stabilise and self.flow_features != "patches":
+            raise InputError("stabilise fits the patch tracks; it needs flow_features 'patches'")
         if self.pool < 1:
             raise InputError(f"pool must be at least 1 (1 = off), got {self.pool}")
         if not self.scales or min(self.scales) <= 0:

@@ -26,6 +26,7 @@ from avatar_bridge.micro.spotting.describe import describe
 from avatar_bridge.micro.spotting.detector import Detector, Found
 from avatar_bridge.micro.spotting.flowtracks import FlowTracks
 from avatar_bridge.micro.spotting.options import SpotterOptions
+from avatar_bridge.micro.spotting.regionflow import RegionFlow
 from avatar_bridge.micro.spotting.stabilise import Stabiliser
 from avatar_bridge.records import ActionUnits, ExpressionEvent, FaceObservation, Frame, TrackingResult
 
@@ -40,7 +41,10 @@ class _Face:
 
     def __init__(self, face: FaceObservation, opts: SpotterOptions, cfg: SpottingConfig, flow: bool) -> None:
         self.flow = FlowTracks(cfg.patches, cfg.rigid, opts.flow) if flow else None
-        self.layout = cfg.flow if flow else cfg.landmarks
+        # The dense region features read the face the patch tracker aligns (and its brightness).
+        dense = flow and opts.flow_features == "regions"
+        self.regions = RegionFlow(cfg.rigid, opts.flow, opts.dense_preset) if dense else None
+        self.layout = cfg.regions if dense else cfg.flow if flow else cfg.landmarks
         n = len(cfg.patches)  # the flow layout's channels: the patches, then the rigid motion
         self.stabiliser = (
             Stabiliser(cfg.flow.centres[:n], cfg.flow.centres[n:], opts.stabilise_cutoff)
@@ -160,6 +164,8 @@ class MicroSpotter:
         st.detector.drop(why)
         if st.flow is not None:
             st.flow.reset()
+        if st.regions is not None:
+            st.regions.reset()
         if st.stabiliser is not None:
             st.stabiliser.reset()
         if st.frames is not None:
@@ -172,6 +178,9 @@ class MicroSpotter:
             return group_positions(align(face.landmarks_px, st.reference))
         if frame is None:  # no frame this time: the tracks stay where they were
             return st.last_pos if st.last_pos is not None else np.zeros((len(st.layout.names), 2))
+        if st.regions is not None:
+            st.flow.image(frame, face)
+            return st.regions.update(st.flow.aligned, t, hold=st.detector.busy)
         pos = st.flow.update(frame, face, t, hold=st.detector.busy)
         if st.stabiliser is None:  # the tracks as they are: the rigid channels stay at rest
             return np.vstack([pos, np.zeros((len(RIGID_CHANNELS), 2))])
