@@ -43,6 +43,7 @@ import numpy as np
 from avatar_bridge import sample_media
 from avatar_bridge.micro import MicroSpotter, SpotterOptions
 from avatar_bridge.micro.evaluation import match_intervals
+from avatar_bridge.micro.spotting import with_settings
 from avatar_bridge.micro.synth import SynthOptions
 from avatar_bridge.micro.synth.cache import frames_of, sample_frames, still_frames_of, tracked, tracked_still
 from avatar_bridge.micro.synth.still import CameraOptions, lab_camera, lab_recording
@@ -246,14 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cost", action="store_true",
                     help="only measure the spotter's cost per frame on stored frames (quiet machine; ~1 min)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                    help="a SpotterOptions field for every spotter of the run, e.g. --set "
+                    help="a spotter setting for every spotter of the run, as export's --spotter, e.g. --set "
                          "flow_features=regions (held-out figures of an alternative; write them with --out)")
     ap.add_argument("--out", type=Path, default=OUT,
                     help=f"JSON to write; a bare file name goes to benchmarks/results/ (default {OUT.name})")
     args = ap.parse_args(argv)
     if args.cost:
         return cost_only()
-    base = replace(SpotterOptions(), **dict(_option(s) for s in args.set))
+    base = with_settings(SpotterOptions(), args.set)
     grid = [base] + [replace(base, z_on=z) for z in Z_GRID if z != base.z_on]
     zs = [o.z_on for o in grid]
     runs = []
@@ -400,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         "decision_delay_ms_max": 1e3 * max(all_delays) if all_delays else None,
         "decision_delay_ms_median": 1e3 * float(np.median(all_delays)) if all_delays else None,
     }  # fmt: skip
-    report["options_set"] = dict(_option(s) for s in args.set)
+    report["options_set"] = list(args.set)
     _print(report)
     out = args.out if args.out.is_absolute() or args.out.parent != Path(".") else OUT.parent / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -409,19 +410,6 @@ def main(argv: list[str] | None = None) -> int:
     tmp.replace(out)
     print(f"wrote {out}")
     return 0
-
-
-def _option(text: str) -> tuple[str, object]:
-    """``NAME=VALUE`` as a SpotterOptions field and a Python literal (a bare word is a string)."""
-    import ast
-
-    name, sep, value = text.partition("=")
-    if not sep or name not in SpotterOptions.__dataclass_fields__:
-        raise SystemExit(f"--set needs NAME=VALUE with NAME a SpotterOptions field, got {text!r}")
-    try:
-        return name, ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return name, value
 
 
 def cost_only(reps: int = 3) -> int:

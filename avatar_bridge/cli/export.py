@@ -22,6 +22,7 @@ from avatar_bridge.channels import AU_DESCRIPTIONS
 from avatar_bridge.cli import app
 from avatar_bridge.errors import InputError
 from avatar_bridge.micro import SpotterOptions
+from avatar_bridge.micro.spotting import with_settings
 from avatar_bridge.pipeline.export import ExportOptions, ExportSummary, export_video
 from avatar_bridge.tracking import TrackerOptions
 
@@ -179,6 +180,14 @@ def export(
         "--classifier-model",
         help="TP-HA3DNet file (avatar-bridge train tp-ha3dnet); default: the shipped models/tp_ha3dnet.pt.",
     ),
+    spotter: list[str] = typer.Option(
+        None,
+        "--spotter",
+        metavar="NAME=VALUE",
+        help="A micro-expression spotter setting, repeatable: --spotter z_on=7 (fewer, surer events), "
+        "--spotter stabilise=true, --spotter flow.refresh=0.4. Every name, its default and why: "
+        "SpotterOptions (docs/micro_expressions.md).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Track face videos and write OpenFace-compatible action-unit curves.
@@ -198,9 +207,8 @@ def export(
 
     Example: avatar-bridge export 'interviews/**/*.mp4' -o curves --jobs 2
     """
-    micro = SpotterOptions(
-        classifier=classifier, classifier_model=str(classifier_model) if classifier_model else None
-    )
+    model = str(classifier_model) if classifier_model else None
+    micro = with_settings(SpotterOptions(classifier=classifier, classifier_model=model), spotter or ())
     if micro.classifier == "tp-ha3dnet":  # a missing or corrupt model fails here, before any video is read
         from avatar_bridge.micro.classify.online import OnlineTPHA3DNet
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields, replace
 
 from avatar_bridge.errors import InputError
 from avatar_bridge.micro.spotting.flowtracks import FlowTrackOptions
@@ -157,3 +159,52 @@ class SpotterOptions:
             raise InputError(f"a classifier model ({self.classifier_model}) needs classifier 'tp-ha3dnet'")
         if self.max_event <= self.max_micro:
             raise InputError(f"max_event ({self.max_event}) must exceed max_micro ({self.max_micro})")
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _value(kind: str, text: str) -> object:
+    """``text`` as a value of the field type named ``kind`` (ValueError when it is not one)."""
+    t = text.strip()
+    if kind == "bool":
+        if t.lower() not in _TRUE + _FALSE:
+            raise ValueError("expected true or false")
+        return t.lower() in _TRUE
+    if kind in ("int", "float"):
+        return int(t) if kind == "int" else float(t)
+    if kind == "tuple[float, ...]":
+        return tuple(float(v) for v in t.split(",") if v.strip())
+    if kind == "str | None":
+        return None if t.lower() in ("", "none") else t
+    if kind == "str":
+        return t
+    raise ValueError(f"a {kind} cannot be set from text")
+
+
+def with_settings(base: SpotterOptions, settings: Iterable[str]) -> SpotterOptions:
+    """``base`` with ``NAME=VALUE`` settings applied (the command lines' ``--spotter``; ``flow.NAME``
+    for the patch tracker's settings; lists as ``0.1,0.2``). Unknown names and bad values are
+    one-line :class:`InputError` messages that say what would have been valid."""
+    top: dict[str, object] = {}
+    nested: dict[str, object] = {}
+    for text in settings:
+        name, sep, value = text.partition("=")
+        name = name.strip()
+        if not sep:
+            raise InputError(f"spotter setting {text!r}: expected NAME=VALUE, for example z_on=7")
+        owner, _, inner = name.partition(".") if "." in name else ("", "", name)
+        cls = FlowTrackOptions if owner == "flow" else SpotterOptions
+        kinds = {f.name: str(f.type) for f in fields(cls) if not (cls is SpotterOptions and f.name == "flow")}
+        if owner not in ("", "flow") or inner not in kinds:
+            close = difflib.get_close_matches(inner, list(kinds), n=1)
+            hint = f" (did you mean {owner + '.' if owner else ''}{close[0]}?)" if close else ""
+            raise InputError(f"spotter setting {text!r}: expected NAME=VALUE with NAME a SpotterOptions "
+                             f"field or flow.NAME{hint}; see docs/micro_expressions.md")  # fmt: skip
+        try:
+            (nested if owner else top)[inner] = _value(kinds[inner], value)
+        except ValueError as e:
+            raise InputError(f"spotter setting {name}: {value!r} is not a {kinds[inner]} ({e})") from e
+    if nested:
+        top["flow"] = replace(base.flow, **nested)
+    return replace(base, **top)

@@ -1,0 +1,72 @@
+"""Spotter settings from the command line (``--spotter NAME=VALUE`` on export and live)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from avatar_bridge.cli import main
+from avatar_bridge.errors import InputError
+from avatar_bridge.micro import SpotterOptions
+from avatar_bridge.micro.spotting import with_settings
+
+
+def test_settings_are_typed_by_their_field():
+    o = with_settings(
+        SpotterOptions(),
+        ["z_on=7", "stabilise=yes", "zones=false", "pool=3", "scales=0.1, 0.25", "flow.refresh=0.4",
+         "dense_preset=fast", "classifier_model=none"],
+    )  # fmt: skip
+    assert (o.z_on, o.stabilise, o.zones, o.pool, o.scales) == (7.0, True, False, 3, (0.1, 0.25))
+    assert o.flow.refresh == 0.4 and o.flow.max_age == SpotterOptions().flow.max_age
+    assert o.dense_preset == "fast" and o.classifier_model is None
+    assert with_settings(SpotterOptions(), []) == SpotterOptions()
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("zon=7", "did you mean z_on?"),
+        ("flow.blurr=1", "did you mean flow.blur?"),
+        ("z_on", "expected NAME=VALUE, for example z_on=7"),
+        ("z_on=seven", "z_on: 'seven' is not a float"),
+        ("stabilise=maybe", "stabilise: 'maybe' is not a bool (expected true or false)"),
+        ("pool=1.5", "pool: '1.5' is not a int"),
+        ("z_off=9", "need 0 < z_off < z_on"),  # the options' own checks still apply
+    ],
+)
+def test_bad_settings_say_what_is_wrong(setting, message):
+    with pytest.raises(InputError, match=message.replace("?", r"\?").replace("(", r"\(").replace(")", r"\)")):
+        with_settings(SpotterOptions(), [setting])
+
+
+def test_export_applies_the_settings(samples, tmp_path):
+    """The smile in single_face.mp4 gives several events with the defaults; with z_on 50 hardly any
+    movement reaches the threshold, and the export's settings file records what was used."""
+    video = str(samples / "single_face.mp4")
+    runs = {}
+    for name, extra in (("default", []), ("deaf", ["--spotter", "z_on=50", "--spotter", "flow.refresh=0.4"])):
+        out = tmp_path / name
+        assert main(["export", video, "-o", str(out), "-q", "--no-plot", *extra]) == 0
+        events = json.loads((out / "single_face.events.json").read_text())["events"]
+        settings = json.loads((out / "single_face.json").read_text())["settings"]["micro"]
+        runs[name] = (events, settings)
+    assert len(runs["default"][0]) >= 3 and len(runs["deaf"][0]) < len(runs["default"][0]) / 2
+    assert runs["default"][1]["z_on"] == SpotterOptions().z_on
+    assert runs["deaf"][1]["z_on"] == 50.0 and runs["deaf"][1]["flow"]["refresh"] == 0.4
+
+
+@pytest.mark.parametrize("command", ["export", "live"])
+def test_a_bad_setting_is_one_line_and_nothing_runs(command, samples, tmp_path, capsys):
+    out = tmp_path / "out"
+    video = str(samples / "single_face.mp4")
+    if command == "export":
+        cmd = ["export", video, "-o", str(out), "-q", "--spotter", "zon=7"]
+    else:
+        cmd = ["live", "--source", video, "--fast", "--sink", "osc://127.0.0.1:9", "-q", "--spotter", "zon=7"]
+    assert main(cmd) == 1
+    err = capsys.readouterr().err.strip()
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "did you mean z_on?" in lines[0] and "Traceback" not in err
+    assert not out.exists()
