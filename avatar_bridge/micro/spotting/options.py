@@ -27,7 +27,9 @@ class SpotterOptions:
     skin patches (``flowtracks``). "regions": the issue's dense features, OpenCV's DIS flow
     (``dense_preset``: "ultrafast", "fast" or "medium") with the rigid box's motion removed, as mean
     flow and optical strain in the three 64 x 64 regions (left eye and brow, right eye and brow,
-    mouth; ``regionflow``). Held out the patches find more (``docs/micro_expressions.md``).
+    mouth; ``regionflow``); set min_peak about 0.1 with it (a region's mean flow is a diluted
+    movement: a 4 px smile corner moves the mouth region's by about 0.2 px). Held out the patches
+    find far more (``docs/micro_expressions.md``).
     stabilise: each frame, remove from the flow tracks what one similarity transform of all patches
     explains (the aligned face's rotation and scale jitter, the nose box's own noise; a robust fit,
     so the few patches an expression moves get no weight: :mod:`stabilise`); stabilise_cutoff: residuals
