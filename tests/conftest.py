@@ -37,3 +37,23 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent (the project's shared data sits beside the checkout)")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def corner_pull(samples, single_face_recording):
+    """The generator's AU12 on the subject's left, 4 px in a 640 px wide close-up of single_face.mp4,
+    at its apex: (the close-up frame, the same frame moved, the face's tracking there)."""
+    import numpy as np
+
+    from avatar_bridge.micro.synth import SynthOptions, prepare
+    from avatar_bridge.micro.synth.generate import read_frames, render_frame, unit_displacements
+
+    frames, _ = read_frames(samples / "single_face.mp4")
+    p = prepare(single_face_recording, SynthOptions(events=1, patterns=("AU12_L",), amplitudes=(4.0,),
+                                                    macro=0, jitter=0))  # fmt: skip
+    (item,) = p.items
+    i = int(np.argmin([abs(f.timestamp - item.apex) for f in frames]))
+    face = p.results[i].faces[0]
+    img = p.closeup.image(frames[i].image, i)
+    moved = render_frame(img, face, item.apex, i, p.items, unit_displacements(p.results, p.items, 40.0), 1.0)
+    return img, moved, face

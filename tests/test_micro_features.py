@@ -100,20 +100,10 @@ def test_flow_tracks_still_and_shifted(samples, single_face_recording):
     assert np.hypot(*tracks.update(Frame(2, 0.066, shifted), face, 0.066).T).max() < 0.33 * shift
 
 
-def test_flow_tracks_measure_an_injected_corner_pull(samples, single_face_recording):
+def test_flow_tracks_measure_an_injected_corner_pull(corner_pull):
     """The generator's AU12 on the subject's left (4 px in a 640 px wide close-up) moves the left
     mouth-corner patch up by most of it, and the right corner patch hardly."""
-    from avatar_bridge.micro.synth import SynthOptions, prepare
-    from avatar_bridge.micro.synth.generate import read_frames, render_frame, unit_displacements
-
-    frames, _ = read_frames(samples / "single_face.mp4")
-    p = prepare(single_face_recording, SynthOptions(events=1, patterns=("AU12_L",), amplitudes=(4.0,),
-                                                    macro=0, jitter=0))  # fmt: skip
-    (item,) = p.items
-    i = int(np.argmin([abs(f.timestamp - item.apex) for f in frames]))
-    face = p.results[i].faces[0]
-    img = p.closeup.image(frames[i].image, i)
-    moved = render_frame(img, face, item.apex, i, p.items, unit_displacements(p.results, p.items, 40.0), 1.0)
+    img, moved, face = corner_pull
     cfg, tracks = _tracks()
     tracks.update(img, face, 0.0)
     d = tracks.update(moved, face, 0.01)

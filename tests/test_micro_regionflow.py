@@ -27,20 +27,10 @@ def test_strain_of_a_stretch_and_of_a_shift():
     assert np.abs(strain_magnitude(shift)).max() == 0.0
 
 
-def test_regions_see_an_injected_corner_pull_in_the_mouth(samples, single_face_recording):
+def test_regions_see_an_injected_corner_pull_in_the_mouth(corner_pull):
     """The generator's AU12 on the subject's left (4 px in a 640 px wide close-up): the mouth region's
     mean flow points up and its strain rises; the eye regions stay well below it."""
-    from avatar_bridge.micro.synth import SynthOptions, prepare
-    from avatar_bridge.micro.synth.generate import read_frames, render_frame, unit_displacements
-
-    frames, _ = read_frames(samples / "single_face.mp4")
-    p = prepare(single_face_recording, SynthOptions(events=1, patterns=("AU12_L",), amplitudes=(4.0,),
-                                                    macro=0, jitter=0))  # fmt: skip
-    (item,) = p.items
-    i = int(np.argmin([abs(f.timestamp - item.apex) for f in frames]))
-    face = p.results[i].faces[0]
-    img = p.closeup.image(frames[i].image, i)
-    moved = render_frame(img, face, item.apex, i, p.items, unit_displacements(p.results, p.items, 40.0), 1.0)
+    img, moved, face = corner_pull
     regions = RegionFlow(load_config().rigid)
     still = regions.measure(_aligned(img, face), _aligned(img, face))
     assert np.abs(still).max() < 1e-3  # the same image: no flow, no strain

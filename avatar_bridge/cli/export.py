@@ -20,9 +20,8 @@ from avatar_bridge.batch import run_batch as _run_batch
 from avatar_bridge.capture import CaptureOptions
 from avatar_bridge.channels import AU_DESCRIPTIONS
 from avatar_bridge.cli import app
+from avatar_bridge.cli.spotter import spotter_option, spotter_options
 from avatar_bridge.errors import InputError
-from avatar_bridge.micro import SpotterOptions
-from avatar_bridge.micro.spotting import with_settings
 from avatar_bridge.pipeline.export import ExportOptions, ExportSummary, export_video
 from avatar_bridge.tracking import TrackerOptions
 
@@ -180,14 +179,7 @@ def export(
         "--classifier-model",
         help="TP-HA3DNet file (avatar-bridge train tp-ha3dnet); default: the shipped models/tp_ha3dnet.pt.",
     ),
-    spotter: list[str] = typer.Option(
-        None,
-        "--spotter",
-        metavar="NAME=VALUE",
-        help="A micro-expression spotter setting, repeatable: --spotter z_on=7 (fewer, surer events), "
-        "--spotter stabilise=true, --spotter flow.refresh=0.4. Every name, its default and why: "
-        "SpotterOptions (docs/micro_expressions.md).",
-    ),
+    spotter: list[str] = spotter_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
     """Track face videos and write OpenFace-compatible action-unit curves.
@@ -207,8 +199,7 @@ def export(
 
     Example: avatar-bridge export 'interviews/**/*.mp4' -o curves --jobs 2
     """
-    model = str(classifier_model) if classifier_model else None
-    micro = with_settings(SpotterOptions(classifier=classifier, classifier_model=model), spotter or ())
+    micro = spotter_options(classifier, classifier_model, spotter)
     if micro.classifier == "tp-ha3dnet":  # a missing or corrupt model fails here, before any video is read
         from avatar_bridge.micro.classify.online import OnlineTPHA3DNet
 

@@ -10,9 +10,8 @@ from rich.table import Table
 
 from avatar_bridge.capture import CaptureOptions, SourceInfo
 from avatar_bridge.cli import app
+from avatar_bridge.cli.spotter import spotter_option, spotter_options
 from avatar_bridge.errors import ConfigError
-from avatar_bridge.micro import SpotterOptions
-from avatar_bridge.micro.spotting import with_settings
 from avatar_bridge.pipeline.live import LiveOptions, LivePipeline, LiveStats, LiveStatus
 from avatar_bridge.tracking import TrackerOptions
 
@@ -105,14 +104,7 @@ def live(
         "--classifier-model",
         help="TP-HA3DNet file (avatar-bridge train tp-ha3dnet); default: the shipped one.",
     ),
-    spotter: list[str] = typer.Option(
-        None,
-        "--spotter",
-        metavar="NAME=VALUE",
-        help="A micro-expression spotter setting, repeatable: --spotter z_on=7 (fewer, surer events), "
-        "--spotter stabilise=true, --spotter flow.refresh=0.4. Every name, its default and why: "
-        "SpotterOptions (docs/micro_expressions.md).",
-    ),
+    spotter: list[str] = spotter_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No status line."),
 ) -> None:
     """Drive avatars live: several sinks at once, Ctrl-C stops with a summary.
@@ -135,10 +127,7 @@ def live(
             "give at least one --sink URL (e.g. --sink osc://127.0.0.1:9100), --vcam or --preview"
         )
     cam_w, cam_h = _size(camera_size, "--camera-size") if camera_size else (None, None)
-    model = str(classifier_model) if classifier_model else None
-    spotter_options = with_settings(
-        SpotterOptions(classifier=classifier, classifier_model=model), spotter or ()
-    )
+    micro = spotter_options(classifier, classifier_model, spotter)
     options = LiveOptions(
         source=source,
         sinks=tuple(urls),
@@ -150,7 +139,7 @@ def live(
         tracker=TrackerOptions(num_faces=num_faces),
         capture=CaptureOptions(max_size=1280, width=cam_w, height=cam_h, fps=camera_fps),
         replay_events=replay_events,
-        spotter=spotter_options,
+        spotter=micro,
     )
     show = not quiet and console.is_terminal
 
