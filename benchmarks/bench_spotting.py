@@ -21,7 +21,10 @@ runs on the tracking and the frames (optical flow). Reported, from one run:
 - spotter cost per frame (flow and landmarks-only) against tracking time, measured in the same run;
 - decision delay after the true offset; side and label agreement of the matched events.
 
-    .venv/bin/python benchmarks/bench_spotting.py [--seeds 1 2 3]   (~40 min the first time, then less)
+    .venv/bin/python benchmarks/bench_spotting.py [--seeds 1 2 3]   (~40 min the first time, then ~20)
+    .venv/bin/python benchmarks/bench_spotting.py --set flow_features=regions --set min_peak=0.1 \
+        --out bench_spotting_regions.json   (an alternative held out: any --spotter setting)
+    .venv/bin/python benchmarks/bench_spotting.py --cost   (spotter CPU per frame, also inside an export)
 
 Development used moving seed 0, held-still seeds 100+ on other frames (single_face 5, 30;
 WolfgangLanger 10, 245, 300) and the untouched real videos (the context rule was made for the false
