@@ -13,9 +13,7 @@ from avatar_bridge.micro.spotting.regionflow import REGION_CHANNELS, RegionFlow,
 
 def _aligned(image: np.ndarray, face) -> np.ndarray:
     cfg = load_config()
-    tracks = FlowTracks(cfg.patches, cfg.rigid)
-    tracks.image(image, face)
-    return tracks.aligned
+    return FlowTracks(cfg.patches, cfg.rigid).align(image, face)
 
 
 def test_strain_of_a_stretch_and_of_a_shift():

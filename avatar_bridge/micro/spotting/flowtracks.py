@@ -95,7 +95,13 @@ class FlowTracks:
         self._last = self._base.copy()
 
     def image(self, frame: Frame | np.ndarray, face: FaceObservation) -> np.ndarray:
-        """The aligned grey face, blurred, float32; sets :attr:`brightness`."""
+        """The aligned grey face, blurred, float32 (what the patch flows read); sets :attr:`brightness`."""
+        g = self.align(frame, face)
+        k = self._kernel
+        return cv2.sepFilter2D(g, cv2.CV_32F, k, k) if k is not None else g.astype(np.float32)
+
+    def align(self, frame: Frame | np.ndarray, face: FaceObservation) -> np.ndarray:
+        """The aligned grey face (128 x 128 uint8, also :attr:`aligned`); sets :attr:`brightness`."""
         img = frame.image if isinstance(frame, Frame) else frame
         n = ALIGNED_SIZE
         m = alignment_matrix(face, n)
@@ -120,8 +126,7 @@ class FlowTracks:
                                 borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
         self.brightness = float(cv2.mean(g)[0])
         self.aligned = g
-        k = self._kernel
-        return cv2.sepFilter2D(g, cv2.CV_32F, k, k) if k is not None else g.astype(np.float32)
+        return g
 
     def _set_reference(self, img: np.ndarray, t: float) -> None:
         ix = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3) / 8.0

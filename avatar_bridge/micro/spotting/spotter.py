@@ -179,8 +179,7 @@ class MicroSpotter:
         if frame is None:  # no frame this time: the tracks stay where they were
             return st.last_pos if st.last_pos is not None else np.zeros((len(st.layout.names), 2))
         if st.regions is not None:
-            st.flow.image(frame, face)
-            return st.regions.update(st.flow.aligned, t, hold=st.detector.busy)
+            return st.regions.update(st.flow.align(frame, face), t, hold=st.detector.busy)
         pos = st.flow.update(frame, face, t, hold=st.detector.busy)
         if st.stabiliser is None:  # the tracks as they are: the rigid channels stay at rest
             return np.vstack([pos, np.zeros((len(RIGID_CHANNELS), 2))])
