@@ -303,6 +303,31 @@ def test_a_head_jitter_is_head_motion_not_a_micro_expression(filmed_still):
     assert any(interval_iou((m.onset, m.offset), (jitter.onset, jitter.offset)) > 0.3 for m in found[1.0])
 
 
+def test_calm_time_says_where_micro_expressions_can_be_seen(filmed_still, samples, wolfgang_recording):
+    """Held still (a 3 px twitch, a head jitter) the face is calm most of the time it is watched
+    (0.87 of it in the upper face, which the jitter moves; all of it in the lower); WolfgangLanger,
+    who cries and talks throughout, almost never (under 1 %); with the context rule off the whole
+    face is calm; every share is between 0 and 1 and the zones are named."""
+    from avatar_bridge.micro.synth.generate import read_frames
+
+    def calm_shares(pairs, **options) -> dict[str, float]:
+        spotter = MicroSpotter(SpotterOptions(**options))
+        for f, r in pairs:
+            spotter.update(r, (), f)
+        (calm,) = spotter.calm_time().values()
+        seconds = calm.pop("seconds")
+        assert seconds > 0 and all(0.0 <= v <= seconds + 1e-9 for v in calm.values())
+        return {zone: v / seconds for zone, v in calm.items()}
+
+    _, video = filmed_still
+    held = calm_shares(video)
+    assert set(held) == {"upper", "lower"} and min(held.values()) > 0.8
+    frames, _ = read_frames(samples / "WolfgangLanger_Pexels.mp4")
+    crying = calm_shares(list(zip(frames, wolfgang_recording, strict=True)))
+    assert max(crying.values()) < 0.05
+    assert calm_shares(video, busy_window=0.0, zones=False) == {"face": 1.0}
+
+
 @pytest.fixture(scope="module")
 def mouth_then_brows(samples, wolfgang_recording):
     """A real face held still (WolfgangLanger frame 380, close-up): a 0.8 s lower-face movement of

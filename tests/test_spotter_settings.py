@@ -50,7 +50,10 @@ def test_export_applies_the_settings(samples, tmp_path):
         out = tmp_path / name
         assert main(["export", video, "-o", str(out), "-q", "--no-plot", *extra]) == 0
         events = json.loads((out / "single_face.events.json").read_text())["events"]
+        doc = json.loads((out / "single_face.events.json").read_text())
         settings = json.loads((out / "single_face.json").read_text())["settings"]["micro"]
+        calm = doc["calm_time"]["0"]  # seconds watched, and calm per zone
+        assert calm["seconds"] > 1.0 and set(calm) == {"seconds", "upper", "lower"}
         runs[name] = (events, settings)
     assert len(runs["default"][0]) >= 3 and len(runs["deaf"][0]) < len(runs["default"][0]) / 2
     assert runs["default"][1]["z_on"] == SpotterOptions().z_on

@@ -40,8 +40,11 @@ def event_to_dict(e: ExpressionEvent) -> dict[str, object]:
     }
 
 
-def events_document(source: str, events: Iterable[ExpressionEvent], stats: Mapping[str, int]) -> dict:
-    """The whole file: what was spotted, and counts of what the spotter rejected and why."""
+def events_document(source: str, events: Iterable[ExpressionEvent], stats: Mapping[str, int],
+                    calm: Mapping[int, Mapping[str, float]] | None = None) -> dict:  # fmt: skip
+    """The whole file: what was spotted, counts of what the spotter rejected and why, and per face
+    how long it was watched and calm enough, per zone, for a micro-expression to be reported
+    (``calm_time``, seconds; :meth:`MicroSpotter.calm_time`)."""
     evs = [event_to_dict(e) for e in events]
     return {
         "format": FORMAT,
@@ -51,6 +54,7 @@ def events_document(source: str, events: Iterable[ExpressionEvent], stats: Mappi
         "macro": sum(e["kind"] == EventKind.MACRO.value for e in evs),
         "events": evs,
         "spotter_stats": dict(stats),
+        "calm_time": {str(f): {k: round(v, 3) for k, v in d.items()} for f, d in (calm or {}).items()},
     }
 
 

@@ -91,6 +91,8 @@ class ExportSummary:
     elapsed: float
     strongest: list[tuple[str, float, float]]  # (AU, peak intensity, time of the peak in s)
     events: list[ExpressionEvent] = field(default_factory=list)
+    #: Per face id, seconds watched and calm per zone (:meth:`MicroSpotter.calm_time`).
+    calm: dict[int, dict[str, float]] = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -221,9 +223,9 @@ def export_video(
         analyse = functools.partial(_analyse, detected, tracker, opts, paths, first_plot, new_plot,
                                     progress, total)  # fmt: skip
         got = run_yielding(analyse, opts.nice, "avatar-bridge-analyse")
-        events, frames, frames_with_face = got.events, len(got.times), got.frames_with_face
+        events, frames, frames_with_face, calm = got.events, len(got.times), got.frames_with_face, got.calm
         if opts.micro is not None:
-            doc = events_document(video.name, events, got.spotter_stats)
+            doc = events_document(video.name, events, got.spotter_stats, got.calm)
             outs.path(f"{stem}.events.json").write_text(json.dumps(doc, indent=1) + "\n")
         if source.decode_failed:
             warnings.append(f"decoding stopped early (truncated or corrupt file): {frames} frame(s) exported")
@@ -260,7 +262,7 @@ def export_video(
         meta["outputs"] = outs.planned()
         json_path.write_text(json.dumps(meta, indent=2) + "\n")
     return ExportSummary(source.info, frames, frames_with_face, {f: s.frames for f, s in series.items()},
-                         outs.committed, warnings, elapsed, strongest, events)  # fmt: skip
+                         outs.committed, warnings, elapsed, strongest, events, calm)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -273,6 +275,7 @@ class _Analysed:
     events: list[ExpressionEvent] = field(default_factory=list)
     figures: dict[int, Future[AUPlot]] = field(default_factory=dict)
     spotter_stats: dict[str, int] = field(default_factory=dict)
+    calm: dict[int, dict[str, float]] = field(default_factory=dict)
 
 
 def _analyse(
@@ -324,6 +327,7 @@ def _analyse(
     if spotter is not None:
         got.events += spotter.flush()
         got.spotter_stats = dict(spotter.stats)
+        got.calm = spotter.calm_time()
     return got
 
 

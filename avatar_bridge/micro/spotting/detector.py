@@ -111,6 +111,13 @@ class Detector:
         # largest bump in one reduction (the context rule, each frame).
         self._by_zone = np.concatenate([np.flatnonzero(m) for m in self.zone_masks])
         self._zone_starts = np.cumsum([0] + [int(m.sum()) for m in self.zone_masks[:-1]])
+        #: Zone names (``zone_masks`` order), and per zone the seconds the face was calm there: no
+        #: bump over ``busy_peak`` centred in the last ``busy_window`` (where the context rule lets a
+        #: micro-expression be reported), out of ``watched`` seconds of warm, full-window input.
+        self.zone_names = ("upper", "lower") if len(self.zone_masks) == 2 else ("face",)
+        self.calm = np.zeros(len(self.zone_masks))
+        self.watched = 0.0
+        self._last_busy = np.full(len(self.zone_masks), -np.inf)  # latest bump centre over busy_peak
         self.learnt = 0.0
         self.first_t: float | None = None
         self.last_t: float | None = None
@@ -166,10 +173,22 @@ class Detector:
         if bumps is None:
             return out
         bump, ends = bumps
+        warm = t - self.first_t >= o.warmup
         if o.busy_window > 0:
-            self.recent.append((t, np.maximum.reduceat(bump[:, self._by_zone], self._zone_starts, axis=1)))
+            zone_max = np.maximum.reduceat(bump[:, self._by_zone], self._zone_starts, axis=1)
+            self.recent.append((t, zone_max))
             while self.recent[0][0] < t - self.keep:
                 self.recent.popleft()
+            over = zone_max > o.busy_peak
+            if over.any():  # the latest centre (t - h) of a bump over busy_peak, per zone
+                centres = np.where(over, (t - self.scales)[:, None], -np.inf).max(axis=0)
+                np.maximum(self._last_busy, centres, out=self._last_busy)
+            if warm:
+                self.calm += dt * (t - self._last_busy > o.busy_window)
+        elif warm:
+            self.calm += dt
+        if warm:
+            self.watched += dt
         rise = bump - self.mu
         z = rise / self.sd
         horizon = t - 2 * self.max_scale - o.probe
@@ -180,7 +199,7 @@ class Detector:
         # Warm, and some score high enough that a candidate could open (pooling needs pool_min on
         # each pooled channel): most frames are quiet and stop here.
         opening = min(o.z_on, o.pool_min) if o.pool > 1 else o.z_on
-        if t - self.first_t >= o.warmup and z.max() >= opening:
+        if warm and z.max() >= opening:
             zs = self._pooled(z) if o.pool > 1 else z
             strong = (zs > o.z_on) & (rise > o.min_peak)
             strong[:, self.excluded] = False

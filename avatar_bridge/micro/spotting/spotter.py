@@ -88,6 +88,7 @@ class MicroSpotter:
                 self._learned = OnlineTPHA3DNet(self.options.classifier_model)
         #: Why candidates were dropped or rejected, and how much input was skipped (counts).
         self.stats: dict[str, int] = {}
+        self._calm_left: dict[int, dict[str, float]] = {}  # calm_time of faces forgotten since
 
     # ----------------------------------------------------------------- public
     def update(
@@ -127,6 +128,7 @@ class MicroSpotter:
             if t - st.last_t > o.max_gap:
                 self._drop(st, "dropped_missing_face")
             if t - st.last_t > 10 * o.max_event:
+                self._calm_left[fid] = self.calm_time()[fid]
                 del self._faces[fid]  # the person left long ago: forget them
         return out
 
@@ -139,9 +141,24 @@ class MicroSpotter:
         self._merge_counts()
         return out
 
+    def calm_time(self) -> dict[int, dict[str, float]]:
+        """Per face id: ``seconds`` of face the spotter watched (warm, its window full) and, per zone
+        ("upper" and "lower" face, or "face" with ``zones`` off), the seconds the face was calm
+        there: no movement over ``busy_peak`` in the last ``busy_window`` s, so that the context rule
+        let a micro-expression be reported. Micro-expressions are looked for only in calm time;
+        head movements count as activity here."""
+        out = {fid: dict(v) for fid, v in self._calm_left.items()}
+        for fid, st in self._faces.items():
+            d = st.detector
+            now = {"seconds": d.watched, **dict(zip(d.zone_names, d.calm.tolist(), strict=True))}
+            old = out.get(fid, {})
+            out[fid] = {k: old.get(k, 0.0) + v for k, v in now.items()}
+        return out
+
     def reset(self) -> None:
         """Forget every face, reference and open event (a new stream)."""
         self._faces.clear()
+        self._calm_left.clear()
         self._last_t = None
         self.stats.clear()
 
