@@ -4,6 +4,8 @@ One object per event, times in source seconds: kind (micro|macro), face_id, onse
 duration, emitted_at (when the online spotter decided), decision_delay (emitted_at - offset),
 aus (AU -> peak intensity), regions, side, magnitude, confidence (the spotter's), label (3-class),
 emotion, label_scores (class -> probability when TP-HA3DNet chose the label; {} for the AU rules).
+Beside the events: spotter_stats (what was rejected and why) and calm_time (per face, the seconds
+watched and, per zone, the seconds calm enough for a micro-expression to be reported).
 """
 
 from __future__ import annotations
