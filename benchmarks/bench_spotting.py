@@ -86,7 +86,8 @@ def run_still(source: str, index: int, seconds: float, options: SynthOptions, ca
             events[k] += sp.update(result, (), frame)
     for k, sp in enumerate(spotters):
         events[k] += sp.flush()
-    return {"truth": truth, "events": events, "frames": len(results), "stats": spotters[0].stats}
+    return {"truth": truth, "events": events, "frames": len(results), "stats": spotters[0].stats,
+            "calm": calm_share(spotters[0].calm_time())}  # fmt: skip
 
 
 OUT = Path(__file__).resolve().parent / "results" / "bench_spotting.json"
@@ -108,7 +109,8 @@ def run_grid(source: str, options: SynthOptions, grid: list[SpotterOptions]) -> 
         events[k] += sp.flush()
     ts = np.array([r.timestamp for r in results])
     return {"truth": truth, "events": events, "ms": 1e3 * spent / max(len(results), 1),
-            "frames": len(results), "stats": spotters[0].stats, "motion": (ts, prepared.motion)}  # fmt: skip
+            "frames": len(results), "stats": spotters[0].stats, "motion": (ts, prepared.motion),
+            "calm": calm_share(spotters[0].calm_time())}  # fmt: skip
 
 
 #: Strata of the background: the untouched face's own non-rigid motion around an event, as the
@@ -159,6 +161,18 @@ def score(truth: dict, events: list) -> dict:
             "delays": [e.emitted_at - g["offset"] for g, e in pairs],
             "side_ok": sum(g["side"] == e.side for g, e in pairs),
             "label_ok": sum(g["label"] == e.label for g, e in pairs)}  # fmt: skip
+
+
+def calm_share(calm: dict[int, dict[str, float]]) -> dict[str, float]:
+    """Per zone, the share of the watched time (all faces) that was calm enough for a micro-expression
+    to be reported (:meth:`MicroSpotter.calm_time`)."""
+    seconds = sum(c["seconds"] for c in calm.values())
+    zones = {z for c in calm.values() for z in c if z != "seconds"}
+    return {z: sum(c.get(z, 0.0) for c in calm.values()) / seconds if seconds else 0.0 for z in sorted(zones)}
+
+
+def _shares(share: dict[str, float]) -> str:
+    return ", ".join(f"{z} {100 * v:.0f} %" for z, v in share.items())
 
 
 def rule_counts(runs: list[dict]) -> dict[str, int]:
@@ -315,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         orig = untouched_original(source, base)
         untouched.append({"source": source, "minutes": minutes, "closeup_false_micro": micro,
                           "closeup_macro": sum(e.kind == EventKind.MACRO for e in r["events"][0]),
-                          "original_false_micro_flow": orig["flow"],
+                          "closeup_calm": r["calm"], "original_false_micro_flow": orig["flow"],
                           "original_false_micro_landmarks": orig["landmarks"]})  # fmt: skip
     total_min = sum(u["minutes"] for u in untouched)
 
@@ -358,7 +372,8 @@ def main(argv: list[str] | None = None) -> int:
             ev = r["events"][0]
             lab_untouched.append({"source": source, "frame": index, "minutes": minutes,
                                   "false_micro": sum(e.kind == EventKind.MICRO for e in ev),
-                                  "macro": sum(e.kind == EventKind.MACRO for e in ev)})  # fmt: skip
+                                  "macro": sum(e.kind == EventKind.MACRO for e in ev),
+                                  "calm": r["calm"]})  # fmt: skip
     lab_min = sum(u["minutes"] for u in lab_untouched)
     lab_fp = sum(u["false_micro"] for u in lab_untouched)
 
@@ -405,6 +420,17 @@ def main(argv: list[str] | None = None) -> int:
         "decision_delay_ms_median": 1e3 * float(np.median(all_delays)) if all_delays else None,
     }  # fmt: skip
     report["options_set"] = list(args.set)
+
+    def pooled(rows: list[dict], key: str) -> dict[str, float]:  # shares weighted by minutes
+        zones = sorted({z for u in rows for z in u[key]})
+        total = sum(u["minutes"] for u in rows)
+        return {z: sum(u[key].get(z, 0.0) * u["minutes"] for u in rows) / total for z in zones}
+
+    report["calm_share"] = {
+        "what": "share of the watched time calm enough for a micro-expression to be reported (context rule)",
+        "moving_closeups_untouched": pooled(untouched, "closeup_calm"),
+        "held_still_untouched": pooled(lab_untouched, "calm"),
+    }
     _print(report)
     out = args.out if args.out.is_absolute() or args.out.parent != Path(".") else OUT.parent / args.out
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -572,7 +598,7 @@ def _print(r: dict) -> None:
               f"label ok {row['label_ok']}  delay max {mx}")  # fmt: skip
     for u in lab["untouched"]:
         print(f"  untouched {u['source']}#{u['frame']}: {u['minutes'] * 60:.0f} s, false micro "
-              f"{u['false_micro']}, macro {u['macro']}")  # fmt: skip
+              f"{u['false_micro']}, macro {u['macro']}, calm {_shares(u['calm'])}")  # fmt: skip
     print(f"  false micro per minute (held still, untouched): {lab['false_micro_per_min']:.2f}")
     print(f"  why candidates were dropped (default options): {lab['rule_counts_default_options']}")
     print("\nuntouched video (no micro-expression there):")
@@ -580,10 +606,14 @@ def _print(r: dict) -> None:
         print(f"  {u['source']:<28} {u['minutes'] * 60:5.1f} s  close-up: false micro "
               f"{u['closeup_false_micro']}, macro {u['closeup_macro']}; original: false micro "
               f"{u['original_false_micro_flow']} (flow), "
-              f"{u['original_false_micro_landmarks']} (landmarks)")  # fmt: skip
+              f"{u['original_false_micro_landmarks']} (landmarks); close-up calm "
+              f"{_shares(u['closeup_calm'])}")  # fmt: skip
     print(f"  false micro per minute: close-up {r['false_micro_per_min_closeup']:.1f}, "
           f"original {r['false_micro_per_min_original_flow']:.1f}; with the held-still recordings "
           f"{r['false_micro_per_min_all_untouched']:.2f}")  # fmt: skip
+    calm = r["calm_share"]
+    print(f"  calm enough to look for micro-expressions: moving close-ups "
+          f"{_shares(calm['moving_closeups_untouched'])}; held still {_shares(calm['held_still_untouched'])}")
     c = r["cost_ms_per_frame"]
     print(f"\ncost per frame: spotter with flow {c['spotter_flow']:.3f} ms, landmarks only "
           f"{c['spotter_landmarks']:.3f} ms, MediaPipe tracking {c['tracking']:.2f} ms")  # fmt: skip
