@@ -213,3 +213,21 @@ def test_live_runs_opencv_on_one_thread_and_puts_the_setting_back(samples):
         assert sink.outputs == [1] * 5 and cv2.getNumThreads() == 2
     finally:
         cv2.setNumThreads(before)
+
+
+def test_live_reports_how_long_the_face_was_calm(samples, capsys):
+    """The whole of single_face.mp4 live: the face is watched for most of its 2.4 s and, smiling, is
+    calm in its lower half less than in its upper; the summary prints one line for the face."""
+    from rich.console import Console
+
+    from avatar_bridge.cli.live import print_live_summary
+
+    opts = LiveOptions(source=str(samples / "single_face.mp4"), sinks=("osc://127.0.0.1:9",), fast=True)
+    stats = LivePipeline(opts).run()
+    calm = stats.calm[0]
+    assert 1.5 < calm["seconds"] <= 2.4 and set(calm) == {"seconds", "upper", "lower"}
+    assert 0.0 <= calm["lower"] < calm["upper"] <= calm["seconds"]
+    assert stats.summary()["calm_time"] == {0: {k: round(v, 3) for k, v in calm.items()}}
+    print_live_summary(stats, Console(width=200))
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if "calm enough" in ln]
+    assert line.startswith("face 0 calm enough to look for micro-expressions: upper face")

@@ -20,7 +20,7 @@ from avatar_bridge.batch import run_batch as _run_batch
 from avatar_bridge.capture import CaptureOptions
 from avatar_bridge.channels import AU_DESCRIPTIONS
 from avatar_bridge.cli import app
-from avatar_bridge.cli.spotter import spotter_option, spotter_options
+from avatar_bridge.cli.spotter import calm_lines, spotter_option, spotter_options
 from avatar_bridge.errors import InputError
 from avatar_bridge.pipeline.export import ExportOptions, ExportSummary, export_video
 from avatar_bridge.tracking import TrackerOptions
@@ -63,12 +63,8 @@ def print_summary(summary: ExportSummary, out: Console | None = None) -> None:
     if summary.events:
         micro = sum(e.kind.value == "micro" for e in summary.events)
         out.print(f"expression events: {micro} micro, {len(summary.events) - micro} macro")
-    for face_id, calm in summary.calm.items():
-        seconds = calm["seconds"]
-        zones = [(z if z == "face" else f"{z} face", v) for z, v in calm.items() if z != "seconds"]
-        if seconds > 0:  # zones: upper and lower face, or the whole face
-            share = ", ".join(f"{z} {100 * v / seconds:.0f} %" for z, v in zones)
-            out.print(f"face {face_id} calm enough to look for micro-expressions: {share} of {seconds:.1f} s")
+    for line in calm_lines(summary.calm):
+        out.print(line)
     out.print("files: " + ", ".join(str(p) for p in summary.outputs))
 
 

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from avatar_bridge.capture import CaptureOptions, SourceInfo
 from avatar_bridge.cli import app
-from avatar_bridge.cli.spotter import spotter_option, spotter_options
+from avatar_bridge.cli.spotter import calm_lines, spotter_option, spotter_options
 from avatar_bridge.errors import ConfigError
 from avatar_bridge.pipeline.live import LiveOptions, LivePipeline, LiveStats, LiveStatus
 from avatar_bridge.tracking import TrackerOptions
@@ -52,6 +52,8 @@ def print_live_summary(stats: LiveStats, out: Console) -> None:
               f"face in {s['frames_with_face']}, {s['events']} expression events")  # fmt: skip
     out.print(f"latency frame->sent: median {s['latency_ms_median']} ms, p99 {s['latency_ms_p99']} ms")
     out.print(f"per frame: tracking {s['tracking_ms_median']} ms, retarget+sinks {s['output_ms_median']} ms")
+    for line in calm_lines(stats.calm):
+        out.print(line)
     table = Table(box=None)
     for col in ("sink", "datagrams", "errors", "first error"):
         table.add_column(col)

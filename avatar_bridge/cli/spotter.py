@@ -29,3 +29,16 @@ def spotter_options(
     """The spotter's options from the command line (one-line errors for bad names and values)."""
     model = str(classifier_model) if classifier_model else None
     return with_settings(SpotterOptions(classifier=classifier, classifier_model=model), settings or ())
+
+
+def calm_lines(calm: dict[int, dict[str, float]]) -> list[str]:
+    """One line per face: how much of its time was calm enough to look for micro-expressions."""
+    lines = []
+    for face_id, c in calm.items():
+        seconds = c["seconds"]
+        zones = [(z if z == "face" else f"{z} face", v) for z, v in c.items() if z != "seconds"]
+        if seconds > 0:  # zones: upper and lower face, or the whole face
+            share = ", ".join(f"{z} {100 * v / seconds:.0f} %" for z, v in zones)
+            what = "calm enough to look for micro-expressions"
+            lines.append(f"face {face_id} {what}: {share} of {seconds:.1f} s")
+    return lines

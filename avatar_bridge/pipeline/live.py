@@ -116,6 +116,8 @@ class LiveStats:
     sink_errors: dict[str, int] = field(default_factory=dict)
     sink_first_error: dict[str, str] = field(default_factory=dict)
     datagrams: dict[str, int] = field(default_factory=dict)
+    #: Per face id, seconds watched and calm per zone (:meth:`MicroSpotter.calm_time`).
+    calm: dict[int, dict[str, float]] = field(default_factory=dict)
 
     @property
     def fps(self) -> float:
@@ -143,6 +145,7 @@ class LiveStats:
             "sink_errors": dict(self.sink_errors),
             "sink_first_error": dict(self.sink_first_error),
             "datagrams": dict(self.datagrams),
+            "calm_time": {f: {k: round(v, 3) for k, v in c.items()} for f, c in self.calm.items()},
         }
 
 
@@ -379,6 +382,8 @@ class LivePipeline:
             stats.interrupted = True
         finally:
             stats.elapsed = time.perf_counter() - t_start
+            if micro is not None:
+                stats.calm = micro.calm_time()
             if reader is not None:
                 reader.stop()
             source.close()
