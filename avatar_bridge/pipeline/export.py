@@ -225,7 +225,7 @@ def export_video(
         got = run_yielding(analyse, opts.nice, "avatar-bridge-analyse")
         events, frames, frames_with_face, calm = got.events, len(got.times), got.frames_with_face, got.calm
         if opts.micro is not None:
-            doc = events_document(video.name, events, got.spotter_stats, got.calm)
+            doc = events_document(video.name, events, got.spotter_stats, calm)
             outs.path(f"{stem}.events.json").write_text(json.dumps(doc, indent=1) + "\n")
         if source.decode_failed:
             warnings.append(f"decoding stopped early (truncated or corrupt file): {frames} frame(s) exported")

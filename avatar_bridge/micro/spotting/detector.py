@@ -183,12 +183,9 @@ class Detector:
             if over.any():  # the latest centre (t - h) of a bump over busy_peak, per zone
                 centres = np.where(over, (t - self.scales)[:, None], -np.inf).max(axis=0)
                 np.maximum(self._last_busy, centres, out=self._last_busy)
-            if warm:
-                self.calm += dt * (t - self._last_busy > o.busy_window)
-        elif warm:
-            self.calm += dt
-        if warm:
+        if warm:  # with the context rule off nothing is ever busy (_last_busy stays -inf)
             self.watched += dt
+            self.calm += dt * (t - self._last_busy > o.busy_window)
         rise = bump - self.mu
         z = rise / self.sd
         horizon = t - 2 * self.max_scale - o.probe
