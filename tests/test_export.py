@@ -197,6 +197,11 @@ def test_events_file_reads_back_and_the_smile_is_not_a_micro_expression(single_e
 
     doc = json.loads((single_export / "single_face.events.json").read_text())
     assert doc["format"] == "avatar-bridge-events" and isinstance(doc["spotter_stats"], dict)
+    # When the face was calm enough, per zone: the spans add up to the calm time written beside them.
+    calm, spans = doc["calm_time"]["0"], doc["calm_spans"]["0"]
+    assert set(spans) == {"upper", "lower"} and calm["seconds"] > 1.5
+    for zone, zone_spans in spans.items():
+        assert sum(b - a for a, b in zone_spans) == pytest.approx(calm[zone], abs=2e-3)
     events = read_events(single_export / "single_face.events.json")
     assert len(events) == len(doc["events"])
     assert not [e for e in events if e.kind is EventKind.MICRO]
@@ -335,6 +340,42 @@ def test_plot_heat_map_is_what_imshow_draws(single_export, tmp_path):
     column = (x0 + (11.5 / len(times)) * (x1 - x0), x0 + (40.5 / len(times)) * (x1 - x0))
     assert (ours[inside[0], int(column[0])] == grey).all()  # the faceless frames, every AU row
     assert not (ours[inside[0], int(column[1])] == grey).all(axis=1).any()
+
+
+def test_plot_shows_when_the_face_was_calm_enough_to_look_for_micro_expressions(single_export, tmp_path):
+    """One olive bar per zone along the bottom of the curves (upper face above lower face), olive
+    over the calm spans given and nowhere else; the export's own plot draws the calm spans it wrote."""
+    from matplotlib.colors import to_rgb
+
+    from avatar_bridge.export.plot import AUPlot
+
+    times, intensity, events = _plot_inputs(single_export)
+    calm = {"upper": [(0.2, 0.8), (1.5, 1.9)], "lower": [(1.0, 1.4)]}
+    plain, barred = AUPlot(), AUPlot()
+    a = cv2.imread(str(plain.save(tmp_path / "a.png", times, intensity, "single_face", events)))
+    b = cv2.imread(str(barred.save(tmp_path / "b.png", times, intensity, "single_face", events, calm=calm)))
+    ax = barred.ax_lines
+    olive = np.array(to_rgb("tab:olive"))[::-1] * 255  # BGR
+    upper, lower = 1.3 * 0.03 + 0.015, 0.015  # the bars' centres, fractions of the axes' height
+
+    def olive_at(img: np.ndarray, t: float, y: float) -> bool:
+        """The pixel at time t, height y is olive at alpha 0.6 over what the plain plot has there."""
+        row = img.shape[0] - int(ax.transAxes.transform((0.0, y))[1])
+        col = int(ax.transData.transform((t, 0.0))[0])
+        return bool(np.abs(img[row, col] - (0.6 * olive + 0.4 * a[row, col])).max() < 30)
+
+    for t in (0.3, 0.7, 1.7):
+        assert olive_at(b, t, upper) and not olive_at(b, t, lower)
+    assert olive_at(b, 1.2, lower) and not olive_at(b, 1.2, upper)
+    for t in (0.1, 1.1, 2.2):  # outside every upper span
+        assert not olive_at(b, t, upper)
+    assert not olive_at(a, 0.3, upper)  # no bars without calm spans
+
+    doc = json.loads((single_export / "single_face.events.json").read_text())
+    ((start, end),) = doc["calm_spans"]["0"]["upper"]  # single_face: one short calm moment, upper face
+    assert not doc["calm_spans"]["0"]["lower"]
+    exported = cv2.imread(str(single_export / "single_face.png"))
+    assert olive_at(exported, (start + end) / 2, upper) and not olive_at(exported, (start + end) / 2, lower)
 
 
 def test_plot_time_axes_drawn_early_only_for_the_span_the_data_have(single_export, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -317,6 +318,14 @@ def test_calm_time_says_where_micro_expressions_can_be_seen(filmed_still, sample
         (calm,) = spotter.calm_time().values()
         seconds = calm.pop("seconds")
         assert seconds > 0 and all(0.0 <= v <= seconds + 1e-9 for v in calm.values())
+        # When: spans in time order, apart, inside the input, adding up to the calm time.
+        (spans,) = spotter.calm_spans().values()
+        t = [r.timestamp for _, r in pairs]
+        for zone, zone_spans in spans.items():
+            edges = [x for span in zone_spans for x in span]
+            assert edges == sorted(edges) and all(t[0] <= x <= t[-1] for x in edges)
+            assert all(nxt[0] > prev[1] for prev, nxt in itertools.pairwise(zone_spans))
+            assert sum(b - a for a, b in zone_spans) == pytest.approx(calm[zone], abs=1e-9)
         return {zone: v / seconds for zone, v in calm.items()}
 
     _, video = filmed_still

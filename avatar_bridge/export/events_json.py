@@ -4,13 +4,14 @@ One object per event, times in source seconds: kind (micro|macro), face_id, onse
 duration, emitted_at (when the online spotter decided), decision_delay (emitted_at - offset),
 aus (AU -> peak intensity), regions, side, magnitude, confidence (the spotter's), label (3-class),
 emotion, label_scores (class -> probability when TP-HA3DNet chose the label; {} for the AU rules).
-Beside the events: spotter_stats (what was rejected and why) and calm_time (per face, the seconds
-watched and, per zone, the seconds calm enough for a micro-expression to be reported).
+Beside the events: spotter_stats (what was rejected and why), calm_time (per face, the seconds
+watched and, per zone, the seconds calm enough for a micro-expression to be reported) and
+calm_spans (per face and zone, the [start, end] source times of that calm time).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from avatar_bridge.errors import InputError
@@ -42,11 +43,17 @@ def event_to_dict(e: ExpressionEvent) -> dict[str, object]:
     }
 
 
-def events_document(source: str, events: Iterable[ExpressionEvent], stats: Mapping[str, int],
-                    calm: Mapping[int, Mapping[str, float]] | None = None) -> dict:  # fmt: skip
+def events_document(
+    source: str,
+    events: Iterable[ExpressionEvent],
+    stats: Mapping[str, int],
+    calm: Mapping[int, Mapping[str, float]] | None = None,
+    spans: Mapping[int, Mapping[str, Sequence[tuple[float, float]]]] | None = None,
+) -> dict:
     """The whole file: what was spotted, counts of what the spotter rejected and why, and per face
     how long it was watched and calm enough, per zone, for a micro-expression to be reported
-    (``calm_time``, seconds; :meth:`MicroSpotter.calm_time`)."""
+    (``calm_time``, seconds; :meth:`MicroSpotter.calm_time`) and when (``calm_spans``;
+    :meth:`MicroSpotter.calm_spans`)."""
     evs = [event_to_dict(e) for e in events]
     return {
         "format": FORMAT,
@@ -57,6 +64,10 @@ def events_document(source: str, events: Iterable[ExpressionEvent], stats: Mappi
         "events": evs,
         "spotter_stats": dict(stats),
         "calm_time": {str(f): {k: round(v, 3) for k, v in d.items()} for f, d in (calm or {}).items()},
+        "calm_spans": {
+            str(f): {z: [[round(a, 4), round(b, 4)] for a, b in s] for z, s in d.items()}
+            for f, d in (spans or {}).items()
+        },
     }
 
 

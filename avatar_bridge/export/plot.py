@@ -1,7 +1,8 @@
 """A picture of the AU curves that a person can read at a glance.
 
 Top: every AU as a row of a heat map over time (0-5), frames without a face in grey.
-Bottom: the strongest AUs as lines, with spotted expression events shaded.
+Bottom: the strongest AUs as lines, with spotted expression events shaded and, as olive bars along
+the bottom, the time the face was calm enough for micro-expressions to be looked for.
 
 The picture costs little at the end of an export because most of it needs no data: building an
 :class:`AUPlot` (which an export does while frames are still being tracked) draws the fixed layer
@@ -13,7 +14,7 @@ depends on the data on top of them (heat map, curves, events, titles, legend) an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from operator import attrgetter
 from pathlib import Path
 
@@ -108,8 +109,14 @@ class AUPlot:
         title: str,
         events: Sequence[ExpressionEvent] = (),
         top: int = 5,
+        calm: Mapping[str, Sequence[tuple[float, float]]] | None = None,
     ) -> Path:
-        """Draw ``intensity`` (N x 17, NaN where no face) against ``times`` (N seconds) into a PNG."""
+        """Draw ``intensity`` (N x 17, NaN where no face) against ``times`` (N seconds) into a PNG.
+
+        calm: per zone ("upper", "lower" or "face"), the (start, end) times the face was calm
+        enough to look for micro-expressions (:meth:`MicroSpotter.calm_spans`): one olive bar per
+        zone, so that few micro-expressions in a busy face read as "not looked for", not "none".
+        """
         from matplotlib.collections import PolyCollection
         from matplotlib.colors import to_rgba
 
@@ -165,6 +172,12 @@ class AUPlot:
         heading = f"strongest {len(order)} AUs"
         if events:
             heading += f"; micro-expressions: {n_micro} (red), macro: {len(events) - n_micro} (pale blue)"
+        if calm is not None:
+            on_lines += self._calm_bars(calm)
+            if any(calm.values()):
+                heading += "; olive: calm enough to look for micro-expressions"
+            else:
+                heading += "; never calm enough to look for micro-expressions"
         on_lines.append(ax_lines.set_title(heading, y=1.0))
         on_lines.append(
             ax_lines.legend(
@@ -186,6 +199,27 @@ class AUPlot:
         with atomic_path(path, "plot") as tmp:  # the project's one way to write a file
             tmp.write_bytes(png.tobytes())
         return path
+
+    def _calm_bars(self, calm: Mapping[str, Sequence[tuple[float, float]]], height: float = 0.03) -> list:
+        """One thin bar per zone along the bottom of the curves (the first zone on top), olive where
+        it was calm, named at its left end; ``height``: of a bar, a fraction of the axes' height."""
+        from matplotlib.collections import PolyCollection
+
+        ax = self.ax_lines
+        spans, out = [], []
+        for k, (zone, times) in enumerate(calm.items()):
+            y0 = (len(calm) - 1 - k) * 1.3 * height
+            spans += [[(a, y0), (a, y0 + height), (b, y0 + height), (b, y0)] for a, b in times]
+            name = "calm" if zone == "face" else f"calm: {zone} face"
+            out.append(ax.text(0.003, y0 + height / 2, name, transform=ax.transAxes, fontsize=6, va="center",
+                               color="darkolivegreen"))  # fmt: skip
+        if spans:
+            out.append(ax.add_collection(
+                PolyCollection(spans, facecolors="tab:olive", alpha=0.6, edgecolors="none", zorder=0.5,
+                               transform=ax.get_xaxis_transform()),
+                autolim=False,
+            ))  # fmt: skip
+        return out
 
     def _fits_span(self, t0: float, t1: float) -> bool:
         """Whether the data's time range is the span given up front, to within the tolerance."""

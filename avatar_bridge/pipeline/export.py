@@ -225,7 +225,7 @@ def export_video(
         got = run_yielding(analyse, opts.nice, "avatar-bridge-analyse")
         events, frames, frames_with_face, calm = got.events, len(got.times), got.frames_with_face, got.calm
         if opts.micro is not None:
-            doc = events_document(video.name, events, got.spotter_stats, calm)
+            doc = events_document(video.name, events, got.spotter_stats, calm, got.calm_spans)
             outs.path(f"{stem}.events.json").write_text(json.dumps(doc, indent=1) + "\n")
         if source.decode_failed:
             warnings.append(f"decoding stopped early (truncated or corrupt file): {frames} frame(s) exported")
@@ -239,7 +239,8 @@ def export_video(
                 name = f"{stem}.png" if face_id == min(series) else f"{stem}.face{face_id}.png"
                 face_events = [e for e in events if e.face_id == face_id]
                 plot = got.figures[face_id].result()
-                plot.save(outs.path(name), t, s.intensity, f"{stem} (face {face_id})", face_events)
+                plot.save(outs.path(name), t, s.intensity, f"{stem} (face {face_id})", face_events,
+                          calm=got.calm_spans.get(face_id))  # fmt: skip
             if not series:
                 empty = np.full((frames, len(AU_INTENSITY)), np.nan)
                 first_plot.result().save(outs.path(f"{stem}.png"), t, empty, stem)
@@ -276,6 +277,7 @@ class _Analysed:
     figures: dict[int, Future[AUPlot]] = field(default_factory=dict)
     spotter_stats: dict[str, int] = field(default_factory=dict)
     calm: dict[int, dict[str, float]] = field(default_factory=dict)
+    calm_spans: dict[int, dict[str, list[tuple[float, float]]]] = field(default_factory=dict)
 
 
 def _analyse(
@@ -327,7 +329,7 @@ def _analyse(
     if spotter is not None:
         got.events += spotter.flush()
         got.spotter_stats = dict(spotter.stats)
-        got.calm = spotter.calm_time()
+        got.calm, got.calm_spans = spotter.calm_time(), spotter.calm_spans()
     return got
 
 

@@ -111,11 +111,12 @@ class Detector:
         # largest bump in one reduction (the context rule, each frame).
         self._by_zone = np.concatenate([np.flatnonzero(m) for m in self.zone_masks])
         self._zone_starts = np.cumsum([0] + [int(m.sum()) for m in self.zone_masks[:-1]])
-        #: Zone names (``zone_masks`` order), and per zone the seconds the face was calm there: no
-        #: bump over ``busy_peak`` centred in the last ``busy_window`` (where the context rule lets a
-        #: micro-expression be reported), out of ``watched`` seconds of warm, full-window input.
+        #: Zone names (``zone_masks`` order), and per zone the time spans ([start, end], s) in which
+        #: the face was calm there: no bump over ``busy_peak`` centred in the last ``busy_window``
+        #: (where the context rule lets a micro-expression be reported), within ``watched`` seconds
+        #: of warm, full-window input.
         self.zone_names = ("upper", "lower") if len(self.zone_masks) == 2 else ("face",)
-        self.calm = np.zeros(len(self.zone_masks))
+        self.calm_spans: tuple[list[list[float]], ...] = tuple([] for _ in self.zone_masks)
         self.watched = 0.0
         self._last_busy = np.full(len(self.zone_masks), -np.inf)  # latest bump centre over busy_peak
         self.learnt = 0.0
@@ -133,6 +134,11 @@ class Detector:
 
     def _count(self, key: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
+
+    @property
+    def calm(self) -> np.ndarray:
+        """Per zone, the seconds the face was calm there (the length of :attr:`calm_spans`)."""
+        return np.array([sum((b - a for a, b in spans), 0.0) for spans in self.calm_spans])
 
     @property
     def peak(self) -> _Peak | None:
@@ -160,7 +166,8 @@ class Detector:
     # ------------------------------------------------------------------ per frame
     def push(self, t: float, pos: np.ndarray, blink: bool, speed: float, lum: float) -> list[Found]:
         o = self.options
-        dt = 0.0 if self.last_t is None else t - self.last_t
+        prev = t if self.last_t is None else self.last_t
+        dt = t - prev
         self.last_t = t
         self.first_t = t if self.first_t is None else self.first_t
         h = self.history
@@ -185,7 +192,12 @@ class Detector:
                 np.maximum(self._last_busy, centres, out=self._last_busy)
         if warm:  # with the context rule off nothing is ever busy (_last_busy stays -inf)
             self.watched += dt
-            self.calm += dt * (t - self._last_busy > o.busy_window)
+            for zi in np.flatnonzero(t - self._last_busy > o.busy_window).tolist():
+                spans = self.calm_spans[zi]  # the time since the last frame was calm: extend or open
+                if spans and spans[-1][1] == prev:
+                    spans[-1][1] = t
+                else:
+                    spans.append([prev, t])
         rise = bump - self.mu
         z = rise / self.sd
         horizon = t - 2 * self.max_scale - o.probe

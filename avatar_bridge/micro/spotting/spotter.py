@@ -88,7 +88,8 @@ class MicroSpotter:
                 self._learned = OnlineTPHA3DNet(self.options.classifier_model)
         #: Why candidates were dropped or rejected, and how much input was skipped (counts).
         self.stats: dict[str, int] = {}
-        self._calm_left: dict[int, dict[str, float]] = {}  # calm_time of faces forgotten since
+        # Faces forgotten since: seconds watched and calm spans per zone (calm_time, calm_spans).
+        self._calm_left: dict[int, tuple[float, dict[str, list[tuple[float, float]]]]] = {}
 
     # ----------------------------------------------------------------- public
     def update(
@@ -128,7 +129,7 @@ class MicroSpotter:
             if t - st.last_t > o.max_gap:
                 self._drop(st, "dropped_missing_face")
             if t - st.last_t > 10 * o.max_event:
-                self._calm_left[fid] = self.calm_time()[fid]
+                self._calm_left[fid] = self._calm()[fid]
                 del self._faces[fid]  # the person left long ago: forget them
         return out
 
@@ -147,12 +148,23 @@ class MicroSpotter:
         there: no movement over ``busy_peak`` in the last ``busy_window`` s, so that the context rule
         let a micro-expression be reported. Micro-expressions are looked for only in calm time;
         head movements count as activity here."""
-        out = {fid: dict(v) for fid, v in self._calm_left.items()}
+        return {
+            fid: {"seconds": watched, **{zone: sum((b - a for a, b in s), 0.0) for zone, s in spans.items()}}
+            for fid, (watched, spans) in self._calm().items()
+        }
+
+    def calm_spans(self) -> dict[int, dict[str, list[tuple[float, float]]]]:
+        """Per face id and zone, the (start, end) source times of the calm time :meth:`calm_time`
+        sums: where a micro-expression could be reported, to show beside the events."""
+        return {fid: spans for fid, (_, spans) in self._calm().items()}
+
+    def _calm(self) -> dict[int, tuple[float, dict[str, list[tuple[float, float]]]]]:
+        out = dict(self._calm_left)
         for fid, st in self._faces.items():
             d = st.detector
-            now = {"seconds": d.watched, **dict(zip(d.zone_names, d.calm.tolist(), strict=True))}
-            old = out.get(fid, {})
-            out[fid] = {k: old.get(k, 0.0) + v for k, v in now.items()}
+            watched, spans = out.get(fid, (0.0, {}))
+            now = {z: [(a, b) for a, b in s] for z, s in zip(d.zone_names, d.calm_spans, strict=True)}
+            out[fid] = (watched + d.watched, {z: spans.get(z, []) + s for z, s in now.items()})
         return out
 
     def reset(self) -> None:
