@@ -136,11 +136,6 @@ class Detector:
         self.counts[key] = self.counts.get(key, 0) + 1
 
     @property
-    def calm(self) -> np.ndarray:
-        """Per zone, the seconds the face was calm there (the length of :attr:`calm_spans`)."""
-        return np.array([sum((b - a for a, b in spans), 0.0) for spans in self.calm_spans])
-
-    @property
     def peak(self) -> _Peak | None:
         """An open candidate (the strongest of the zones'), or None."""
         open_ = [p for p in self.peaks if p is not None]
