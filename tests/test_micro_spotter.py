@@ -337,6 +337,35 @@ def test_calm_time_says_where_micro_expressions_can_be_seen(filmed_still, sample
     assert calm_shares(video, busy_window=0.0, zones=False) == {"face": 1.0}
 
 
+def test_calm_time_of_a_face_that_leaves_and_comes_back(filmed_still):
+    """A face gone for longer than 10 x max_event is forgotten, but its calm time is kept: when the
+    same face id comes back, both visits count, the first visit's spans before the second's."""
+    from avatar_bridge.records import Frame
+
+    _, video = filmed_still
+    spotter = MicroSpotter(SpotterOptions())
+    for f, r in video:
+        spotter.update(r, (), f)
+    first, (first_spans,) = spotter.calm_time()[0], spotter.calm_spans().values()
+    assert first["seconds"] > 3 and first["upper"] > 0 and first["lower"] > 0
+    end, size = video[-1][1].timestamp, video[0][1].image_size
+    away = 10 * SpotterOptions().max_event + 1.0
+    for k in range(1, round(away / 0.1) + 1):  # nobody in front of the camera
+        spotter.update(TrackingResult(10_000 + k, end + 0.1 * k, size), ())
+    assert spotter.calm_time()[0] == first  # forgotten, not lost
+    shift = end + away + 1.0
+    for f, r in video:  # the same person again
+        later = Frame(f.index, f.timestamp + shift, f.image)
+        spotter.update(replace(r, timestamp=later.timestamp), (), later)
+    both, spans = spotter.calm_time()[0], spotter.calm_spans()[0]
+    for zone in ("seconds", "upper", "lower"):
+        assert both[zone] == pytest.approx(2 * first[zone], abs=1e-6)
+    for zone, zone_spans in spans.items():
+        n = len(first_spans[zone])
+        assert zone_spans[:n] == first_spans[zone] and len(zone_spans) == 2 * n
+        assert np.allclose(np.array(zone_spans[n:]) - shift, first_spans[zone], atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def mouth_then_brows(samples, wolfgang_recording):
     """A real face held still (WolfgangLanger frame 380, close-up): a 0.8 s lower-face movement of
