@@ -229,5 +229,8 @@ def test_live_reports_how_long_the_face_was_calm(samples, capsys):
     assert 0.0 <= calm["lower"] < calm["upper"] <= calm["seconds"]
     assert stats.summary()["calm_time"] == {0: {k: round(v, 3) for k, v in calm.items()}}
     print_live_summary(stats, Console(width=200))
-    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if "calm enough" in ln]
+    out = capsys.readouterr().out.splitlines()
+    (line,) = [ln for ln in out if "calm enough" in ln]
     assert line.startswith("face 0 calm enough to look for micro-expressions: upper face")
+    # Calm under a tenth of the time in both halves: the summary says why and how to look everywhere.
+    assert calm["upper"] < 0.1 * calm["seconds"] and any("--spotter busy_window=0" in ln for ln in out)

@@ -73,3 +73,17 @@ def test_a_bad_setting_is_one_line_and_nothing_runs(command, samples, tmp_path, 
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "did you mean z_on?" in lines[0] and "Traceback" not in err
     assert not out.exists()
+
+
+def test_the_calm_line_explains_a_face_that_was_never_calm():
+    """The demo video's figures: calm well under a tenth of the time in both halves, so a second line
+    says why no micro-expression was reported and how to look everywhere; a calm face gets no such
+    line, and a face never watched gets no line at all."""
+    from avatar_bridge.cli.spotter import calm_lines
+
+    line = "face 0 calm enough to look for micro-expressions: "
+    busy = calm_lines({0: {"seconds": 19.144, "upper": 0.042, "lower": 0.083}})
+    assert busy[0] == line + "upper face 0 %, lower face 0 % of 19.1 s"
+    assert len(busy) == 2 and "--spotter busy_window=0" in busy[1]
+    calm = calm_lines({0: {"seconds": 7.0, "upper": 6.1, "lower": 7.0}, 1: {"seconds": 0.0, "face": 0.0}})
+    assert calm == [line + "upper face 87 %, lower face 100 % of 7.0 s"]

@@ -31,9 +31,11 @@ def spotter_options(
     return with_settings(SpotterOptions(classifier=classifier, classifier_model=model), settings or ())
 
 
-def calm_lines(calm: dict[int, dict[str, float]]) -> list[str]:
-    """One line per face: how much of its time was calm enough to look for micro-expressions."""
-    lines = []
+def calm_lines(calm: dict[int, dict[str, float]], hint_below: float = 0.1) -> list[str]:
+    """One line per face: how much of its time was calm enough to look for micro-expressions; and,
+    when a face was calm less than ``hint_below`` of its time in every zone, why that matters and
+    how to look everywhere (a moving face otherwise reads as one without micro-expressions)."""
+    lines, hint = [], False
     for face_id, c in calm.items():
         seconds = c["seconds"]
         zones = [(z if z == "face" else f"{z} face", v) for z, v in c.items() if z != "seconds"]
@@ -41,4 +43,8 @@ def calm_lines(calm: dict[int, dict[str, float]]) -> list[str]:
             share = ", ".join(f"{z} {100 * v / seconds:.0f} %" for z, v in zones)
             what = "calm enough to look for micro-expressions"
             lines.append(f"face {face_id} {what}: {share} of {seconds:.1f} s")
+            hint = hint or max(v for _, v in zones) < hint_below * seconds
+    if hint:
+        why = "micro-expressions are looked for only while the rest of that half of the face is still"
+        lines.append(f"  ({why}; to look everywhere, with many more false ones: --spotter busy_window=0)")
     return lines
