@@ -45,7 +45,7 @@ import numpy as np
 
 from avatar_bridge import sample_media
 from avatar_bridge.micro import MicroSpotter, SpotterOptions
-from avatar_bridge.micro.evaluation import match_intervals
+from avatar_bridge.micro.evaluation import match_intervals, score_injected
 from avatar_bridge.micro.spotting import with_settings
 from avatar_bridge.micro.synth import SynthOptions
 from avatar_bridge.micro.synth.cache import frames_of, sample_frames, still_frames_of, tracked, tracked_still
@@ -152,17 +152,6 @@ def stratified(run: dict, events: list) -> list[dict]:
     return out
 
 
-def score(truth: dict, events: list) -> dict:
-    gt = truth["events"]
-    micro = [e for e in events if e.kind == EventKind.MICRO]
-    matches = match_intervals([(e["onset"], e["offset"]) for e in gt], [(e.onset, e.offset) for e in micro])
-    pairs = [(gt[i], micro[j]) for i, j, _ in matches]
-    return {"tp": len(matches), "fp": len(micro) - len(matches), "fn": len(gt) - len(matches),
-            "delays": [e.emitted_at - g["offset"] for g, e in pairs],
-            "side_ok": sum(g["side"] == e.side for g, e in pairs),
-            "label_ok": sum(g["label"] == e.label for g, e in pairs)}  # fmt: skip
-
-
 def calm_share(calm: dict[int, dict[str, float]]) -> dict[str, float]:
     """Per zone, the share of the watched time (all faces) that was calm enough for a micro-expression
     to be reported (:meth:`MicroSpotter.calm_time`)."""
@@ -254,7 +243,7 @@ def still_face(amp: float, seed: int, options: SpotterOptions, frame_index: int 
     events += sp.flush()
     truth = {"events": [{"onset": it.onset, "offset": it.offset, "side": it.side, "label": it.label}
                         for it in prepared.items]}  # fmt: skip
-    return score(truth, events)
+    return score_injected(truth, events)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 r = run_grid(source, SynthOptions(amplitudes=(amp,), seed=seed), grid)
                 r.update(source=source, amplitude=amp, seed=seed)
-                r["scores"] = [score(r["truth"], ev) for ev in r["events"]]
+                r["scores"] = [score_injected(r["truth"], ev) for ev in r["events"]]
                 runs.append(r)
                 print(f"  {source} a{amp:g} s{seed}: {len(r['truth']['events'])} events, "
                       f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)  # fmt: skip
@@ -350,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                     opts, cam = still_synth(amp, seed, index), camera(seed, index)
                     r = run_still(source, index, STILL_SECONDS, opts, cam, grid)
                     r.update(source=source, index=index, amplitude=amp, seed=seed)
-                    r["scores"] = [score(r["truth"], ev) for ev in r["events"]]
+                    r["scores"] = [score_injected(r["truth"], ev) for ev in r["events"]]
                     still_runs.append(r)
                     print(f"  still {source}#{index} a{amp:g} s{seed}: {len(r['truth']['events'])} events, "
                           f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)  # fmt: skip

@@ -16,8 +16,11 @@ from avatar_bridge.micro.evaluation import (
     loso_folds,
     match_intervals,
     recognition_scores,
+    score_injected,
     spotting_scores,
+    summarise_injected,
 )
+from avatar_bridge.records import EventKind, ExpressionEvent
 
 
 @pytest.mark.parametrize(
@@ -154,3 +157,45 @@ def test_chance_reference_is_near_chance():
     ref = chance_reference(labels, subjects, ["neg", "pos", "sur"])
     assert ref["majority"]["uar"] == pytest.approx(1 / 3)
     assert 0.15 < ref["uniform_random"]["uar"] < 0.55
+
+
+def _event(onset: float, offset: float, kind: EventKind = EventKind.MICRO, **kw) -> ExpressionEvent:
+    return ExpressionEvent(kind, 0, onset, (onset + offset) / 2, offset, emitted_at=offset + 0.1, **kw)
+
+
+def test_injected_events_scored_with_delay_side_label_and_what_false_ones_overlap():
+    truth = {
+        "events": [
+            {"onset": 1.0, "offset": 1.4, "side": "left", "label": "positive", "amplitude": 2.0},
+            {"onset": 3.0, "offset": 3.3, "side": "both", "label": "negative", "amplitude": 2.0},
+            {"onset": 5.0, "offset": 5.2, "side": "both", "label": "surprise", "amplitude": 4.0},
+        ],
+        "negatives": [
+            {"kind": "jitter", "onset": 7.0, "offset": 7.3},
+            {"kind": "blink", "onset": 9, "offset": 9.2},
+        ],
+    }
+    events = [
+        _event(1.05, 1.4, side="left", label="negative"),  # found, wrong label
+        _event(3.2, 3.6),  # IoU 0.1/0.6: a false one, and the event is missed
+        _event(5.0, 5.2, side="both", label="surprise"),
+        _event(7.1, 7.2),  # on the head jitter
+        _event(8.0, 12.0, kind=EventKind.MACRO),  # macro events are not scored
+    ]
+    s = score_injected(truth, events)
+    assert (s["tp"], s["fp"], s["fn"], s["side_ok"], s["label_ok"]) == (2, 2, 1, 2, 1)
+    assert s["delays"] == pytest.approx([0.1, 0.1])
+    assert [r["found"] for r in s["events"]] == [True, False, True]
+    assert s["events"][0]["iou"] == pytest.approx(0.35 / 0.4)
+    assert [f["overlaps"] for f in s["false"]] == ["none", "jitter"]
+    total = summarise_injected({"a": s, "b": score_injected(truth, [])}, minutes=2.0)
+    assert (total["tp"], total["fp"], total["fn"]) == (2, 2, 4)
+    two = total["per_amplitude"]["2"]
+    assert (two["events"], two["found"], two["recall"], two["side_ok"], two["label_ok"]) == (4, 1, 0.25, 1, 0)
+    assert two["delay_median"] == pytest.approx(0.1) and two["delay_max"] == pytest.approx(0.1)
+    assert total["per_amplitude"]["4"]["recall"] == 0.5
+    assert total["false_micro_per_minute"] == 1.0 and total["false_micro_overlapping"] == {
+        "none": 1,
+        "jitter": 1,
+    }
+    assert total["f1"] == pytest.approx(2 * 2 / (2 * 2 + 2 + 4))

@@ -111,7 +111,7 @@ def test_bad_input(tmp_path, samples, single_face_recording):
         SynthOptions(amplitudes=(0.0,))
     with pytest.raises(InputError, match="frames"):
         generate(samples / "single_face.mp4", tmp_path, single_face_recording[:10], SynthOptions(events=1))
-    bad = tmp_path / "bad.events.json"
+    bad = tmp_path / "bad.truth.json"
     bad.write_text('{"format": "other"}')
     with pytest.raises(InputError, match="not avatar-bridge synth"):
         load_truth(bad)
@@ -144,15 +144,18 @@ def test_patterns_have_unit_peaks(single_face_recording):
         assert np.hypot(*u.T).max() == pytest.approx(1.0)
 
 
-def test_cli_synth(tmp_path):
+def test_cli_synth(tmp_path, capsys):
     from avatar_bridge.cli import main
 
     code = main(["synth", "single_face.mp4", "--out", str(tmp_path), "--events", "1", "--macro", "0",
                  "--jitter", "0", "--amplitude", "2"])  # fmt: skip
     assert code == 0
-    truth = load_truth(next(tmp_path.glob("*.events.json")))
+    truth = load_truth(next(tmp_path.glob("*.truth.json")))
     assert truth["events"][0]["amplitude"] == 2.0 and (tmp_path / truth["video"]).is_file()
     assert main(["synth", str(tmp_path / "missing.mp4"), "--out", str(tmp_path)]) == 1
+    assert main(["synth", "single_face.mp4", "--still", "900", "--out", str(tmp_path)]) == 1
+    assert "frame 900 is not in the video (frames 0 to 71)" in capsys.readouterr().err
+    assert len(list(tmp_path.glob("*.mkv"))) == 1  # nothing written for the bad ones
 
 
 # ----------------------------------------------------------------------------- held still, filmed
@@ -215,7 +218,7 @@ def test_camera_option_errors():
         CameraOptions(quality=0)
     with pytest.raises(InputError, match="noise"):
         CameraOptions(noise=-1.0)
-    with pytest.raises(InputError, match="no tracked face"):
+    with pytest.raises(InputError, match="no frames to hold still"):
         held_still([], [], 3, 1.0, 30.0)
 
 

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from avatar_bridge.cli import app
+from avatar_bridge.cli.spotter import spotter_option, spotter_options
 from avatar_bridge.errors import InputError, OutputError
 
 console = Console(stderr=True)
@@ -181,17 +182,28 @@ def train_dct(
 
 @app.command("evaluate")
 def evaluate(
-    dataset: str = typer.Argument(..., help="casme2, samm, smic, casme_sq (CAS(ME)^2) or casme3."),
-    root: Path = typer.Argument(..., help="The dataset's folder, as released."),
+    dataset: str = typer.Argument(
+        ...,
+        help="casme2, samm, smic, casme_sq (CAS(ME)^2), casme3, or synth (videos from avatar-bridge synth).",
+    ),
+    root: Path = typer.Argument(
+        ..., help="The dataset's folder, as released (synth: the folder synth wrote)."
+    ),
     sheet: Path | None = typer.Option(
         None, help="Label sheet path, when it is not where the release puts it."
     ),
     spotted: Path | None = typer.Option(
         None,
         help="JSON {video: \\[\\[onset_frame, offset_frame], ...]} from a "
-        "spotter, scored against the sheet's micro-expressions (IoU >= 0.5).",
+        "spotter, scored against the sheet's micro-expressions (IoU >= 0.5). synth: a folder of "
+        "avatar-bridge export outputs (<stem>.events.json) to score instead of spotting anew.",
     ),
+    exports: Path | None = typer.Option(
+        None, help="synth: keep each video's export (curves, events, plot) in this folder."
+    ),
+    spotter: list[str] = spotter_option(),
     json_out: Path = typer.Option(Path("evaluation.json"), "--json", help="Where to save the figures."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score on a dataset you hold the licence for, by the field's protocols.
 
@@ -199,7 +211,23 @@ def evaluate(
     no training, so every subject is a held-out subject). Spotting (with --spotted): precision, recall
     and F1 at IoU >= 0.5 over the whole set. Rows that could not be read are listed and the result is
     marked partial.
+
+    synth: the spotter on recordings you made with avatar-bridge synth. Each video is exported
+    (real MediaPipe, the spotter as --spotter sets it) and its micro-expressions are scored against
+    its NAME.truth.json: precision, recall and F1 at IoU >= 0.5, recall per amplitude, side and label
+    agreement, decision delay, and false micro-expressions per minute with the hard negative
+    (head jitter, macro-expression, blink) each one overlaps.
+
+    Example: avatar-bridge synth single_face.mp4 --still 2 --variants 3 -o lab
+    then: avatar-bridge evaluate synth lab
     """
+    if dataset == "synth":
+        _evaluate_synth(root, spotted, exports, spotter, json_out, quiet)
+        return
+    if exports is not None or spotter:
+        raise InputError(
+            "--exports and --spotter are for 'evaluate synth'; a dataset's spotting is read from --spotted"
+        )
     from avatar_bridge.micro.classify.au_rules import AURuleClassifier
     from avatar_bridge.micro.datasets import CLASSES_3, load_dataset
     from avatar_bridge.micro.evaluation import (
@@ -253,3 +281,80 @@ def evaluate(
     report["partial"] = ds.partial
     _write_json(json_out, report)
     out.print(f"saved {json_out}" + (" (partial: see 'problems')" if ds.partial else ""))
+
+
+def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, settings: list[str] | None,
+                    json_out: Path, quiet: bool) -> None:  # fmt: skip
+    import tempfile
+
+    from avatar_bridge.errors import AvatarBridgeError
+    from avatar_bridge.export.events_json import read_events
+    from avatar_bridge.micro.evaluation import score_injected, summarise_injected
+    from avatar_bridge.micro.synth import TRUTH_SUFFIX, load_truth
+    from avatar_bridge.pipeline.export import ExportOptions, export_video
+
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder (give the folder avatar-bridge synth wrote)")
+    truths = sorted(root.glob(f"*{TRUTH_SUFFIX}"))
+    if not truths:
+        raise InputError(
+            f"{root} holds no ground truth (*{TRUTH_SUFFIX}); make some: avatar-bridge synth VIDEO -o {root}"
+        )
+    if spotted is not None and not spotted.is_dir():
+        raise InputError(f"--spotted {spotted}: for synth, give the folder of avatar-bridge export outputs")
+    options = spotter_options("au-rules", None, settings)
+    per_video: dict[str, dict] = {}
+    problems: dict[str, str] = {}
+    minutes = 0.0
+    with tempfile.TemporaryDirectory() as tmp, _bar(quiet) as bar:
+        outdir = exports or Path(tmp)
+        export_options = ExportOptions(micro=options, plot=exports is not None, landmarks=exports is not None)
+        task = bar.add_task("videos", total=len(truths))
+        for path in truths:
+            try:
+                truth = load_truth(path)
+                video = root / str(truth["video"])
+                if spotted is None:
+                    if not video.is_file():
+                        raise InputError(f"its video {video.name} is missing")
+                    bar.update(task, description=video.name)
+                    export_video(video, outdir, export_options)
+                    events = read_events(outdir / f"{video.stem}.events.json")
+                else:
+                    events = read_events(spotted / f"{video.stem}.events.json")
+                per_video[path.name] = score_injected(truth, events)
+                minutes += float(truth["frame_count"]) / float(truth["fps"]) / 60.0
+            except (AvatarBridgeError, KeyError, TypeError, ValueError, ZeroDivisionError) as e:
+                problems[path.name] = str(e) if isinstance(e, AvatarBridgeError) else f"malformed ({e!r})"
+            bar.advance(task)
+    for name, why in problems.items():
+        console.print(f"[yellow]skipped[/] {name}: {why}")
+    if not per_video:
+        raise InputError(f"no video in {root} could be scored (see above)")
+    summary = summarise_injected(per_video, minutes)
+    out.print(_synth_table(summary))
+    fpm = summary["false_micro_per_minute"]
+    over = ", ".join(f"{k} {v}" for k, v in sorted(summary["false_micro_overlapping"].items())) or "none"
+    out.print(f"all: TP {summary['tp']}, FP {summary['fp']}, FN {summary['fn']}; precision "
+              f"{summary['precision']:.3f}, recall {summary['recall']:.3f}, F1 {summary['f1']:.3f} "
+              f"(IoU >= 0.5); false micro-expressions {fpm:.2f} a minute (overlapping: {over})")  # fmt: skip
+    partial = bool(problems)
+    settings_used = {k: v for k, v in (s.split("=", 1) for s in settings or ())}
+    report = {"dataset": "synth", "root": str(root), "spotted": str(spotted) if spotted else None,
+              "spotter_settings": settings_used, "summary": summary, "videos": per_video,
+              "problems": problems, "partial": partial}  # fmt: skip
+    _write_json(json_out, report)
+    out.print(f"saved {json_out}" + (" (partial: see 'problems')" if partial else ""))
+
+
+def _synth_table(summary: dict) -> Table:
+    table = Table(title=f"micro-expressions spotted in {summary['videos']} generated video(s), "
+                        f"{summary['minutes']:.1f} min", title_justify="left")  # fmt: skip
+    cols = ("px", "events", "found", "recall", "side ok", "label ok", "delay median", "delay max")
+    for col in cols:
+        table.add_column(col, justify="right")
+    for amp, r in summary["per_amplitude"].items():
+        ms = ["-" if r[k] is None else f"{1e3 * r[k]:.0f} ms" for k in ("delay_median", "delay_max")]
+        table.add_row(amp, str(r["events"]), str(r["found"]), f"{r['recall']:.2f}", str(r["side_ok"]),
+                      str(r["label_ok"]), *ms)  # fmt: skip
+    return table

@@ -1,10 +1,13 @@
 """``avatar-bridge synth``: inject labelled micro-expressions into a real face video.
 
-Writes ``<name>.mkv`` (lossless) and ``<name>.events.json`` (ground truth) per variant into a
-folder (default: the user cache, never the repository). The video is tracked once with real
-MediaPipe; bundled samples reuse their cached tracking. By default the output is an 800 x 800
-close-up framed on the face with the face 640 px wide, so that amplitudes (given "at 640 px face
-width") are real pixels of the written video; ``--closeup 0`` keeps the source framing.
+Writes ``<name>.mkv`` (lossless) and ``<name>.truth.json`` (ground truth) per variant into a
+folder (default: the user cache, never the repository); ``avatar-bridge evaluate synth FOLDER``
+scores the spotter on them. ``--still FRAME`` makes a lab-like recording instead: that frame held
+still and filmed (head sway, flicker, sensor noise, JPEG), as lab datasets film a seated person.
+The video is tracked once with real MediaPipe; bundled samples reuse their cached tracking. By
+default the output is an 800 x 800 close-up framed on the face with the face 640 px wide, so that
+amplitudes (given "at 640 px face width") are real pixels of the written video; ``--closeup 0``
+keeps the source framing.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from avatar_bridge.cli import app
 from avatar_bridge.errors import InputError
-from avatar_bridge.micro.synth import PATTERNS, SynthOptions, generate
+from avatar_bridge.micro.synth import PATTERNS, CameraOptions, HeldStill, SynthOptions, generate
 
 console = Console(stderr=True)
 
@@ -51,8 +54,27 @@ def synth(
     ),
     face_width: float = typer.Option(640.0, help="Face width in the close-up, pixels."),
     seed: int = typer.Option(0, help="Random seed of the first variant."),
+    still: int | None = typer.Option(
+        None,
+        metavar="FRAME",
+        help="Hold this frame still for --seconds and film it (head sway, flicker, sensor noise, JPEG): "
+        "a lab-like recording, where a face at rest makes brief movements stand out.",
+    ),
+    seconds: float = typer.Option(8.0, min=0.1, help="Length of a --still recording."),
+    lead_in: float | None = typer.Option(
+        None,
+        help="Untouched seconds at the start, while a spotter learns the face's own noise "
+        "(default: 1.5 with --still, 0.6 otherwise).",
+    ),
 ) -> None:
-    """Inject labelled micro-expressions (and hard negatives) into a real face video."""
+    """Inject labelled micro-expressions (and hard negatives) into a real face video.
+
+    Writes NAME.mkv (lossless) and NAME.truth.json (the ground truth: every event's onset, apex,
+    offset, AUs, side and label, and the hard negatives) per variant. Score the spotter on them
+    with: avatar-bridge evaluate synth FOLDER.
+
+    Example: avatar-bridge synth single_face.mp4 --still 2 --amplitude 3 -o lab
+    """
     from avatar_bridge import sample_media
 
     folder = out or Path(user_cache_dir("avatar-bridge")) / "synth"
@@ -66,6 +88,7 @@ def synth(
         MofNCompleteColumn(),
         TimeRemainingColumn(),
     )
+    lead = lead_in if lead_in is not None else 1.5 if still is not None else 0.6
     written = []
     with Progress(*columns, console=console, transient=True) as bar:
         if is_sample:
@@ -77,12 +100,13 @@ def synth(
         for k in range(variants):
             opts = SynthOptions(events=events, amplitudes=tuple(amplitude), patterns=tuple(pattern),
                                 macro=macro, jitter=jitter, seed=seed + k, closeup=closeup or None,
-                                face_width=face_width)  # fmt: skip
+                                face_width=face_width, lead_in=lead)  # fmt: skip
+            held = None if still is None else HeldStill(still, seconds, CameraOptions(seed=seed + k))
             task = bar.add_task(f"variant {k + 1}/{variants}", total=len(results))
 
             def progress(done: int, total: int, task: int = task) -> None:
                 bar.update(task, completed=done, total=total)
 
-            written.append(generate(video, folder, results, opts, progress=progress))
+            written.append(generate(video, folder, results, opts, progress=progress, still=held))
     for vid, truth in written:
         console.print(f"wrote {vid}\n      {truth}")

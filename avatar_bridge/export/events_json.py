@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from avatar_bridge.errors import InputError
+from avatar_bridge.errors import InputError, OutputError
 from avatar_bridge.fileio import read_json
 from avatar_bridge.records import EventKind, ExpressionEvent
 
@@ -69,6 +69,22 @@ def events_document(
             for f, d in (spans or {}).items()
         },
     }
+
+
+def check_overwritable(path: str | Path) -> None:
+    """Refuse to replace a file at ``path`` that is not an events file of ours (say, the ground
+    truth an older ``avatar-bridge synth`` wrote as ``<name>.events.json``): nothing is lost."""
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        doc = read_json(path, "events file")
+    except InputError:
+        doc = None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        what = f"format {doc.get('format')!r}" if isinstance(doc, dict) and "format" in doc else "unreadable"
+        raise OutputError(f"{path} exists and is not an avatar-bridge events file ({what}): export would "
+                          "overwrite it; choose another --outdir or move it")  # fmt: skip
 
 
 def read_events(path: str | Path) -> list[ExpressionEvent]:

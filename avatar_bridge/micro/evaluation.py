@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from avatar_bridge.errors import InputError
+from avatar_bridge.records import EventKind, ExpressionEvent
 
 Interval = tuple[float, float]
 
@@ -285,3 +286,78 @@ def chance_reference(
         "majority": evaluate_loso(labels, subjects, majority, cls).as_dict(),
         "uniform_random": evaluate_loso(labels, subjects, uniform, cls).as_dict(),
     }
+
+
+def score_injected(
+    truth: Mapping, events: Sequence[ExpressionEvent], threshold: float = IOU_THRESHOLD
+) -> dict:
+    """The micro-expressions spotted in a generated video against its ground truth (``truth``: a
+    ``<name>.truth.json`` of ``avatar-bridge synth``, or any mapping with ``events``, each with
+    onset, offset, side, label and amplitude; ``negatives`` optional).
+
+    Matching as :func:`match_intervals`. Per true event: found or not, the IoU, the decision delay
+    after its offset (``emitted_at - offset``, s) and whether side and label agree. Each false micro-
+    expression is named by the hard negative it overlaps ('jitter', 'macro', 'blink'), or 'none'.
+    """
+    gt = list(truth["events"])
+    micro = [e for e in events if e.kind == EventKind.MICRO]
+    matches = match_intervals([(g["onset"], g["offset"]) for g in gt], [(e.onset, e.offset) for e in micro],
+                              threshold)  # fmt: skip
+    found = {i: (j, iou) for i, j, iou in matches}
+    rows = []
+    for i, g in enumerate(gt):
+        row = {"onset": g["onset"], "offset": g["offset"], "amplitude": g.get("amplitude"),
+               "pattern": g.get("pattern", ""), "found": i in found}  # fmt: skip
+        if i in found:
+            j, iou = found[i]
+            e = micro[j]
+            row |= {"iou": iou, "delay": e.emitted_at - g["offset"], "side_ok": e.side == g.get("side"),
+                    "label_ok": e.label == g.get("label")}  # fmt: skip
+        rows.append(row)
+    hit = {j for j, _ in found.values()}
+    negatives = list(truth.get("negatives", ()))
+    false = []
+    for j, e in enumerate(micro):
+        if j in hit:
+            continue
+        over = [n["kind"] for n in negatives if min(n["offset"], e.offset) > max(n["onset"], e.onset)]
+        false.append({"onset": e.onset, "offset": e.offset, "overlaps": over[0] if over else "none"})
+    pairs = [r for r in rows if r["found"]]
+    return {
+        "tp": len(pairs), "fp": len(false), "fn": len(gt) - len(pairs),
+        "delays": [r["delay"] for r in pairs],
+        "side_ok": sum(r["side_ok"] for r in pairs), "label_ok": sum(r["label_ok"] for r in pairs),
+        "events": rows, "false": false,
+    }  # fmt: skip
+
+
+def summarise_injected(videos: Mapping[str, dict], minutes: float) -> dict:
+    """Pool :func:`score_injected` results of several videos (``minutes`` of video in all): the
+    spotting scores over the whole set, recall per amplitude, and false micro-expressions per minute
+    and by what they overlap."""
+    tp = sum(v["tp"] for v in videos.values())
+    fp = sum(v["fp"] for v in videos.values())
+    fn = sum(v["fn"] for v in videos.values())
+    rows = [r for v in videos.values() for r in v["events"]]
+    per_amp = {}
+    for amp in sorted({r["amplitude"] for r in rows if r["amplitude"] is not None}):
+        sel = [r for r in rows if r["amplitude"] == amp]
+        hit = [r for r in sel if r["found"]]
+        delays = [r["delay"] for r in hit]
+        per_amp[f"{amp:g}"] = {
+            "events": len(sel), "found": len(hit), "recall": len(hit) / len(sel),
+            "side_ok": sum(r["side_ok"] for r in hit), "label_ok": sum(r["label_ok"] for r in hit),
+            "delay_median": float(np.median(delays)) if delays else None,
+            "delay_max": max(delays) if delays else None,
+        }  # fmt: skip
+    false = [f for v in videos.values() for f in v["false"]]
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "videos": len(videos), "minutes": minutes, "iou_threshold": IOU_THRESHOLD,
+        "tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if tp else 0.0,
+        "per_amplitude": per_amp,
+        "false_micro_per_minute": len(false) / minutes if minutes > 0 else None,
+        "false_micro_overlapping": dict(Counter(f["overlaps"] for f in false)),
+    }  # fmt: skip

@@ -27,7 +27,7 @@ from avatar_bridge.capture import CaptureOptions, SourceInfo, nominal_span, open
 from avatar_bridge.channels import AU_INTENSITY
 from avatar_bridge.errors import InputError
 from avatar_bridge.export import AtomicOutputs, BlendshapeCSVWriter, OpenFaceCSVWriter
-from avatar_bridge.export.events_json import events_document
+from avatar_bridge.export.events_json import check_overwritable, events_document
 from avatar_bridge.export.landmarks import LandmarksWriter
 from avatar_bridge.export.plot import AUPlot
 from avatar_bridge.facs import AUEstimator, FACSOptions
@@ -189,11 +189,13 @@ def export_video(
     opts = options or ExportOptions()
     video = Path(video)
     started = time.perf_counter()
+    stem = video.stem if video.is_file() else video.name
+    if opts.micro is not None:
+        check_overwritable(Path(outdir) / f"{stem}.events.json")
     source = open_source(video, opts.capture)
     if source.info.live:
         source.close()
         raise InputError("export reads files or image folders; use 'avatar-bridge live' for cameras")
-    stem = video.stem if video.is_file() else video.name
     warnings: list[str] = []
     # The plot's fixed parts (axes, labels, colour bar) need no data: they are built while the
     # frames are tracked, so only the curves are left to draw at the end.

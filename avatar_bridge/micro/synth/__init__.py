@@ -2,6 +2,8 @@
 
 from avatar_bridge.micro.synth.generate import (
     GENERATOR_VERSION,
+    TRUTH_SUFFIX,
+    HeldStill,
     Prepared,
     SynthOptions,
     generate,
@@ -20,6 +22,8 @@ __all__ = [
     "film",
     "held_still",
     "GENERATOR_VERSION",
+    "TRUTH_SUFFIX",
+    "HeldStill",
     "Prepared",
     "prepare",
     "stream",

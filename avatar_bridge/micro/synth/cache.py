@@ -19,12 +19,13 @@ from avatar_bridge.micro.synth.generate import (
     GENERATOR_VERSION,
     Prepared,
     SynthOptions,
+    filmed,
     prepare,
     read_frames,
     stream,
     truth_document,
 )
-from avatar_bridge.micro.synth.still import CameraOptions, film, held_still
+from avatar_bridge.micro.synth.still import CameraOptions, held_still
 from avatar_bridge.records import Frame, TrackingResult
 
 #: Which recording each bundled face sample holds: the two .mov files contain the single_face clip.
@@ -118,24 +119,15 @@ def tracked_still(source: str, index: int, seconds: float, options: SynthOptions
     from avatar_bridge.tracking import FaceTracker, TrackerOptions
 
     with FaceTracker(TrackerOptions()) as tracker:
-        results = [tracker.update(f) for f in _filmed(still, prepared, camera)]
+        results = [tracker.update(f) for f in filmed(still, prepared, camera)]
     truth = truth_document(source, "", fps, still, prepared)
     truth["still"] = {"frame": index, "seconds": seconds, "camera": asdict(camera)}
     _store(rec, truth_path, results, truth)
     return prepared, results, truth
 
 
-def _filmed(still: list[Frame], prepared: Prepared, camera: CameraOptions) -> Iterator[Frame]:
-    for item in prepared.items:
-        item.frames.clear()
-    times = [f.timestamp for f in still]
-    images = (f.image for f in stream(still, prepared))
-    for f, img in zip(still, film(images, times, camera), strict=True):
-        yield Frame(f.index, f.timestamp, img)
-
-
 def still_frames_of(source: str, index: int, seconds: float, prepared: Prepared,
                     camera: CameraOptions) -> Iterator[Frame]:  # fmt: skip
     """The held-still recording's frames again (deterministic), one by one."""
     still, _, _ = _still_source(source, index, seconds)
-    return _filmed(still, prepared, camera)
+    return filmed(still, prepared, camera)

@@ -29,6 +29,7 @@ from avatar_bridge.errors import InputError, OutputError
 from avatar_bridge.micro.features import face_axes, face_width_px, reference_shape
 from avatar_bridge.micro.synth.closeup import Closeup, plan_closeup
 from avatar_bridge.micro.synth.patterns import PATTERNS, landmark_displacements, temporal_profile
+from avatar_bridge.micro.synth.still import CameraOptions, film, held_still
 from avatar_bridge.micro.synth.warp import shift_image, warp_image
 from avatar_bridge.records import FaceObservation, Frame, TrackingResult
 
@@ -37,6 +38,9 @@ FORMAT = "avatar-bridge-synth/1"
 GENERATOR_VERSION = 4
 FOURCC = "FFV1"  # lossless: sub-pixel warps must survive encoding
 SUFFIX = ".mkv"
+#: The ground truth beside a generated video: ``<name>.truth.json`` (not ``.events.json``, which is
+#: what ``export`` writes, so exporting into the same folder never overwrites the truth).
+TRUTH_SUFFIX = ".truth.json"
 
 Progress = Callable[[int, int], None]
 
@@ -419,10 +423,27 @@ def write_video(path: Path, images: Iterable[np.ndarray], fps: float) -> None:
     tmp.replace(path)
 
 
-def generate(video: str | Path, out_dir: str | Path, results: list[TrackingResult],
-             options: SynthOptions | None = None,
-             name: str | None = None, progress: Progress | None = None) -> tuple[Path, Path]:  # fmt: skip
-    """Inject events into ``video`` (tracked as ``results``); write ``<name>.mkv`` and ``<name>.events.json``.
+@dataclass(frozen=True, slots=True)
+class HeldStill:
+    """Make a lab-like held-still recording (:mod:`still`) instead of warping the whole video:
+    frame ``frame`` held for ``seconds`` and filmed by ``camera`` (sway, flicker, noise, codec)."""
+
+    frame: int
+    seconds: float = 8.0
+    camera: CameraOptions = field(default_factory=CameraOptions)
+
+
+def generate(
+    video: str | Path,
+    out_dir: str | Path,
+    results: list[TrackingResult],
+    options: SynthOptions | None = None,
+    name: str | None = None,
+    progress: Progress | None = None,
+    still: HeldStill | None = None,
+) -> tuple[Path, Path]:
+    """Inject events into ``video`` (tracked as ``results``), or into one of its frames held still
+    (``still``); write ``<name>.mkv`` and ``<name>.truth.json``.
 
     Returns the two paths. ``results`` must be real tracking of this very video (frame indices match).
     """
@@ -433,14 +454,21 @@ def generate(video: str | Path, out_dir: str | Path, results: list[TrackingResul
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"cannot create output folder {out_dir}: {e}") from e
-    name = name or f"{video.stem}-s{options.seed}"
     frames, fps = read_frames(video)
     if len(frames) != len(results):
         raise InputError(f"{video.name} has {len(frames)} frames but its tracking has {len(results)}")
-    prepared = prepare(results, options, frames)
+    if still is None:
+        name = name or f"{video.stem}-s{options.seed}"
+        prepared = prepare(results, options, frames)
+        out = stream(frames, prepared)
+    else:
+        name = name or f"{video.stem}-still{still.frame}-s{options.seed}"
+        frames, results = held_still(frames, results, still.frame, still.seconds, fps)
+        prepared = prepare(results, options)  # a still face: calm everywhere, no flow needed to plan
+        out = filmed(frames, prepared, still.camera)
 
     def images() -> Iterator[np.ndarray]:
-        for k, f in enumerate(stream(frames, prepared)):
+        for k, f in enumerate(out):
             yield f.image
             if progress is not None:
                 progress(k + 1, len(frames))
@@ -448,15 +476,27 @@ def generate(video: str | Path, out_dir: str | Path, results: list[TrackingResul
     video_out = out_dir / f"{name}{SUFFIX}"
     write_video(video_out, images(), fps)
     truth = truth_document(video.name, video_out.name, fps, frames, prepared)
-    json_out = out_dir / f"{name}.events.json"
+    if still is not None:
+        truth["still"] = {"frame": still.frame, "seconds": still.seconds, "camera": asdict(still.camera)}
+    json_out = out_dir / f"{name}{TRUTH_SUFFIX}"
     tmp = json_out.with_name(json_out.name + ".part")
     tmp.write_text(json.dumps(truth, indent=1))
     tmp.replace(json_out)
     return video_out, json_out
 
 
+def filmed(still: list[Frame], prepared: Prepared, camera: CameraOptions) -> Iterator[Frame]:
+    """A held-still recording's output frames: the events injected, then filmed by ``camera``."""
+    for item in prepared.items:
+        item.frames.clear()
+    times = [f.timestamp for f in still]
+    images = (f.image for f in stream(still, prepared))
+    for f, img in zip(still, film(images, times, camera), strict=True):
+        yield Frame(f.index, f.timestamp, img)
+
+
 def truth_document(source: str, video: str, fps: float, frames: list, prepared: Prepared) -> dict:
-    """The ground truth written beside a generated video (``<name>.events.json``)."""
+    """The ground truth written beside a generated video (``<name>.truth.json``)."""
     p, options = prepared, prepared.options
     size = (p.closeup.size, p.closeup.size) if p.closeup is not None else frames[0].image.shape[1::-1]
     return {

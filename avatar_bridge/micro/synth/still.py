@@ -158,7 +158,11 @@ def held_still(frames: list[Frame], results: list[TrackingResult], index: int, s
                fps: float) -> tuple[list[Frame], list[TrackingResult]]:  # fmt: skip
     """Frame ``index`` (and its tracking) repeated for ``seconds`` at ``fps``: the generator's source
     for a held-still recording (the camera then films it, :func:`film`)."""
-    if not 0 <= index < len(frames) or not results[index].faces:
+    if not frames:
+        raise InputError("the video has no frames to hold still")
+    if not 0 <= index < len(frames):
+        raise InputError(f"frame {index} is not in the video (frames 0 to {len(frames) - 1})")
+    if not results[index].faces:
         raise InputError(f"frame {index} has no tracked face to hold still")
     n = int(round(seconds * fps))
     if n < 2:
