@@ -59,6 +59,8 @@ def test_evaluate_synth_scores_every_injected_event_against_the_exported_events(
     truths = {p.name: load_truth(p) for p in sorted(folder.glob("*.truth.json"))}
     n = sum(len(t["events"]) for t in truths.values())
     assert s["tp"] + s["fn"] == n and s["per_amplitude"]["4"]["events"] == n
+    assert sum(v["events"] for v in s["per_pattern"].values()) == n
+    assert sum(v["found"] for v in s["per_pattern"].values()) == s["tp"]
     assert s["videos"] == 2 and s["minutes"] == pytest.approx(2 * 7 / 60, abs=0.01)
     assert s["tp"] >= n / 2 and s["fp"] <= 2  # 4 px on a face at rest: the spotter finds most
     assert not report["partial"] and report["problems"] == {}

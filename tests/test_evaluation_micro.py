@@ -166,9 +166,30 @@ def _event(onset: float, offset: float, kind: EventKind = EventKind.MICRO, **kw)
 def test_injected_events_scored_with_delay_side_label_and_what_false_ones_overlap():
     truth = {
         "events": [
-            {"onset": 1.0, "offset": 1.4, "side": "left", "label": "positive", "amplitude": 2.0},
-            {"onset": 3.0, "offset": 3.3, "side": "both", "label": "negative", "amplitude": 2.0},
-            {"onset": 5.0, "offset": 5.2, "side": "both", "label": "surprise", "amplitude": 4.0},
+            {
+                "onset": 1.0,
+                "offset": 1.4,
+                "side": "left",
+                "label": "positive",
+                "amplitude": 2.0,
+                "pattern": "AU12_L",
+            },
+            {
+                "onset": 3.0,
+                "offset": 3.3,
+                "side": "both",
+                "label": "negative",
+                "amplitude": 2.0,
+                "pattern": "AU4",
+            },
+            {
+                "onset": 5.0,
+                "offset": 5.2,
+                "side": "both",
+                "label": "surprise",
+                "amplitude": 4.0,
+                "pattern": "AU1+2",
+            },
         ],
         "negatives": [
             {"kind": "jitter", "onset": 7.0, "offset": 7.3},
@@ -194,6 +215,9 @@ def test_injected_events_scored_with_delay_side_label_and_what_false_ones_overla
     assert (two["events"], two["found"], two["recall"], two["side_ok"], two["label_ok"]) == (4, 1, 0.25, 1, 0)
     assert two["delay_median"] == pytest.approx(0.1) and two["delay_max"] == pytest.approx(0.1)
     assert total["per_amplitude"]["4"]["recall"] == 0.5
+    assert total["per_pattern"] == {
+        p: {"events": 2, "found": k} for p, k in (("AU1+2", 1), ("AU12_L", 1), ("AU4", 0))
+    }
     assert total["false_micro_per_minute"] == 1.0 and total["false_micro_overlapping"] == {
         "none": 1,
         "jitter": 1,

@@ -333,6 +333,8 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, sett
         raise InputError(f"no video in {root} could be scored (see above)")
     summary = summarise_injected(per_video, minutes)
     out.print(_synth_table(summary))
+    found = ", ".join(f"{k} {v['found']}/{v['events']}" for k, v in summary["per_pattern"].items())
+    out.print(f"found per AU pattern: {found}")
     fpm = summary["false_micro_per_minute"]
     over = ", ".join(f"{k} {v}" for k, v in sorted(summary["false_micro_overlapping"].items())) or "none"
     out.print(f"all: TP {summary['tp']}, FP {summary['fp']}, FN {summary['fn']}; precision "

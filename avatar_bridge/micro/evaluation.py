@@ -333,8 +333,8 @@ def score_injected(
 
 def summarise_injected(videos: Mapping[str, dict], minutes: float) -> dict:
     """Pool :func:`score_injected` results of several videos (``minutes`` of video in all): the
-    spotting scores over the whole set, recall per amplitude, and false micro-expressions per minute
-    and by what they overlap."""
+    spotting scores over the whole set, recall per amplitude and per AU pattern, and false
+    micro-expressions per minute and by what they overlap."""
     tp = sum(v["tp"] for v in videos.values())
     fp = sum(v["fp"] for v in videos.values())
     fn = sum(v["fn"] for v in videos.values())
@@ -350,6 +350,10 @@ def summarise_injected(videos: Mapping[str, dict], minutes: float) -> dict:
             "delay_median": float(np.median(delays)) if delays else None,
             "delay_max": max(delays) if delays else None,
         }  # fmt: skip
+    per_pattern = {}
+    for pattern in sorted({r["pattern"] for r in rows}):
+        sel = [r for r in rows if r["pattern"] == pattern]
+        per_pattern[pattern] = {"events": len(sel), "found": sum(r["found"] for r in sel)}
     false = [f for v in videos.values() for f in v["false"]]
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
@@ -358,6 +362,7 @@ def summarise_injected(videos: Mapping[str, dict], minutes: float) -> dict:
         "tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall,
         "f1": 2 * precision * recall / (precision + recall) if tp else 0.0,
         "per_amplitude": per_amp,
+        "per_pattern": per_pattern,
         "false_micro_per_minute": len(false) / minutes if minutes > 0 else None,
         "false_micro_overlapping": dict(Counter(f["overlaps"] for f in false)),
     }  # fmt: skip
