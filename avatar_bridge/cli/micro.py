@@ -203,6 +203,9 @@ def evaluate(
     ),
     spotter: list[str] = spotter_option(),
     json_out: Path = typer.Option(Path("evaluation.json"), "--json", help="Where to save the figures."),
+    no_plot: bool = typer.Option(
+        False, "--no-plot", help="synth: skip the picture (the --json path with .png: found, missed, false)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score on a dataset you hold the licence for, by the field's protocols.
@@ -222,7 +225,7 @@ def evaluate(
     then: avatar-bridge evaluate synth lab
     """
     if dataset == "synth":
-        _evaluate_synth(root, spotted, exports, spotter, json_out, quiet)
+        _evaluate_synth(root, spotted, exports, spotter, json_out, not no_plot, quiet)
         return
     if exports is not None or spotter:
         raise InputError(
@@ -284,7 +287,7 @@ def evaluate(
 
 
 def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, settings: list[str] | None,
-                    json_out: Path, quiet: bool) -> None:  # fmt: skip
+                    json_out: Path, plot: bool, quiet: bool) -> None:  # fmt: skip
     import tempfile
 
     from avatar_bridge.errors import AvatarBridgeError
@@ -304,6 +307,7 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, sett
         raise InputError(f"--spotted {spotted}: for synth, give the folder of avatar-bridge export outputs")
     options = spotter_options("au-rules", None, settings)
     per_video: dict[str, dict] = {}
+    truths_read: dict[str, dict] = {}
     problems: dict[str, str] = {}
     minutes = 0.0
     with tempfile.TemporaryDirectory() as tmp, _bar(quiet) as bar:
@@ -323,6 +327,7 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, sett
                 else:
                     events = read_events(spotted / f"{video.stem}.events.json")
                 per_video[path.name] = score_injected(truth, events)
+                truths_read[path.name] = truth
                 minutes += float(truth["frame_count"]) / float(truth["fps"]) / 60.0
             except (AvatarBridgeError, KeyError, TypeError, ValueError, ZeroDivisionError) as e:
                 problems[path.name] = str(e) if isinstance(e, AvatarBridgeError) else f"malformed ({e!r})"
@@ -346,7 +351,14 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, sett
               "spotter_settings": settings_used, "summary": summary, "videos": per_video,
               "problems": problems, "partial": partial}  # fmt: skip
     _write_json(json_out, report)
-    out.print(f"saved {json_out}" + (" (partial: see 'problems')" if partial else ""))
+    saved = [str(json_out)]
+    if plot:
+        from avatar_bridge.export.spotting_plot import plot_injected
+
+        title = (f"{root}: F1 {summary['f1']:.2f} (IoU >= 0.5), TP {summary['tp']}, FP {summary['fp']}, "
+                 f"FN {summary['fn']}")  # fmt: skip
+        saved.append(str(plot_injected(json_out.with_suffix(".png"), per_video, truths_read, title)))
+    out.print(f"saved {', '.join(saved)}" + (" (partial: see 'problems')" if partial else ""))
 
 
 def _synth_table(summary: dict) -> Table:

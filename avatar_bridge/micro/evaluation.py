@@ -295,9 +295,11 @@ def score_injected(
     ``<name>.truth.json`` of ``avatar-bridge synth``, or any mapping with ``events``, each with
     onset, offset, side, label and amplitude; ``negatives`` optional).
 
-    Matching as :func:`match_intervals`. Per true event: found or not, the IoU, the decision delay
-    after its offset (``emitted_at - offset``, s) and whether side and label agree. Each false micro-
-    expression is named by the hard negative it overlaps ('jitter', 'macro', 'blink'), or 'none'.
+    Matching as :func:`match_intervals`. Per true event: found or not, the matched interval
+    (``spotted``), the IoU, the decision delay after its offset (``emitted_at - offset``, s) and
+    whether side and label agree. Each false micro-expression is named by the hard negative it
+    overlaps ('jitter', 'macro', 'blink'), or 'none'. ``macro``: the spotted macro-expressions'
+    intervals (a missed event may sit inside one).
     """
     gt = list(truth["events"])
     micro = [e for e in events if e.kind == EventKind.MICRO]
@@ -311,8 +313,8 @@ def score_injected(
         if i in found:
             j, iou = found[i]
             e = micro[j]
-            row |= {"iou": iou, "delay": e.emitted_at - g["offset"], "side_ok": e.side == g.get("side"),
-                    "label_ok": e.label == g.get("label")}  # fmt: skip
+            row |= {"spotted": [e.onset, e.offset], "iou": iou, "delay": e.emitted_at - g["offset"],
+                    "side_ok": e.side == g.get("side"), "label_ok": e.label == g.get("label")}  # fmt: skip
         rows.append(row)
     hit = {j for j, _ in found.values()}
     negatives = list(truth.get("negatives", ()))
@@ -328,6 +330,7 @@ def score_injected(
         "delays": [r["delay"] for r in pairs],
         "side_ok": sum(r["side_ok"] for r in pairs), "label_ok": sum(r["label_ok"] for r in pairs),
         "events": rows, "false": false,
+        "macro": [[e.onset, e.offset] for e in events if e.kind == EventKind.MACRO],
     }  # fmt: skip
 
 
