@@ -447,3 +447,33 @@ def test_history_probe_means():
                 np.testing.assert_allclose(got, np.stack(want), rtol=1e-12, atol=1e-12)
                 np.testing.assert_allclose(h.at(float(taus[2]), probe), want[2], rtol=1e-12, atol=1e-12)
     assert min(outcomes.values()) > 20, outcomes  # every case was exercised
+
+
+def test_head_jitters_are_neither_micro_nor_macro_expressions():
+    """Four 3-4 px head jitters on a face held still and filmed (lab camera). The rigid-motion rule
+    rejects them whichever layer times them: before it applied to held expressions too, three came
+    out as macro-expressions here. Without the rule they come out as both kinds."""
+    from avatar_bridge.micro.synth import SynthOptions
+    from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
+    from avatar_bridge.micro.synth.still import lab_camera
+
+    cam = lab_camera(5, 30)
+    opts = SynthOptions(
+        events=0, macro=0, jitter=4, jitter_amplitude=(3.0, 4.0), spacing=1.2, lead_in=1.5, seed=5
+    )
+    prepared, results, truth = tracked_still("single_face.mp4", 30, 8.0, opts, cam)
+    frames = list(still_frames_of("single_face.mp4", 30, 8.0, prepared, cam))
+    jitters = [(n["onset"], n["offset"]) for n in truth["negatives"] if n["kind"] == "jitter"]
+    assert len(jitters) == 4
+    kinds = {}
+    for rigid_fit in (SpotterOptions().rigid_fit, 1.0):
+        spotter = MicroSpotter(SpotterOptions(rigid_fit=rigid_fit))
+        events = [e for f, r in zip(frames, results, strict=True) for e in spotter.update(r, (), f)]
+        events += spotter.flush()
+        kinds[rigid_fit] = {
+            e.kind for e in events if any(a - 0.2 < e.offset and e.onset < b + 0.2 for a, b in jitters)
+        }
+        if rigid_fit < 1:
+            assert spotter.stats["rejected_head_motion"] >= 4
+    assert kinds[SpotterOptions().rigid_fit] == set()
+    assert kinds[1.0] == {EventKind.MICRO, EventKind.MACRO}

@@ -376,12 +376,14 @@ class Detector:
             # AUs are read from the whole movement (the fit takes a little of what patches share).
             movement = movement + rigid_motion(self.layout.centres, self.rigid, movement[self.rigid])
         macro = offset - onset > o.max_micro or top > o.max_peak
-        if not macro and not self._plausible_micro(movement, onset, offset, zone):
+        if self._head_motion(movement, onset, offset) or (not macro and self._busy(onset, zone)):
             return None
         return Found(macro, onset, apex, offset, now, involved, movement, top, peak.z, zone=zone)
 
-    def _plausible_micro(self, movement: np.ndarray, onset: float, offset: float, zone: int) -> bool:
-        """False (and counted) for a head movement or a candidate inside ongoing activity."""
+    def _head_motion(self, movement: np.ndarray, onset: float, offset: float) -> bool:
+        """True (and counted) for a movement of the whole face that one similarity transform of all
+        channels explains (``rigid_fit``): head motion, neither a micro- nor a macro-expression. It is
+        then no activity for the context rule either."""
         o = self.options
         keep = ~self.excluded
         if o.rigid_fit < 1 and rigid_fraction(movement[keep], self.layout.centres, keep) > o.rigid_fit:
@@ -389,7 +391,12 @@ class Detector:
             self._forget_activity(onset, offset)
             if self.held is not None and self.held.start <= offset + o.hold:
                 self.held = None  # opened by this same head movement's first edge
-            return False
+            return True
+        return False
+
+    def _busy(self, onset: float, zone: int) -> bool:
+        """True (and counted) for a candidate inside ongoing activity of its zone (the context rule)."""
+        o = self.options
         if o.busy_window > 0:
             # A bump measured at t (scale h) is a movement centred at t - h: it counts when that
             # centre lies within busy_window before the onset (a head jitter whose last probes
@@ -398,8 +405,8 @@ class Detector:
             before = [np.where(t - self.scales >= lo, v[:, zone], 0.0) for t, v in self.recent if t <= onset]
             if before and float(np.max(before)) > o.busy_peak:
                 self._count("rejected_busy")
-                return False
-        return True
+                return True
+        return False
 
     def _forget_activity(self, onset: float, offset: float) -> None:
         """A movement found to be head motion is not non-rigid activity for the context rule: drop
@@ -529,9 +536,11 @@ class Detector:
         movement = held.pos[i_apex] - held.ref
         # Brief, small and back: a micro-expression after all.
         macro = truncated or offset - onset > o.max_micro or peak > o.max_peak
+        if self._head_motion(movement, onset, offset):
+            return None
         if not macro:
             involved &= self.zone_masks[zone]
-            if not self._plausible_micro(movement, onset, offset, zone):
+            if self._busy(onset, zone):
                 return None
         return Found(
             macro, onset, apex, offset, now, involved, movement, peak, float(peak_z[j]), truncated, zone
