@@ -135,7 +135,6 @@ def _write_vfr(path, images, timestamps) -> None:
     import fractions
 
     import av  # PyAV, a dev dependency
-
     tb = fractions.Fraction(1, 90000)
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=120)

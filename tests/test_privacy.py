@@ -188,17 +188,7 @@ def test_record_video_writes_camera_frames_only_when_asked(samples, tmp_path):
 
     video = samples / "single_face.mp4"
     take = tmp_path / "take.avi"
-    run = [
-        "live",
-        "--source",
-        str(video),
-        "--fast",
-        "--max-frames",
-        "20",
-        "-q",
-        "--sink",
-        "osc://127.0.0.1:9",
-    ]
+    run = ["live", "--source", str(video), "--fast", "--max-frames", "20", "-q", "--sink", "osc://127.0.0.1:9"]
     assert main([*run, "--record-video", str(take)]) == 0
     cap = cv2.VideoCapture(str(take))
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 20 and int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) == 640
