@@ -236,9 +236,12 @@ class Detector:
                 self._count("same_event_other_zone")
                 continue
             found = self._time_micro(p, t)
-            if found is not None and not found.macro and self._other_zone_reported(found):
+            seen = None if found is None else self._reported_as_micro(found)
+            # The movement a micro-expression was, seen again: by the other half of the face, or in
+            # this half at a larger scale as a longer bump (a macro-expression it is not).
+            if found is not None and seen is not None and (seen != zi or found.macro):
                 self.refractory[zi] = found.offset
-                self._count("same_event_other_zone")
+                self._count("duplicate" if seen == zi else "same_event_other_zone")
                 continue
             if found is not None:
                 self.refractory[zi] = found.offset
@@ -268,15 +271,17 @@ class Detector:
             for k, q in enumerate(self.peaks)
         )
 
-    def _other_zone_reported(self, found: Found) -> bool:
-        """Another zone already reported a micro-expression overlapping ``found`` by at least half."""
-        for k, f in enumerate(self.last_micro):
-            if f is None or k == found.zone:
+    def _reported_as_micro(self, found: Found) -> int | None:
+        """The zone whose last micro-expression overlaps ``found`` by at least half of the shorter
+        (the same movement, seen again), or None; another zone's before ``found``'s own."""
+        for k in sorted(range(len(self.last_micro)), key=lambda k: k == found.zone):
+            f = self.last_micro[k]
+            if f is None or f is found:
                 continue
             inter = min(f.offset, found.offset) - max(f.onset, found.onset)
             if inter > 0.5 * min(f.offset - f.onset, found.offset - found.onset):
-                return True
-        return False
+                return k
+        return None
 
     def _pooled(self, z: np.ndarray) -> np.ndarray:
         """(S, C) scores with each group's evidence pooled onto its strongest channel: the sum of
@@ -488,7 +493,8 @@ class Detector:
                     self._count("duplicate")  # the micro layer reported this movement already
                     return []
                 self.refractory[zi] = max(self.refractory[zi], found.offset)
-                if self._other_zone_reported(found):
+                seen = self._reported_as_micro(found)
+                if seen is not None and seen != zi:
                     self._count("same_event_other_zone")
                     return []
                 self.last_micro[zi] = found
