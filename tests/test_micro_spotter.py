@@ -451,8 +451,8 @@ def test_history_probe_means():
 
 def test_head_jitters_are_neither_micro_nor_macro_expressions():
     """Four 3-4 px head jitters on a face held still and filmed (lab camera). The rigid-motion rule
-    rejects them whichever layer times them: before it applied to held expressions too, three came
-    out as macro-expressions here. Without the rule they come out as both kinds."""
+    rejects them whichever layer times them: before it applied to held expressions too, two of them
+    came out as three macro events here. Without the rule they come out as both kinds."""
     from avatar_bridge.micro.synth import SynthOptions
     from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
     from avatar_bridge.micro.synth.still import lab_camera
