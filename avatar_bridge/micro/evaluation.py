@@ -106,10 +106,14 @@ def spotting_scores(
         tp += n
         fp += len(s) - n
         fn += len(t) - n
+    return SpottingScores(tp, fp, fn, *precision_recall_f1(tp, fp, fn), threshold, tuple(partial))
+
+
+def precision_recall_f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    """Precision, recall and F1 from counts (0 where undefined)."""
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
-    return SpottingScores(tp, fp, fn, precision, recall, f1, threshold, tuple(partial))
+    return precision, recall, 2 * precision * recall / (precision + recall) if tp else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,12 +362,11 @@ def summarise_injected(videos: Mapping[str, dict], minutes: float) -> dict:
         sel = [r for r in rows if r["pattern"] == pattern]
         per_pattern[pattern] = {"events": len(sel), "found": sum(r["found"] for r in sel)}
     false = [f for v in videos.values() for f in v["false"]]
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
+    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
     return {
         "videos": len(videos), "minutes": minutes, "iou_threshold": IOU_THRESHOLD,
         "tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if tp else 0.0,
+        "f1": f1,
         "per_amplitude": per_amp,
         "per_pattern": per_pattern,
         "false_micro_per_minute": len(false) / minutes if minutes > 0 else None,

@@ -26,6 +26,7 @@ import numpy as np
 
 from avatar_bridge.channels import ARKIT_INDEX
 from avatar_bridge.errors import InputError, OutputError
+from avatar_bridge.fileio import write_text_atomic
 from avatar_bridge.micro.features import face_axes, face_width_px, reference_shape
 from avatar_bridge.micro.synth.closeup import Closeup, plan_closeup
 from avatar_bridge.micro.synth.patterns import PATTERNS, landmark_displacements, temporal_profile
@@ -479,9 +480,7 @@ def generate(
     if still is not None:
         truth["still"] = {"frame": still.frame, "seconds": still.seconds, "camera": asdict(still.camera)}
     json_out = out_dir / f"{name}{TRUTH_SUFFIX}"
-    tmp = json_out.with_name(json_out.name + ".part")
-    tmp.write_text(json.dumps(truth, indent=1))
-    tmp.replace(json_out)
+    write_text_atomic(json_out, json.dumps(truth, indent=1), "ground truth")
     return video_out, json_out
 
 
