@@ -40,6 +40,9 @@ from avatar_bridge.cli import live as _live  # noqa: E402,F401
 from avatar_bridge.cli import micro as _micro  # noqa: E402,F401
 from avatar_bridge.cli import profiles as _profiles  # noqa: E402,F401
 from avatar_bridge.cli import synth as _synth  # noqa: E402,F401
+from avatar_bridge.cli.helptext import reflow_app  # noqa: E402
+
+reflow_app(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,8 @@ out = Console()
 train_app = typer.Typer(
     help=(
         "Train a micro-expression classifier.\n\n"
-        "  avatar-bridge train tp-ha3dnet            (on micro-expressions injected into real faces)\n"
-        "  avatar-bridge train dct-lda FACES/        (FACES/<class>/*.jpg, one folder per expression)\n\n"
+        "- avatar-bridge train tp-ha3dnet: micro-expressions injected into real faces\n"
+        "- avatar-bridge train dct-lda FACES/: one folder of faces per expression\n\n"
         "Every figure printed is leave-one-subject-out: never a random split."
     ),
     no_args_is_help=True,
