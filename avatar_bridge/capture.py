@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +24,14 @@ from avatar_bridge.records import Frame
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+_DIGITS = re.compile(r"(\d+)")
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The images of ``folder`` in frame order: digit runs compare as numbers, so ``img2.jpg``
+    comes before ``img10.jpg`` (dataset releases and ffmpeg's ``%d`` do not pad)."""
+    images = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    return sorted(images, key=lambda p: [int(t) if t.isdigit() else t.lower() for t in _DIGITS.split(p.name)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,14 +240,15 @@ class CameraSource:
 
 
 class ImageFolderSource:
-    """Images of a folder in name order, at a nominal ``fps`` (timestamps are index / fps)."""
+    """Images of a folder in frame order (:func:`image_files`), at a nominal ``fps`` (timestamps are
+    index / fps)."""
 
     def __init__(self, folder: str | Path, options: CaptureOptions | None = None) -> None:
         self.folder = Path(folder)
         self.options = options or CaptureOptions()
         if not self.folder.is_dir():
             raise InputError(f"image folder not found: {self.folder}")
-        self.paths = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.paths = image_files(self.folder)
         if not self.paths:
             raise InputError(f"{self.folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         first = cv2.imread(str(self.paths[0]))

@@ -88,6 +88,14 @@ def test_image_folder_in_name_order_with_nominal_fps(tmp_path):
     assert [int(f.image[0, 0, 0]) for f in frames] == [0, 50, 100]
 
 
+def test_image_folder_numbers_unpadded_in_frame_order(tmp_path):
+    """Dataset releases (CASME II's img46.jpg) and ffmpeg's %d do not pad: img10 comes after img9."""
+    for i in range(1, 13):
+        cv2.imwrite(str(tmp_path / f"img{i}.jpg"), np.full((16, 16, 3), i * 20, np.uint8))
+    frames = list(open_source(tmp_path))
+    assert [round(float(f.image.mean()) / 20) for f in frames] == list(range(1, 13))
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [

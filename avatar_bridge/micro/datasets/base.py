@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avatar_bridge.capture import image_files
 from avatar_bridge.errors import BackendUnavailableError, InputError
 
 #: MEGC2019's 3-class mapping (reference section 7); other words map to '' (left out).
@@ -257,17 +258,15 @@ def first_dir(root: Path, candidates: Iterable[str]) -> Path:
 
 
 _NUM = re.compile(r"(\d+)$")
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
 def list_frames(folder: Path) -> dict[int, Path]:
     """Image files of a folder by frame number (the last digit run of the file stem)."""
     out: dict[int, Path] = {}
-    for p in folder.iterdir():
-        if p.suffix.lower() in _IMAGE_SUFFIXES:
-            m = _NUM.search(p.stem)
-            if m:
-                out[int(m.group(1))] = p
+    for p in image_files(folder):
+        m = _NUM.search(p.stem)
+        if m:
+            out[int(m.group(1))] = p
     return out
 
 
