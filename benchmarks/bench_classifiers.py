@@ -185,7 +185,7 @@ def main() -> None:
         if s is None:
             print(name)
             continue
-        f1 = "/".join(f"{v:.2f}" for v in s["per_class_f1"].values())
+        f1 = "/".join("-" if v is None else f"{v:.2f}" for v in s["per_class_f1"].values())
         print(f"{name:38s} {s['uf1']:6.3f} {s['uar']:6.3f} {s['accuracy']:6.3f}   {f1}")
     print(f"\n{'amplitude px':>12s} {'n':>4s} {'TP-HA3DNet UF1':>15s} {'AU rules UF1':>13s}")
     for a, s in r["tp_ha3dnet"]["by_amplitude"].items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -11,12 +12,14 @@ from avatar_bridge.errors import InputError
 from avatar_bridge.micro.evaluation import (
     chance_reference,
     evaluate_loso,
+    events_to_frames,
     frames_to_interval,
     interval_iou,
     loso_folds,
     match_intervals,
     recognition_scores,
     score_injected,
+    spotting_by_kind,
     spotting_scores,
     summarise_injected,
 )
@@ -105,6 +108,9 @@ def test_class_without_truth_left_out_of_the_means():
     r = recognition_scores(["a", "a", "b"], ["a", "a", "c"], ["a", "b", "c"])
     assert math.isnan(r.per_class_recall[2])
     assert r.uar == pytest.approx((1 + 0) / 2)
+    doc = r.as_dict()  # strict JSON: null where a figure is undefined, never NaN
+    assert doc["per_class_recall"]["c"] is None and doc["per_class_recall"]["a"] == 1.0
+    json.dumps(doc, allow_nan=False)
 
 
 def test_recognition_bad_input():
@@ -223,3 +229,24 @@ def test_injected_events_scored_with_delay_side_label_and_what_false_ones_overla
         "jitter": 1,
     }
     assert total["f1"] == pytest.approx(2 * 2 / (2 * 2 + 2 + 4))
+
+
+def test_megc_long_video_scores_each_kind_apart_then_pools_them():
+    truth = {"micro": {"v": [(10, 20)]}, "macro": {"v": [(100, 160)], "w": [(5, 50)]}}
+    # A micro interval over the true macro-expression is a false micro, not a hit.
+    spotted = {"micro": {"v": [(11, 20), (100, 160)]}, "macro": {"v": [(90, 150)], "w": []}}
+    s = spotting_by_kind(truth, spotted)
+    assert (s["micro"].tp, s["micro"].fp, s["micro"].fn) == (1, 1, 0)
+    assert (s["macro"].tp, s["macro"].fp, s["macro"].fn) == (1, 0, 1)
+    assert (s["overall"].tp, s["overall"].fp, s["overall"].fn) == (2, 1, 1)
+    assert s["overall"].f1 == pytest.approx(2 / 3) and not s["overall"].partial
+
+
+def test_events_placed_on_the_dataset_frame_numbers():
+    """Frame i of a folder read at fps is at i / fps; its number is the sheet's (here from 46)."""
+    numbers = list(range(46, 46 + 30))
+    events = [_event(0.1, 0.4), _event(0.2, 5.0, EventKind.MACRO)]
+    spans = events_to_frames(events, numbers, 30.0)
+    assert spans == {"micro": [frames_to_interval(49, 58)], "macro": [frames_to_interval(52, 75)]}
+    with pytest.raises(InputError, match="no frames"):
+        events_to_frames(events, [], 30.0)

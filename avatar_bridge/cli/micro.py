@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -13,6 +14,11 @@ from rich.table import Table
 from avatar_bridge.cli import app
 from avatar_bridge.cli.spotter import spotter_option, spotter_options
 from avatar_bridge.errors import InputError, OutputError
+
+if TYPE_CHECKING:
+    from avatar_bridge.micro.datasets import LoadedDataset
+    from avatar_bridge.pipeline.export import ExportOptions
+    from avatar_bridge.records import ExpressionEvent
 
 console = Console(stderr=True)
 out = Console()
@@ -192,14 +198,20 @@ def evaluate(
     sheet: Path | None = typer.Option(
         None, help="Label sheet path, when it is not where the release puts it."
     ),
+    spot: bool = typer.Option(
+        False,
+        "--spot",
+        help="Run the spotter on every video of the dataset that has frames and score its micro- and "
+        "macro-expressions against the sheet (MEGC: IoU >= 0.5, each kind apart, and overall).",
+    ),
     spotted: Path | None = typer.Option(
         None,
-        help="JSON {video: \\[\\[onset_frame, offset_frame], ...]} from a "
-        "spotter, scored against the sheet's micro-expressions (IoU >= 0.5). synth: a folder of "
-        "avatar-bridge export outputs (<stem>.events.json) to score instead of spotting anew.",
+        help="Score spotting done before: a folder of avatar-bridge exports (what --spot --exports "
+        "kept; synth: <stem>.events.json beside each other), or a JSON {video: \\[\\[onset_frame, "
+        "offset_frame], ...]} from any spotter, scored against the sheet's micro-expressions.",
     ),
     exports: Path | None = typer.Option(
-        None, help="synth: keep each video's export (curves, events, plot) in this folder."
+        None, help="--spot and synth: keep each video's export (curves, events, plot) in this folder."
     ),
     spotter: list[str] = spotter_option(),
     json_out: Path = typer.Option(Path("evaluation.json"), "--json", help="Where to save the figures."),
@@ -211,9 +223,13 @@ def evaluate(
     """Score on a dataset you hold the licence for, by the field's protocols.
 
     Recognition: the AU-rule classifier on the sheet's AU codes, UF1/UAR over the 3 classes (it needs
-    no training, so every subject is a held-out subject). Spotting (with --spotted): precision, recall
-    and F1 at IoU >= 0.5 over the whole set. Rows that could not be read are listed and the result is
-    marked partial.
+    no training, so every subject is a held-out subject). Spotting (with --spot, or --spotted):
+    precision, recall and F1 at IoU >= 0.5 over the whole set, for micro- and macro-expressions apart
+    and overall, as MEGC scores CAS(ME)^2 and SAMM long videos. Rows that could not be read, and
+    videos whose frames are missing, are listed and the result is marked partial.
+
+    Example: avatar-bridge evaluate casme_sq CASME_sq/ --spot --exports runs/
+    then, with other settings later: avatar-bridge evaluate casme_sq CASME_sq/ --spotted runs/
 
     synth: the spotter on recordings you made with avatar-bridge synth. Each video is exported
     (real MediaPipe, the spotter as --spotter sets it) and its micro-expressions are scored against
@@ -225,12 +241,14 @@ def evaluate(
     then: avatar-bridge evaluate synth lab
     """
     if dataset == "synth":
+        if spot:
+            raise InputError("'evaluate synth' always spots (or reads --spotted); --spot is for datasets")
         _evaluate_synth(root, spotted, exports, spotter, json_out, not no_plot, quiet)
         return
-    if exports is not None or spotter:
-        raise InputError(
-            "--exports and --spotter are for 'evaluate synth'; a dataset's spotting is read from --spotted"
-        )
+    if spot and spotted is not None:
+        raise InputError("give --spot (spot anew) or --spotted (score spotting done before), not both")
+    if (exports is not None or spotter) and not spot:
+        raise InputError("--exports and --spotter go with --spot (or with 'evaluate synth')")
     from avatar_bridge.micro.classify.au_rules import AURuleClassifier
     from avatar_bridge.micro.datasets import CLASSES_3, load_dataset
     from avatar_bridge.micro.evaluation import (
@@ -265,7 +283,14 @@ def evaluate(
             report["chance"] = chance
         report["recognition_au_rules"] = rec
         out.print(_scores_table("3-class recognition", rows))
-    if spotted is not None:
+    partial = ds.partial
+    if spot or (spotted is not None and spotted.is_dir()):
+        spotting = _spot_dataset(ds, spotted, exports, spotter, quiet)
+        report["spotting"] = {k: v.as_dict() for k, v in spotting.pop("scores").items()}
+        report |= spotting
+        out.print(_spotting_table(report["spotting"]))
+        partial = partial or bool(spotting["spotting_problems"])
+    elif spotted is not None:
         try:
             raw = json.loads(Path(spotted).read_text())
         except (OSError, ValueError) as e:
@@ -275,15 +300,96 @@ def evaluate(
             if s.kind == "micro" and s.offset is not None:
                 truth_iv.setdefault(s.video, []).append(frames_to_interval(s.onset, s.offset))
         pred_iv = {v: [frames_to_interval(int(a), int(b)) for a, b in ivs] for v, ivs in raw.items()}
-        sc = spotting_scores(truth_iv, pred_iv)
-        report["spotting"] = sc.as_dict()
-        out.print(
-            f"spotting: TP {sc.tp}, FP {sc.fp}, FN {sc.fn}; precision {sc.precision:.3f}, "
-            f"recall {sc.recall:.3f}, F1 {sc.f1:.3f}" + (" (partial)" if sc.partial else "")
-        )
-    report["partial"] = ds.partial
+        report["spotting"] = {"micro": spotting_scores(truth_iv, pred_iv).as_dict()}
+        out.print(_spotting_table(report["spotting"]))
+    report["partial"] = partial
     _write_json(json_out, report)
-    out.print(f"saved {json_out}" + (" (partial: see 'problems')" if ds.partial else ""))
+    out.print(f"saved {json_out}" + (" (partial: see 'problems')" if partial else ""))
+
+
+def _spotting_table(scores: dict[str, dict]) -> Table:
+    table = Table(title="spotting (IoU >= 0.5)", title_justify="left")
+    for col in ("kind", "TP", "FP", "FN", "precision", "recall", "F1", "note"):
+        table.add_column(col, justify="left" if col in ("kind", "note") else "right")
+    for kind, r in scores.items():
+        note = f"partial: {len(r['partial'])} video(s) without truth or spotting" if r["partial"] else ""
+        table.add_row(kind, str(r["tp"]), str(r["fp"]), str(r["fn"]), f"{r['precision']:.3f}",
+                      f"{r['recall']:.3f}", f"{r['f1']:.3f}", note)  # fmt: skip
+    return table
+
+
+def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None, settings: list[str] | None,
+                  quiet: bool) -> dict:  # fmt: skip
+    """Spot every video of ``ds`` that has frames (export, or read ``spotted``'s exports) and score
+    micro and macro apart. Exports go to ``<folder>/<subject>/<clip>/`` (clip folders of different
+    subjects may share a name)."""
+    import tempfile
+    from dataclasses import replace
+
+    from avatar_bridge.capture import image_files
+    from avatar_bridge.errors import AvatarBridgeError
+    from avatar_bridge.micro.datasets.base import list_frames
+    from avatar_bridge.micro.evaluation import events_to_frames, frames_to_interval, spotting_by_kind
+    from avatar_bridge.pipeline.export import ExportOptions
+
+    options = spotter_options("au-rules", None, settings) if spotted is None else None
+    videos: dict[str, tuple[Path | None, float]] = {}
+    for s in ds.samples:
+        folder, _ = videos.get(s.video, (None, s.fps))
+        videos[s.video] = (folder or s.folder, s.fps)
+    truth: dict[str, dict[str, list]] = {"micro": {}, "macro": {}}
+    found: dict[str, dict[str, list]] = {"micro": {}, "macro": {}}
+    per_video: dict[str, dict] = {}
+    problems: dict[str, str] = {}
+    with tempfile.TemporaryDirectory() as tmp, _bar(quiet) as bar:
+        outdir = spotted or exports or Path(tmp)  # with --spotted: read the exports there, make none
+        keep = exports is not None
+        task = bar.add_task("videos", total=len(videos))
+        for video, (folder, fps) in videos.items():
+            bar.update(task, description=video)
+            try:
+                if folder is None:
+                    raise InputError("its frames were not found, so it was not spotted")
+                numbers = list(list_frames(folder))  # in the order export reads them
+                if len(numbers) != len(image_files(folder)):
+                    raise InputError(f"some images of {folder} have no frame number in their name")
+                capture = replace(ExportOptions().capture, fps=fps)
+                export_options = None if spotted else ExportOptions(capture=capture, micro=options,
+                                                                    plot=keep, landmarks=keep)  # fmt: skip
+                events = _exported_events(folder, outdir / video, export_options)
+                spans = events_to_frames(events, numbers, fps)
+            except AvatarBridgeError as e:
+                problems[video] = str(e)
+                bar.advance(task)
+                continue
+            for kind in truth:
+                rows = [s for s in ds.samples if s.video == video and s.kind == kind and s.offset is not None]
+                truth[kind][video] = [frames_to_interval(s.onset, s.offset) for s in rows]
+                found[kind][video] = spans[kind]
+            per_video[video] = {"frames": len(numbers), "fps": fps,
+                                **{f"{k}_truth": len(truth[k][video]) for k in truth},
+                                **{f"{k}_spotted": len(found[k][video]) for k in found}}  # fmt: skip
+            bar.advance(task)
+    for video, why in problems.items():
+        console.print(f"[yellow]not spotted[/] {video}: {why}")
+    if not per_video:
+        raise InputError("no video of the dataset could be spotted (see above)")
+    settings_used = {k: v for k, v in (x.split("=", 1) for x in settings or ())}
+    return {"scores": spotting_by_kind(truth, found), "spotting_videos": per_video,
+            "spotting_problems": problems, "spotter_settings": settings_used,
+            "spotted": str(spotted) if spotted else None}  # fmt: skip
+
+
+def _exported_events(source: Path, outdir: Path, options: ExportOptions | None) -> list[ExpressionEvent]:
+    """The events of ``source``'s export in ``outdir``: exported first with ``options``, or, with
+    None, read from an export made before."""
+    from avatar_bridge.export.events_json import read_events
+    from avatar_bridge.pipeline.export import export_video
+
+    if options is not None:
+        export_video(source, outdir, options)
+    stem = source.name if source.is_dir() else source.stem
+    return read_events(outdir / f"{stem}.events.json")
 
 
 def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, settings: list[str] | None,
@@ -291,10 +397,9 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, sett
     import tempfile
 
     from avatar_bridge.errors import AvatarBridgeError
-    from avatar_bridge.export.events_json import read_events
     from avatar_bridge.micro.evaluation import score_injected, summarise_injected
     from avatar_bridge.micro.synth import TRUTH_SUFFIX, load_truth
-    from avatar_bridge.pipeline.export import ExportOptions, export_video
+    from avatar_bridge.pipeline.export import ExportOptions
 
     if not root.is_dir():
         raise InputError(f"{root} is not a folder (give the folder avatar-bridge synth wrote)")
@@ -311,21 +416,18 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, sett
     problems: dict[str, str] = {}
     minutes = 0.0
     with tempfile.TemporaryDirectory() as tmp, _bar(quiet) as bar:
-        outdir = exports or Path(tmp)
-        export_options = ExportOptions(micro=options, plot=exports is not None, landmarks=exports is not None)
+        outdir = spotted or exports or Path(tmp)  # with --spotted: read the exports there, make none
+        keep = exports is not None
+        export_options = None if spotted else ExportOptions(micro=options, plot=keep, landmarks=keep)
         task = bar.add_task("videos", total=len(truths))
         for path in truths:
             try:
                 truth = load_truth(path)
                 video = root / str(truth["video"])
-                if spotted is None:
-                    if not video.is_file():
-                        raise InputError(f"its video {video.name} is missing")
-                    bar.update(task, description=video.name)
-                    export_video(video, outdir, export_options)
-                    events = read_events(outdir / f"{video.stem}.events.json")
-                else:
-                    events = read_events(spotted / f"{video.stem}.events.json")
+                if spotted is None and not video.is_file():
+                    raise InputError(f"its video {video.name} is missing")
+                bar.update(task, description=video.name)
+                events = _exported_events(video, outdir, export_options)
                 per_video[path.name] = score_injected(truth, events)
                 truths_read[path.name] = truth
                 minutes += float(truth["frame_count"]) / float(truth["fps"]) / 60.0

@@ -9,6 +9,7 @@ one person in training and test and inflate scores, so nothing here offers one.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,6 +110,44 @@ def spotting_scores(
     return SpottingScores(tp, fp, fn, *precision_recall_f1(tp, fp, fn), threshold, tuple(partial))
 
 
+def spotting_by_kind(
+    truth: Mapping[str, Mapping[str, Sequence[Interval]]],
+    spotted: Mapping[str, Mapping[str, Sequence[Interval]]],
+    threshold: float = IOU_THRESHOLD,
+) -> dict[str, SpottingScores]:
+    """MEGC's long-video protocol (CAS(ME)^2, SAMM-LV): micro- and macro-expressions are spotted
+    and matched apart (``truth[kind][video]``, ``spotted[kind][video]``, kinds 'micro' and 'macro'),
+    and 'overall' pools their counts. A spotted micro interval over a true macro-expression is a
+    false positive, as in the challenge."""
+    scores = {kind: spotting_scores(truth.get(kind, {}), spotted.get(kind, {}), threshold)
+              for kind in ("micro", "macro")}  # fmt: skip
+    tp, fp, fn = (sum(getattr(s, name) for s in scores.values()) for name in ("tp", "fp", "fn"))
+    partial = tuple(sorted({v for s in scores.values() for v in s.partial}))
+    scores["overall"] = SpottingScores(tp, fp, fn, *precision_recall_f1(tp, fp, fn), threshold, partial)
+    return scores
+
+
+def events_to_frames(
+    events: Sequence[ExpressionEvent], numbers: Sequence[int], fps: float
+) -> dict[str, list[Interval]]:
+    """The spotter's events on an image folder as the dataset's frame intervals, per kind.
+
+    The folder was read in frame order at ``fps`` (frame ``i`` at ``i / fps`` s), and ``numbers``
+    are its files' frame numbers in that order (a sheet's onset and offset count them, often from
+    1). Onset and offset times round to the nearest frame, then become intervals as
+    :func:`frames_to_interval` makes them from a sheet.
+    """
+    if not numbers or fps <= 0:
+        raise InputError(f"no frames to place events on ({len(numbers)} frames, {fps} fps)")
+    last = len(numbers) - 1
+    out: dict[str, list[Interval]] = {"micro": [], "macro": []}
+    for e in events:
+        on = min(max(round(e.onset * fps), 0), last)
+        off = min(max(round(e.offset * fps), on), last)
+        out[e.kind.value].append(frames_to_interval(numbers[on], numbers[off]))
+    return out
+
+
 def precision_recall_f1(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     """Precision, recall and F1 from counts (0 where undefined)."""
     precision = tp / (tp + fp) if tp + fp else 0.0
@@ -131,11 +170,17 @@ class RecognitionScores:
     n: int
 
     def as_dict(self) -> dict:
+        """JSON-ready: a class absent from the truth has no recall (and maybe no F1): null, not NaN,
+        which strict JSON readers refuse."""
+
+        def per_class(values: tuple[float, ...]) -> dict[str, float | None]:
+            return {c: None if math.isnan(v) else v for c, v in zip(self.classes, values, strict=True)}
+
         return {
             "uf1": self.uf1, "uar": self.uar, "accuracy": self.accuracy, "n": self.n,
             "classes": list(self.classes),
-            "per_class_f1": dict(zip(self.classes, self.per_class_f1, strict=True)),
-            "per_class_recall": dict(zip(self.classes, self.per_class_recall, strict=True)),
+            "per_class_f1": per_class(self.per_class_f1),
+            "per_class_recall": per_class(self.per_class_recall),
             "confusion": self.confusion.tolist(),
         }  # fmt: skip
 

@@ -1,0 +1,147 @@
+"""``avatar-bridge evaluate DATASET ROOT --spot``: the spotter run over a dataset's long videos and
+scored as MEGC scores CAS(ME)^2 (micro and macro apart, and overall), end to end.
+
+No licensed dataset is here, so one is made in CAS(ME)^2's layout from a real face: a held-still
+recording of single_face.mp4 with injected micro-expressions and a macro-expression
+(``avatar-bridge synth``), written as CAS(ME)^2 writes its frames (``img1.jpg`` ..., unpadded, so
+frame order matters), with a label sheet whose rows are the generator's ground truth."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import openpyxl
+import pytest
+
+from avatar_bridge.capture import open_source
+from avatar_bridge.cli import main
+from avatar_bridge.export.events_json import read_events
+from avatar_bridge.micro.evaluation import frames_to_interval, match_intervals
+from avatar_bridge.micro.synth import load_truth
+from avatar_bridge.records import EventKind
+
+VIDEO = "s15/15_0101disgustingteeth"
+
+
+def _casme_sq(root, truth, video) -> list[list]:
+    """CAS(ME)^2's layout and sheet (frames numbered from 1) for one generated recording."""
+    folder = root / "rawpic" / VIDEO
+    folder.mkdir(parents=True)
+    with open_source(video) as src:
+        for f in src:
+            bgr = cv2.cvtColor(f.image, cv2.COLOR_RGB2BGR)
+            cv2.imwrite(str(folder / f"img{f.index + 1}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    rows = []
+    expressions = truth["events"] + [n for n in truth["negatives"] if n["kind"] == "macro"]
+    for k, e in enumerate(expressions):
+        onset, offset = e["frames"][0] + 1, e["frames"][-1] + 1
+        aus = "+".join(a.removeprefix("AU").lstrip("0") for a in e["aus"])
+        rows.append([1, f"disgust1_{k + 1}", onset, round(e["apex"] * truth["fps"]) + 1, offset, aus,
+                     e["label"], f"{e['kind']}-expression", e["emotion"]])  # fmt: skip
+    wb = openpyxl.Workbook()
+    wb.remove(wb.active)
+    sheets = {"code": rows, "naming rule1": [[15, "s15", 1]], "naming rule2": [["0101", "disgust1"]]}
+    for title, sheet_rows in sheets.items():
+        ws = wb.create_sheet(title)
+        for row in sheet_rows:
+            ws.append(row)
+    wb.save(root / "CAS(ME)^2code_final.xlsx")
+    return rows
+
+
+@pytest.fixture(scope="module")
+def casme(tmp_path_factory):
+    gen = tmp_path_factory.mktemp("gen")
+    small = ["--closeup", "480", "--face-width", "384"]
+    code = main(["synth", "single_face.mp4", "--still", "2", "--seconds", "10", "--amplitude", "4", "--macro",
+                 "1", "--jitter", "0", *small, "-o", str(gen)])  # fmt: skip
+    assert code == 0
+    truth_path = next(gen.glob("*.truth.json"))
+    truth = load_truth(truth_path)
+    root = tmp_path_factory.mktemp("casme_sq")
+    rows = _casme_sq(root, truth, gen / truth["video"])
+    runs = tmp_path_factory.mktemp("runs")
+    report = runs / "evaluation.json"
+    code = main(
+        ["evaluate", "casme_sq", str(root), "--spot", "--exports", str(runs), "--json", str(report), "-q"]
+    )
+    assert code == 0
+    return root, rows, runs, json.loads(report.read_text()), truth
+
+
+def test_spotting_scores_micro_and_macro_apart_on_the_sheets_frame_numbers(casme):
+    root, rows, runs, report, truth = casme
+    kinds = {k: [r for r in rows if r[7] == f"{k}-expression"] for k in ("micro", "macro")}
+    assert len(kinds["micro"]) >= 2 and len(kinds["macro"]) == 1
+    video = report["spotting_videos"][VIDEO]
+    assert video["frames"] == truth["frame_count"]
+    assert video["micro_truth"] == len(kinds["micro"]) and video["macro_truth"] == 1
+    # The same scores from the kept export, by hand: frame i of the folder is at i / fps and is
+    # the file img{i + 1}.jpg.
+    events = read_events(runs / VIDEO / "15_0101disgustingteeth.events.json")
+    fps = truth["fps"]
+    for kind in ("micro", "macro"):
+        spotted = [frames_to_interval(round(e.onset * fps) + 1, round(e.offset * fps) + 1)
+                   for e in events if e.kind == EventKind(kind)]  # fmt: skip
+        sheet = [frames_to_interval(r[2], r[4]) for r in kinds[kind]]
+        tp = len(match_intervals(sheet, spotted))
+        scores = report["spotting"][kind]
+        assert (scores["tp"], scores["fp"], scores["fn"]) == (tp, len(spotted) - tp, len(sheet) - tp)
+        assert video[f"{kind}_spotted"] == len(spotted)
+    overall = report["spotting"]["overall"]
+    assert overall["tp"] == report["spotting"]["micro"]["tp"] + report["spotting"]["macro"]["tp"]
+    # 4 px on a face at rest, and a 2 s frown: the spotter finds most of them, each as its kind.
+    assert report["spotting"]["micro"]["tp"] >= len(kinds["micro"]) - 1
+    assert report["spotting"]["macro"]["tp"] == 1
+    assert report["partial"] is False and report["spotting_problems"] == {}
+
+
+def test_spotted_exports_are_scored_again_without_spotting(casme, tmp_path):
+    root, _, runs, report, _ = casme
+    again = tmp_path / "again.json"
+    assert main(["evaluate", "casme_sq", str(root), "--spotted", str(runs), "--json", str(again), "-q"]) == 0
+    doc = json.loads(again.read_text())
+    assert doc["spotting"] == report["spotting"] and doc["spotted"] == str(runs)
+    json.loads(again.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in strict JSON"))
+
+
+def test_a_video_without_frames_is_listed_and_the_rest_scored(casme, tmp_path, capsys):
+    root, rows, runs, _, _ = casme
+    partial = tmp_path / "partial"
+    shutil.copytree(root, partial)
+    wb = openpyxl.load_workbook(partial / "CAS(ME)^2code_final.xlsx")
+    wb["code"].append([2, "anger1_1", 10, 12, 20, "4", "negative", "micro-expression", "anger"])
+    wb["naming rule1"].append([16, "s16", 2])
+    wb["naming rule2"].append(["0401", "anger1"])
+    wb.save(partial / "CAS(ME)^2code_final.xlsx")
+    out = tmp_path / "partial.json"
+    assert main(["evaluate", "casme_sq", str(partial), "--spotted", str(runs), "--json", str(out), "-q"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["partial"] is True
+    assert list(doc["spotting_problems"]) == ["s16/0401"]
+    assert "not spotted" in capsys.readouterr().err
+    assert list(doc["spotting_videos"]) == [VIDEO]
+    # An image without a frame number would shift every frame after it: the video is not scored.
+    shutil.copy(partial / "rawpic" / VIDEO / "img1.jpg", partial / "rawpic" / VIDEO / "cover.jpg")
+    assert main(["evaluate", "casme_sq", str(partial), "--spotted", str(runs), "--json", str(out), "-q"]) == 1
+    assert "have no frame number" in capsys.readouterr().err
+
+
+def test_bad_spotting_options_are_one_line(casme, tmp_path, capsys):
+    root, _, runs, _, _ = casme
+    assert main(["evaluate", "casme_sq", str(root), "--spot", "--spotted", str(runs)]) == 1
+    assert "not both" in capsys.readouterr().err
+    assert main(["evaluate", "casme_sq", str(root), "--spotter", "z_on=7"]) == 1
+    assert "go with --spot" in capsys.readouterr().err
+    assert main(["evaluate", "synth", str(tmp_path), "--spot"]) == 1
+    assert "--spot is for datasets" in capsys.readouterr().err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = main(
+        ["evaluate", "casme_sq", str(root), "--spotted", str(empty), "--json", str(tmp_path / "x.json")]
+    )
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "no video of the dataset could be spotted" in err and "not spotted" in err
