@@ -134,6 +134,27 @@ def test_evaluate_synth_applies_spotter_settings(lab, tmp_path):
     assert doc["summary"]["tp"] == 0 and doc["spotter_settings"] == {"z_on": "50"}
 
 
+def test_evaluate_synth_with_the_learned_classifier(lab, tmp_path, capsys):
+    """The same recordings labelled by TP-HA3DNet (the shipped model): the same events are found
+    (the classifier only labels them), each with its class probabilities, and the labels are scored."""
+    folder, report = lab
+    runs = tmp_path / "runs"
+    out = tmp_path / "tp.json"
+    args = ["--classifier", "tp-ha3dnet", "--exports", str(runs), "--json", str(out), "--no-plot", "-q"]
+    assert main(["evaluate", "synth", str(folder), *args]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["classifier"] == "tp-ha3dnet" and report["classifier"] == "au-rules"
+    s, base = doc["summary"], report["summary"]
+    assert (s["tp"], s["fp"], s["fn"]) == (base["tp"], base["fp"], base["fn"])
+    micro = [e for p in runs.glob("*.events.json") for e in read_events(p) if e.kind is EventKind.MICRO]
+    assert micro and all(set(e.label_scores) == {"negative", "positive", "surprise"} for e in micro)
+    found = [r for v in doc["videos"].values() for r in v["events"] if r["found"]]
+    assert s["per_amplitude"]["4"]["label_ok"] == sum(r["label_ok"] for r in found)
+    # A model that is not there stops the command before any video is read, in one line.
+    assert main(["evaluate", "synth", str(folder), "--classifier-model", str(tmp_path / "no.pt")]) == 1
+    assert "no.pt" in capsys.readouterr().err and not (tmp_path / "evaluation.json").exists()
+
+
 def test_evaluate_synth_bad_input_is_one_line_and_keeps_what_it_can(lab, tmp_path, capsys):
     folder, report = lab
     assert main(["evaluate", "synth", str(tmp_path)]) == 1
@@ -141,7 +162,7 @@ def test_evaluate_synth_bad_input_is_one_line_and_keeps_what_it_can(lab, tmp_pat
     assert main(["evaluate", "synth", str(folder), "--spotted", str(folder / "evaluation.json")]) == 1
     assert "give the folder of avatar-bridge export outputs" in capsys.readouterr().err
     assert main(["evaluate", "casme2", str(tmp_path), "--spotter", "z_on=7"]) == 1
-    assert "--exports and --spotter go with --spot" in capsys.readouterr().err
+    assert "--exports, --spotter and --classifier go with --spot" in capsys.readouterr().err
     # One good recording (its export kept), one whose video is gone, one unreadable truth.
     mixed = tmp_path / "mixed"
     mixed.mkdir()

@@ -20,7 +20,13 @@ from avatar_bridge.batch import run_batch as _run_batch
 from avatar_bridge.capture import CaptureOptions
 from avatar_bridge.channels import AU_DESCRIPTIONS
 from avatar_bridge.cli import app
-from avatar_bridge.cli.spotter import calm_lines, spotter_option, spotter_options
+from avatar_bridge.cli.spotter import (
+    calm_lines,
+    classifier_model_option,
+    classifier_option,
+    spotter_option,
+    spotter_options,
+)
 from avatar_bridge.errors import InputError
 from avatar_bridge.pipeline.export import ExportOptions, ExportSummary, export_video
 from avatar_bridge.tracking import TrackerOptions
@@ -170,17 +176,8 @@ def export(
     force: bool = typer.Option(
         False, "--force", help="Batch: redo videos whose outputs are already complete."
     ),
-    classifier: str = typer.Option(
-        "au-rules",
-        "--classifier",
-        help="Who labels micro-expressions in <stem>.events.json: au-rules (default) or tp-ha3dnet "
-        "(the learned model; each event then lists its class probabilities, label_scores).",
-    ),
-    classifier_model: Path | None = typer.Option(
-        None,
-        "--classifier-model",
-        help="TP-HA3DNet file (avatar-bridge train tp-ha3dnet); default: the shipped models/tp_ha3dnet.pt.",
-    ),
+    classifier: str = classifier_option("each event in <stem>.events.json lists its class probabilities"),
+    classifier_model: Path | None = classifier_model_option(),
     spotter: list[str] = spotter_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
@@ -202,10 +199,6 @@ def export(
     Example: avatar-bridge export 'interviews/**/*.mp4' -o curves --jobs 2
     """
     micro = spotter_options(classifier, classifier_model, spotter)
-    if micro.classifier == "tp-ha3dnet":  # a missing or corrupt model fails here, before any video is read
-        from avatar_bridge.micro.classify.online import OnlineTPHA3DNet
-
-        OnlineTPHA3DNet(micro.classifier_model, warmup=0)
     options = ExportOptions(
         capture=CaptureOptions(start=start, end=end, stride=stride, max_size=max_size),
         tracker=TrackerOptions(model_path=model, num_faces=faces),

@@ -10,7 +10,13 @@ from rich.table import Table
 
 from avatar_bridge.capture import CaptureOptions, SourceInfo
 from avatar_bridge.cli import app
-from avatar_bridge.cli.spotter import calm_lines, spotter_option, spotter_options
+from avatar_bridge.cli.spotter import (
+    calm_lines,
+    classifier_model_option,
+    classifier_option,
+    spotter_option,
+    spotter_options,
+)
 from avatar_bridge.errors import ConfigError
 from avatar_bridge.pipeline.live import LiveOptions, LivePipeline, LiveStats, LiveStatus
 from avatar_bridge.tracking import TrackerOptions
@@ -95,17 +101,8 @@ def live(
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     num_faces: int = typer.Option(1, "--num-faces", help="Most faces to track."),
     replay_events: bool = typer.Option(False, help="Replay detected micro-expressions on the avatar."),
-    classifier: str = typer.Option(
-        "au-rules",
-        "--classifier",
-        help="Who labels micro-expressions: au-rules (default) or tp-ha3dnet (the learned model; "
-        "its class probabilities go out as /ab/label on osc://).",
-    ),
-    classifier_model: Path | None = typer.Option(
-        None,
-        "--classifier-model",
-        help="TP-HA3DNet file (avatar-bridge train tp-ha3dnet); default: the shipped one.",
-    ),
+    classifier: str = classifier_option("its class probabilities go out as /ab/label on osc://"),
+    classifier_model: Path | None = classifier_model_option(),
     spotter: list[str] = spotter_option(),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No status line."),
 ) -> None:

@@ -12,13 +12,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from avatar_bridge.cli import app
-from avatar_bridge.cli.spotter import spotter_option, spotter_options
+from avatar_bridge.cli.spotter import (
+    classifier_model_option,
+    classifier_option,
+    spotter_option,
+    spotter_options,
+)
 from avatar_bridge.errors import InputError, OutputError
 
 if TYPE_CHECKING:
     from avatar_bridge.micro.datasets import LoadedDataset
     from avatar_bridge.pipeline.export import ExportOptions
     from avatar_bridge.records import ExpressionEvent
+
+#: The spotter as the command line sets it: classifier, classifier model, --spotter NAME=VALUE settings.
+SpotterArgs = tuple[str, "Path | None", "list[str] | None"]
 
 console = Console(stderr=True)
 out = Console()
@@ -214,6 +222,8 @@ def evaluate(
         None, help="--spot and synth: keep each video's export (curves, events, plot) in this folder."
     ),
     spotter: list[str] = spotter_option(),
+    classifier: str = classifier_option("with synth, its labels are scored against the truth"),
+    classifier_model: Path | None = classifier_model_option(),
     json_out: Path = typer.Option(Path("evaluation.json"), "--json", help="Where to save the figures."),
     no_plot: bool = typer.Option(
         False, "--no-plot", help="synth: skip the picture (the --json path with .png: found, missed, false)."
@@ -240,15 +250,16 @@ def evaluate(
     Example: avatar-bridge synth single_face.mp4 --still 2 --variants 3 -o lab
     then: avatar-bridge evaluate synth lab
     """
+    args: SpotterArgs = (classifier, classifier_model, spotter)
     if dataset == "synth":
         if spot:
             raise InputError("'evaluate synth' always spots (or reads --spotted); --spot is for datasets")
-        _evaluate_synth(root, spotted, exports, spotter, json_out, not no_plot, quiet)
+        _evaluate_synth(root, spotted, exports, args, json_out, not no_plot, quiet)
         return
     if spot and spotted is not None:
         raise InputError("give --spot (spot anew) or --spotted (score spotting done before), not both")
-    if (exports is not None or spotter) and not spot:
-        raise InputError("--exports and --spotter go with --spot (or with 'evaluate synth')")
+    if (exports is not None or spotter or classifier != "au-rules" or classifier_model) and not spot:
+        raise InputError("--exports, --spotter and --classifier go with --spot (or with 'evaluate synth')")
     from avatar_bridge.micro.classify.au_rules import AURuleClassifier
     from avatar_bridge.micro.datasets import CLASSES_3, load_dataset
     from avatar_bridge.micro.evaluation import (
@@ -285,7 +296,7 @@ def evaluate(
         out.print(_scores_table("3-class recognition", rows))
     partial = ds.partial
     if spot or (spotted is not None and spotted.is_dir()):
-        spotting = _spot_dataset(ds, spotted, exports, spotter, quiet)
+        spotting = _spot_dataset(ds, spotted, exports, args, quiet)
         report["spotting"] = {k: v.as_dict() for k, v in spotting.pop("scores").items()}
         report |= spotting
         out.print(_spotting_table(report["spotting"]))
@@ -318,7 +329,7 @@ def _spotting_table(scores: dict[str, dict]) -> Table:
     return table
 
 
-def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None, settings: list[str] | None,
+def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None, spotter: SpotterArgs,
                   quiet: bool) -> dict:  # fmt: skip
     """Spot every video of ``ds`` that has frames (export, or read ``spotted``'s exports) and score
     micro and macro apart. Exports go to ``<folder>/<subject>/<clip>/`` (clip folders of different
@@ -332,7 +343,7 @@ def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None,
     from avatar_bridge.micro.evaluation import events_to_frames, frames_to_interval, spotting_by_kind
     from avatar_bridge.pipeline.export import ExportOptions
 
-    options = spotter_options("au-rules", None, settings) if spotted is None else None
+    options = spotter_options(*spotter) if spotted is None else None
     videos: dict[str, tuple[Path | None, float]] = {}
     for s in ds.samples:
         folder, _ = videos.get(s.video, (None, s.fps))
@@ -374,10 +385,17 @@ def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None,
         console.print(f"[yellow]not spotted[/] {video}: {why}")
     if not per_video:
         raise InputError("no video of the dataset could be spotted (see above)")
-    settings_used = {k: v for k, v in (x.split("=", 1) for x in settings or ())}
     return {"scores": spotting_by_kind(truth, found), "spotting_videos": per_video,
-            "spotting_problems": problems, "spotter_settings": settings_used,
-            "spotted": str(spotted) if spotted else None}  # fmt: skip
+            "spotting_problems": problems, **_spotter_used(spotter, spotted)}  # fmt: skip
+
+
+def _spotter_used(spotter: SpotterArgs, spotted: Path | None) -> dict:
+    """What the report says about the spotting: the command line's settings, or where the exports
+    it scored came from (their own settings are in each export's JSON)."""
+    classifier, model, settings = spotter
+    return {"spotted": str(spotted) if spotted else None, "classifier": None if spotted else classifier,
+            "classifier_model": str(model) if model and not spotted else None,
+            "spotter_settings": {k: v for k, v in (x.split("=", 1) for x in settings or ())}}  # fmt: skip
 
 
 def _exported_events(source: Path, outdir: Path, options: ExportOptions | None) -> list[ExpressionEvent]:
@@ -392,7 +410,7 @@ def _exported_events(source: Path, outdir: Path, options: ExportOptions | None) 
     return read_events(outdir / f"{stem}.events.json")
 
 
-def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, settings: list[str] | None,
+def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, spotter: SpotterArgs,
                     json_out: Path, plot: bool, quiet: bool) -> None:  # fmt: skip
     import tempfile
 
@@ -410,7 +428,7 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, sett
         )
     if spotted is not None and not spotted.is_dir():
         raise InputError(f"--spotted {spotted}: for synth, give the folder of avatar-bridge export outputs")
-    options = spotter_options("au-rules", None, settings)
+    options = spotter_options(*spotter) if spotted is None else None
     per_video: dict[str, dict] = {}
     truths_read: dict[str, dict] = {}
     problems: dict[str, str] = {}
@@ -448,10 +466,8 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, sett
               f"{summary['precision']:.3f}, recall {summary['recall']:.3f}, F1 {summary['f1']:.3f} "
               f"(IoU >= 0.5); false micro-expressions {fpm:.2f} a minute (overlapping: {over})")  # fmt: skip
     partial = bool(problems)
-    settings_used = {k: v for k, v in (s.split("=", 1) for s in settings or ())}
-    report = {"dataset": "synth", "root": str(root), "spotted": str(spotted) if spotted else None,
-              "spotter_settings": settings_used, "summary": summary, "videos": per_video,
-              "problems": problems, "partial": partial}  # fmt: skip
+    report = {"dataset": "synth", "root": str(root), **_spotter_used(spotter, spotted), "summary": summary,
+              "videos": per_video, "problems": problems, "partial": partial}  # fmt: skip
     _write_json(json_out, report)
     saved = [str(json_out)]
     if plot:

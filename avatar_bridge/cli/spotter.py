@@ -23,12 +23,36 @@ def spotter_option() -> Any:
     )
 
 
+def classifier_option(what: str) -> Any:
+    """``--classifier``; ``what``: where the command puts the learned model's class probabilities."""
+    return typer.Option(
+        "au-rules",
+        "--classifier",
+        help=f"Who labels micro-expressions: au-rules (default) or tp-ha3dnet (the learned model; {what}).",
+    )
+
+
+def classifier_model_option() -> Any:
+    """``--classifier-model``, the TP-HA3DNet file."""
+    return typer.Option(
+        None,
+        "--classifier-model",
+        help="TP-HA3DNet file (avatar-bridge train tp-ha3dnet); default: the shipped models/tp_ha3dnet.pt.",
+    )
+
+
 def spotter_options(
     classifier: str, classifier_model: Path | None, settings: list[str] | None
 ) -> SpotterOptions:
-    """The spotter's options from the command line (one-line errors for bad names and values)."""
+    """The spotter's options from the command line (one-line errors for bad names and values). A
+    TP-HA3DNet model is loaded once here, so a missing or corrupt one fails before any video is read."""
     model = str(classifier_model) if classifier_model else None
-    return with_settings(SpotterOptions(classifier=classifier, classifier_model=model), settings or ())
+    options = with_settings(SpotterOptions(classifier=classifier, classifier_model=model), settings or ())
+    if options.classifier == "tp-ha3dnet":
+        from avatar_bridge.micro.classify.online import OnlineTPHA3DNet
+
+        OnlineTPHA3DNet(options.classifier_model, warmup=0)
+    return options
 
 
 def calm_lines(calm: dict[int, dict[str, float]], hint_below: float = 0.1) -> list[str]:
