@@ -171,6 +171,8 @@ BAD_INPUT = [
     (["--sink", "vmc://no-such-host.invalid:39539"], "cannot resolve host"),
     (["--sink", "osc://", "--calibration", "{missing}"], "calibration file not found"),
     (["--sink", "osc://", "--profile", "{badprofile}"], "unknown source"),
+    (["--sink", "osc://", "--classifier", "tp-ha3dnet", "--classifier-model", "{missing}"],
+     "TP-HA3DNet model not found"),  # fmt: skip
     ([], "at least one --sink"),
 ]
 
