@@ -96,6 +96,28 @@ def test_samm_header_below_notes_block(tmp_path):
     assert any("row 16" in p and "Onset Frame 'x'" in p for p in ds.problems)
 
 
+def test_samm_long_videos_micro_and_macro(tmp_path):
+    frames(tmp_path / "SAMM_longvideos/006_1", range(1, 40), lambda n: f"006_1_{n:04d}.jpg")
+    header = ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration", "Type",
+              "Action Units", "Notes"]  # fmt: skip
+    notes = [["SAMM long videos"], [None], ["Micro and macro movements"]] + [[None]] * 6
+    workbook(tmp_path / "SAMM_LongVideos_V2_Release.xlsx", {"FACS_Movement_Only": notes + [
+        header,
+        [6, "006_1_1", 1, 5, 8, 12.0, 8, "Micro - 1/2", "R12", ""],
+        [6, "006_1_2", 1, 15, 20, 0, 0, "Macro", "4+7", "offset not coded"],
+        [6, "006_1_3", 1, 0, 30, 38, 9, "Macro", "12", "very long"],
+        [7, "007_3_1", 3, 100, 120, 140, 41, "Micro - 1/2", "14", ""],
+    ]})  # fmt: skip
+    ds = load_dataset("SAMM-LV", tmp_path)
+    kinds = [(s.video, s.kind, s.onset, s.offset, s.fps) for s in ds.samples]
+    assert kinds == [("006/006_1", "micro", 5, 12, 200.0), ("006/006_1", "macro", 15, 25, 200.0),
+                     ("007/007_3", "micro", 100, 140, 200.0)]  # fmt: skip
+    assert len(ds.samples[0].frames()) == 8 and ds.samples[2].folder is None
+    assert "offset not annotated" in ds.samples[1].notes[0]
+    assert any("row 13" in p and "Onset 0" in p for p in ds.problems)
+    assert any("007/007_3 not found" in p for p in ds.problems)
+
+
 def test_smic_labels_from_folders(tmp_path):
     hs = tmp_path / "SMIC_all_raw/HS"
     frames(hs / "s1/micro/negative/s1_ne_01", range(106273, 106290), lambda n: f"image{n}.bmp")

@@ -198,7 +198,8 @@ def train_dct(
 def evaluate(
     dataset: str = typer.Argument(
         ...,
-        help="casme2, samm, smic, casme_sq (CAS(ME)^2), casme3, or synth (videos from avatar-bridge synth).",
+        help="casme2, samm, samm_lv (SAMM long videos), smic, casme_sq (CAS(ME)^2), casme3, or synth (videos "
+        "from avatar-bridge synth).",
     ),
     root: Path = typer.Argument(
         ..., help="The dataset's folder, as released (synth: the folder synth wrote)."

@@ -12,6 +12,10 @@
   without header (participant, clip 'anger1_1', onset, apex, offset, AUs, emotion, expression type,
   self-report), worksheets 'naming rule1' (folder number, name, participant) and 'naming rule2'
   (video code '0101', video name 'disgust1'); frames ``rawpic/s15/15_0101disgustingteeth/img1.jpg``.
+- SAMM long videos (SAMM-LV, 200 fps, micro and macro; MEGC's other spotting set):
+  ``SAMM_LongVideos_V2_Release.xlsx``, header below a notes block (Subject, Filename '006_1_2', Inducement
+  Code, Onset, Apex, Offset, Duration, Type 'Micro - 1/2' or 'Macro', Action Units, Notes); frames
+  ``SAMM_longvideos/006_1/006_1_0001.jpg`` (the video is the Filename's first two parts).
 - CAS(ME)^3 part A (30 fps): ``cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx`` worksheet 'label'
   (Subject 'spNO.1', Filename 'a', Onset, Apex, Offset, AU, Objective class, emotion); frames
   ``part_A/data/part_A/spNO.1/a/color/123.jpg``.
@@ -75,6 +79,16 @@ def _apex(value: object, onset: int, offset: int | None, notes: list[str]) -> in
         notes.append(f"apex {text(value) or 'blank'} unusable: midpoint used")
         return (onset + offset) // 2
     return apex
+
+
+def _annotated_offset(offset: int, onset: int, apex: int, notes: list[str]) -> int:
+    """The long-video sheets (CAS(ME)^2, SAMM-LV) write offset 0 when it was not annotated: the
+    apex mirrored (apex + (apex - onset)) is used and said."""
+    if offset == 0:
+        offset = apex + (apex - onset)
+        notes.append("offset not annotated: apex + (apex - onset) used")
+    _check_order(onset, offset)
+    return offset
 
 
 def _check_order(onset: int, offset: int | None) -> None:
@@ -257,11 +271,7 @@ def load_casme_sq(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
             clip = text(row[1])
             onset = to_int(row[2], "onset")
             apex = to_int(row[3], "apex")
-            offset = to_int(row[4], "offset")
-            if offset == 0:  # the sheet's mark for an unannotated offset
-                offset = apex + (apex - onset)
-                notes.append("offset not annotated: apex + (apex - onset) used")
-            _check_order(onset, offset)
+            offset = _annotated_offset(to_int(row[4], "offset"), onset, apex, notes)
         except ValueError as e:
             ds.problems.append(f"row {r}: {e}")
             continue
@@ -303,6 +313,41 @@ def load_casme_sq(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
                 tuple(notes),
             )
         )
+    return ds
+
+
+def load_samm_lv(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
+    """SAMM long videos: micro- and macro-expressions (``kind``) in 147 long videos, for spotting.
+    Rows with onset 0 (a few very long macro-expressions without an annotated onset) are left out,
+    as the MEGC baselines leave them out, and listed."""
+    root = require_root(root, "SAMM-LV")
+    path = _sheet(root, sheet, ["SAMM_LongVideos*.xlsx", "SAMM_LongVideos*.csv"], "SAMM-LV")
+    rows = read_sheet(path)
+    h, cols = header_table(rows, ["Subject", "Filename", "Onset", "Apex", "Offset", "Type"], path)
+    base = first_dir(root, ["SAMM_longvideos", "SAMM_LongVideos", ""])
+    ds = LoadedDataset("samm_lv", root, path)
+    for r, row in _rows(rows, h + 1):
+        notes: list[str] = []
+        try:
+            subject = text(cell(row, cols, "Subject"))
+            subject = f"{int(subject):03d}" if subject.isdigit() else subject
+            name = text(cell(row, cols, "Filename"))
+            if not subject or name.count("_") < 2:
+                raise ValueError(f"Subject {subject!r} or Filename {name!r} unusable (expected 006_1_2)")
+            onset = to_int(cell(row, cols, "Onset"), "Onset")
+            if onset == 0:
+                raise ValueError("Onset 0 (not annotated): left out")
+            apex = to_int(cell(row, cols, "Apex"), "Apex")
+            offset = _annotated_offset(to_int(cell(row, cols, "Offset"), "Offset"), onset, apex, notes)
+        except ValueError as e:
+            ds.problems.append(f"row {r}: {e}")
+            continue
+        video = "_".join(name.split("_")[:2])
+        kind = "micro" if "micro" in text(cell(row, cols, "Type")).lower() else "macro"
+        folder = _folder(ds, r, child_dir(base, video), f"{subject}/{video}")
+        ds.samples.append(Sample("samm_lv", subject, video, onset, _apex(apex, onset, offset, notes), offset,
+                                 200.0, "", "", kind, text(cell(row, cols, "Action Units")), "", folder, r,
+                                 tuple(notes)))  # fmt: skip
     return ds
 
 
