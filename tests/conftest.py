@@ -57,3 +57,17 @@ def corner_pull(samples, single_face_recording):
     img = p.closeup.image(frames[i].image, i)
     moved = render_frame(img, face, item.apex, i, p.items, unit_displacements(p.results, p.items, 40.0), 1.0)
     return img, moved, face
+
+
+@pytest.fixture(scope="session")
+def has_colour():
+    """has_colour(image, '#rrggbb'): some pixels of that colour above a spotting picture's legend
+    (its bottom 0.6 inch at 110 dpi), in an RGB image."""
+    import numpy as np
+
+    def check(image: np.ndarray, hex_rgb: str) -> bool:
+        rgb = [int(hex_rgb[k : k + 2], 16) for k in (1, 3, 5)]
+        lanes = image[:-66].astype(int)
+        return bool((np.abs(lanes - rgb).max(axis=2) <= 2).sum() > 20)
+
+    return check

@@ -98,10 +98,26 @@ def test_spotting_scores_micro_and_macro_apart_on_the_sheets_frame_numbers(casme
     assert report["partial"] is False and report["spotting_problems"] == {}
 
 
+def test_spotting_picture_agrees_with_the_scores(casme, has_colour):
+    """evaluation.png beside the JSON: true micro-expressions green when found (red when missed),
+    the spotter's micro events blue when matched (orange when false), its macro events purple, the
+    true macro-expression grey behind; the picture's matching is the scores' own."""
+    from avatar_bridge.export import spotting_plot as sp
+
+    _, _, runs, report, _ = casme
+    image = cv2.cvtColor(cv2.imread(str(runs / "evaluation.png")), cv2.COLOR_BGR2RGB)
+    tp, fp, fn = (report["spotting"]["micro"][k] > 0 for k in ("tp", "fp", "fn"))
+    assert has_colour(image, sp._FOUND) == tp and has_colour(image, sp._MATCH) == tp
+    assert has_colour(image, sp._MISSED) == fn and has_colour(image, sp._FALSE) == fp
+    assert has_colour(image, sp._NEGATIVE) and has_colour(image, sp._MACRO)
+
+
 def test_spotted_exports_are_scored_again_without_spotting(casme, tmp_path):
     root, _, runs, report, _ = casme
     again = tmp_path / "again.json"
-    assert main(["evaluate", "casme_sq", str(root), "--spotted", str(runs), "--json", str(again), "-q"]) == 0
+    args = ["--spotted", str(runs), "--json", str(again), "--no-plot", "-q"]
+    assert main(["evaluate", "casme_sq", str(root), *args]) == 0
+    assert not again.with_suffix(".png").exists()
     doc = json.loads(again.read_text())
     assert doc["spotting"] == report["spotting"] and doc["spotted"] == str(runs)
     json.loads(again.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in strict JSON"))

@@ -79,14 +79,7 @@ def test_evaluate_synth_scores_every_injected_event_against_the_exported_events(
         assert scored["tp"] + scored["fp"] == len(micro)
 
 
-def _has_colour(image: np.ndarray, hex_rgb: str) -> bool:
-    """Above the legend (the bottom 0.6 inch at 110 dpi), some pixels of this colour."""
-    rgb = [int(hex_rgb[k : k + 2], 16) for k in (1, 3, 5)]
-    lanes = image[:-66].astype(int)
-    return bool((np.abs(lanes - rgb).max(axis=2) <= 2).sum() > 20)
-
-
-def test_evaluation_picture_shows_found_missed_and_false_events(lab, tmp_path):
+def test_evaluation_picture_shows_found_missed_and_false_events(lab, tmp_path, has_colour):
     """evaluation.png beside evaluation.json: green bars where injected events were found, red where
     missed, orange for false micro-expressions; the same picture drawn from a result with every
     event missed has no green and no blue."""
@@ -96,15 +89,15 @@ def test_evaluation_picture_shows_found_missed_and_false_events(lab, tmp_path):
     folder, report = lab
     image = cv2.cvtColor(cv2.imread(str(folder / "evaluation.png")), cv2.COLOR_BGR2RGB)
     s = report["summary"]
-    assert _has_colour(image, sp._FOUND) == (s["tp"] > 0) and _has_colour(image, sp._MATCH) == (s["tp"] > 0)
-    assert _has_colour(image, sp._MISSED) == (s["fn"] > 0) and _has_colour(image, sp._FALSE) == (s["fp"] > 0)
-    assert _has_colour(image, sp._NEGATIVE)  # the head jitters
+    assert has_colour(image, sp._FOUND) == (s["tp"] > 0) and has_colour(image, sp._MATCH) == (s["tp"] > 0)
+    assert has_colour(image, sp._MISSED) == (s["fn"] > 0) and has_colour(image, sp._FALSE) == (s["fp"] > 0)
+    assert has_colour(image, sp._NEGATIVE)  # the head jitters
     truths = {p.name: load_truth(p) for p in folder.glob("*.truth.json")}
     none_found = {name: score_injected(t, []) for name, t in truths.items()}
     path = sp.plot_injected(tmp_path / "none.png", none_found, truths, "nothing spotted")
     image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-    assert _has_colour(image, sp._MISSED) and not _has_colour(image, sp._FOUND)
-    assert not _has_colour(image, sp._MATCH) and not _has_colour(image, sp._FALSE)
+    assert has_colour(image, sp._MISSED) and not has_colour(image, sp._FOUND)
+    assert not has_colour(image, sp._MATCH) and not has_colour(image, sp._FALSE)
 
 
 def test_evaluate_spotted_exports_gives_the_same_scores(lab, tmp_path):

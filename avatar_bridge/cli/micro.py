@@ -21,7 +21,8 @@ from avatar_bridge.cli.spotter import (
 from avatar_bridge.errors import InputError, OutputError
 
 if TYPE_CHECKING:
-    from avatar_bridge.micro.datasets import LoadedDataset
+    from avatar_bridge.micro.datasets import LoadedDataset, Sample
+    from avatar_bridge.micro.evaluation import Interval
     from avatar_bridge.pipeline.export import ExportOptions
     from avatar_bridge.records import ExpressionEvent
 
@@ -227,7 +228,9 @@ def evaluate(
     classifier_model: Path | None = classifier_model_option(),
     json_out: Path = typer.Option(Path("evaluation.json"), "--json", help="Where to save the figures."),
     no_plot: bool = typer.Option(
-        False, "--no-plot", help="synth: skip the picture (the --json path with .png: found, missed, false)."
+        False,
+        "--no-plot",
+        help="synth and spotting: skip the picture (the --json path with .png: found, missed, false).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -296,8 +299,10 @@ def evaluate(
         report["recognition_au_rules"] = rec
         out.print(_scores_table("3-class recognition", rows))
     partial = ds.partial
+    picture = None
     if spot or (spotted is not None and spotted.is_dir()):
-        spotting = _spot_dataset(ds, spotted, exports, args, quiet)
+        picture = None if no_plot else json_out.with_suffix(".png")
+        spotting = _spot_dataset(ds, spotted, exports, args, picture, quiet)
         report["spotting"] = {k: v.as_dict() for k, v in spotting.pop("scores").items()}
         report |= spotting
         out.print(_spotting_table(report["spotting"]))
@@ -316,7 +321,8 @@ def evaluate(
         out.print(_spotting_table(report["spotting"]))
     report["partial"] = partial
     _write_json(json_out, report)
-    out.print(f"saved {json_out}" + (" (partial: see 'problems')" if partial else ""))
+    saved = [str(json_out)] + ([str(picture)] if picture is not None else [])
+    out.print(f"saved {', '.join(saved)}" + (" (partial: see 'problems')" if partial else ""))
 
 
 def _spotting_table(scores: dict[str, dict]) -> Table:
@@ -331,10 +337,10 @@ def _spotting_table(scores: dict[str, dict]) -> Table:
 
 
 def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None, spotter: SpotterArgs,
-                  quiet: bool) -> dict:  # fmt: skip
+                  plot: Path | None, quiet: bool) -> dict:  # fmt: skip
     """Spot every video of ``ds`` that has frames (export, or read ``spotted``'s exports) and score
-    micro and macro apart. Exports go to ``<folder>/<subject>/<clip>/`` (clip folders of different
-    subjects may share a name)."""
+    micro and macro apart; draw the picture at ``plot`` (None: none). Exports go to
+    ``<folder>/<subject>/<clip>/`` (clip folders of different subjects may share a name)."""
     import tempfile
     from dataclasses import replace
 
@@ -351,6 +357,7 @@ def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None,
         videos[s.video] = (folder or s.folder, s.fps)
     truth: dict[str, dict[str, list]] = {"micro": {}, "macro": {}}
     found: dict[str, dict[str, list]] = {"micro": {}, "macro": {}}
+    pictured: dict[str, tuple[dict, dict]] = {}  # video -> (scored, sheet on the clock) for the picture
     per_video: dict[str, dict] = {}
     problems: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmp, _bar(quiet) as bar:
@@ -374,10 +381,13 @@ def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None,
                 problems[video] = str(e)
                 bar.advance(task)
                 continue
+            sheet = {kind: [(s, frames_to_interval(s.onset, s.offset)) for s in ds.samples
+                            if s.video == video and s.kind == kind and s.offset is not None]
+                     for kind in truth}  # fmt: skip
             for kind in truth:
-                rows = [s for s in ds.samples if s.video == video and s.kind == kind and s.offset is not None]
-                truth[kind][video] = [frames_to_interval(s.onset, s.offset) for s in rows]
+                truth[kind][video] = [iv for _, iv in sheet[kind]]
                 found[kind][video] = spans[kind]
+            pictured[video] = _on_the_clock(sheet, spans, events, numbers, fps)
             per_video[video] = {"frames": len(numbers), "fps": fps,
                                 **{f"{k}_truth": len(truth[k][video]) for k in truth},
                                 **{f"{k}_spotted": len(found[k][video]) for k in found}}  # fmt: skip
@@ -386,8 +396,50 @@ def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None,
         console.print(f"[yellow]not spotted[/] {video}: {why}")
     if not per_video:
         raise InputError("no video of the dataset could be spotted (see above)")
-    return {"scores": spotting_by_kind(truth, found), "spotting_videos": per_video,
-            "spotting_problems": problems, **_spotter_used(spotter, spotted)}  # fmt: skip
+    scores = spotting_by_kind(truth, found)
+    if plot is not None:
+        from avatar_bridge.export.spotting_plot import DATASET_LEGEND, plot_injected
+
+        m = scores["micro"]
+        title = (f"{ds.name}: micro F1 {m.f1:.2f} (TP {m.tp}, FP {m.fp}, FN {m.fn}), overall F1 "
+                 f"{scores['overall'].f1:.2f}; IoU >= 0.5")  # fmt: skip
+        scored, sheets = ({video: p[k] for video, p in pictured.items()} for k in (0, 1))
+        plot_injected(plot, scored, sheets, title, legend=DATASET_LEGEND)
+    return {"scores": scores, "spotting_videos": per_video, "spotting_problems": problems,
+            **_spotter_used(spotter, spotted)}  # fmt: skip
+
+
+def _on_the_clock(
+    sheet: dict[str, list[tuple[Sample, Interval]]],
+    spans: dict[str, list[Interval]],
+    events: list[ExpressionEvent],
+    numbers: list[int],
+    fps: float,
+) -> tuple[dict, dict]:
+    """One video's sheet rows (kind -> (row, frame interval)) and spotted frame intervals on a clock
+    of seconds from its first frame, scored by :func:`micro.evaluation.score_injected` for the
+    picture. One affine map of the MEGC intervals keeps every IoU, so found and missed agree with
+    the scores."""
+    from dataclasses import replace
+
+    from avatar_bridge.micro.evaluation import score_injected
+    from avatar_bridge.records import EventKind
+
+    def on_clock(interval: Interval) -> dict[str, float]:
+        return {"onset": (interval[0] - numbers[0]) / fps, "offset": (interval[1] - numbers[0]) / fps}
+
+    truth = {
+        "events": [on_clock(iv) | {"pattern": f"AU{s.aus}" if s.aus else ""} for s, iv in sheet["micro"]],
+        "negatives": [on_clock(iv) | {"kind": "macro"} for _, iv in sheet["macro"]],
+        "frame_count": len(numbers), "fps": fps,
+    }  # fmt: skip
+    placed = []
+    for kind in (EventKind.MICRO, EventKind.MACRO):
+        for e, iv in zip([e for e in events if e.kind is kind], spans[kind.value], strict=True):
+            t = on_clock(iv)
+            apex = min(max(e.apex, t["onset"]), t["offset"])
+            placed.append(replace(e, onset=t["onset"], apex=apex, offset=t["offset"]))
+    return score_injected(truth, placed), truth
 
 
 def _spotter_used(spotter: SpotterArgs, spotted: Path | None) -> dict:

@@ -20,11 +20,21 @@ _FOUND, _MISSED, _MATCH, _FALSE, _NEGATIVE = "#2e9e44", "#d62728", "#1f77b4", "#
 _MACRO = "#9467bd"
 
 
+#: What the colours mean, in the order found, missed, matched, false, spotted macro, negative.
+INJECTED_LEGEND = ("injected, found", "injected, missed", "spotted, matched", "spotted, false",
+                   "spotted macro", "hard negative")  # fmt: skip
+#: The same picture for a dataset's sheet: true micro-expressions, and true macro-expressions behind.
+DATASET_LEGEND = ("true micro, found", "true micro, missed", "spotted micro, matched", "spotted micro, false",
+                  "spotted macro", "true macro")  # fmt: skip
+
+
 def plot_injected(path: str | Path, videos: Mapping[str, dict], truths: Mapping[str, dict],
-                  title: str = "", max_lanes: int = 60, dpi: int = 110) -> Path:  # fmt: skip
+                  title: str = "", max_lanes: int = 60, dpi: int = 110,
+                  legend: tuple[str, ...] = INJECTED_LEGEND) -> Path:  # fmt: skip
     """Write the picture to ``path`` (PNG). ``videos``: name -> :func:`micro.evaluation.score_injected`
     result; ``truths``: name -> that video's ground truth (for its length and negatives). At most
-    ``max_lanes`` videos are drawn (the first, by name), and the title says so."""
+    ``max_lanes`` videos are drawn (the first, by name), and the title says so. ``legend``: what
+    each colour means (:data:`DATASET_LEGEND` for a dataset's sheet)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
@@ -61,15 +71,8 @@ def plot_injected(path: str | Path, videos: Mapping[str, dict], truths: Mapping[
     ax.set_xlabel("time (s)")
     more = f" (first {len(names)} of {len(videos)} videos)" if len(videos) > len(names) else ""
     ax.set_title(title + more, fontsize=9, loc="left")
-    legend = (
-        (_FOUND, "injected, found"),
-        (_MISSED, "injected, missed"),
-        (_MATCH, "spotted, matched"),
-        (_FALSE, "spotted, false"),
-        (_MACRO, "spotted macro"),
-        (_NEGATIVE, "hard negative"),
-    )
-    handles = [Patch(color=c, label=text) for c, text in legend]
+    colours = (_FOUND, _MISSED, _MATCH, _FALSE, _MACRO, _NEGATIVE)
+    handles = [Patch(color=c, label=text) for c, text in zip(colours, legend, strict=True)]
     fig.legend(handles=handles, fontsize=7, ncols=6, loc="lower center", frameon=False)
     height = fig.get_figheight()
     fig.subplots_adjust(left=0.16, right=0.98, top=1 - 0.4 / height, bottom=0.75 / height)
