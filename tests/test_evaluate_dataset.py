@@ -123,6 +123,24 @@ def test_spotted_exports_are_scored_again_without_spotting(casme, tmp_path):
     json.loads(again.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in strict JSON"))
 
 
+def test_a_rerun_reuses_complete_exports_made_with_the_same_settings(casme, tmp_path):
+    root, _, runs, report, _ = casme
+    events = runs / VIDEO / "15_0101disgustingteeth.events.json"
+    made = events.stat().st_mtime_ns
+    again = tmp_path / "again.json"
+    args = ["--spot", "--exports", str(runs), "--json", str(again), "--no-plot", "-q"]
+    assert main(["evaluate", "casme_sq", str(root), *args]) == 0
+    assert events.stat().st_mtime_ns == made  # resumed: nothing exported again
+    assert json.loads(again.read_text())["spotting"] == report["spotting"]
+    # Other settings: exported again, into the same folder.
+    deaf = tmp_path / "deaf"
+    shutil.copytree(runs, deaf)
+    args = ["--spot", "--exports", str(deaf), "--spotter", "z_on=50", "--json", str(again), "--no-plot", "-q"]
+    assert main(["evaluate", "casme_sq", str(root), *args]) == 0
+    doc = json.loads(again.read_text())
+    assert doc["spotting"]["micro"]["tp"] == 0 and doc["spotter_settings"] == {"z_on": "50"}
+
+
 def test_a_video_without_frames_is_listed_and_the_rest_scored(casme, tmp_path, capsys):
     root, rows, runs, _, _ = casme
     partial = tmp_path / "partial"

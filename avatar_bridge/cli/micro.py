@@ -221,7 +221,10 @@ def evaluate(
         "offset_frame], ...]} from any spotter, scored against the sheet's micro-expressions.",
     ),
     exports: Path | None = typer.Option(
-        None, help="--spot and synth: keep each video's export (curves, events, plot) in this folder."
+        None,
+        help="--spot and synth: keep each video's export (curves, events, plot) in this folder. A rerun "
+        "into the same folder reuses every export that is complete and made with the same settings, so an "
+        "interrupted run resumes.",
     ),
     spotter: list[str] = spotter_option(),
     classifier: str = classifier_option("with synth, its labels are scored against the truth"),
@@ -351,7 +354,7 @@ def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None,
     from avatar_bridge.pipeline.export import ExportOptions
 
     options = spotter_options(*spotter) if spotted is None else None
-    videos: dict[str, tuple[Path | None, float]] = {}
+    videos: dict[str, tuple[Path | None, float]] = {}  # video -> (its frames' folder, fps)
     for s in ds.samples:
         folder, _ = videos.get(s.video, (None, s.fps))
         videos[s.video] = (folder or s.folder, s.fps)
@@ -452,14 +455,17 @@ def _spotter_used(spotter: SpotterArgs, spotted: Path | None) -> dict:
 
 
 def _exported_events(source: Path, outdir: Path, options: ExportOptions | None) -> list[ExpressionEvent]:
-    """The events of ``source``'s export in ``outdir``: exported first with ``options``, or, with
-    None, read from an export made before."""
+    """The events of ``source``'s export in ``outdir``: exported first with ``options`` unless an
+    export there is complete and made with the same options (a rerun resumes, as a batch export
+    does), or, with None, read from an export made before."""
+    from avatar_bridge.batch.inputs import output_stem
+    from avatar_bridge.batch.manifest import incomplete_reason
     from avatar_bridge.export.events_json import read_events
-    from avatar_bridge.pipeline.export import export_video
+    from avatar_bridge.pipeline.export import _jsonable, export_video
 
-    if options is not None:
+    stem = output_stem(source)
+    if options is not None and incomplete_reason(outdir, source, stem, _jsonable(options)) is not None:
         export_video(source, outdir, options)
-    stem = source.name if source.is_dir() else source.stem
     return read_events(outdir / f"{stem}.events.json")
 
 
