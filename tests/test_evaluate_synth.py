@@ -155,7 +155,7 @@ def test_evaluate_synth_bad_input_is_one_line_and_keeps_what_it_can(lab, tmp_pat
     assert main(["evaluate", "synth", str(folder), "--spotted", str(folder / "evaluation.json")]) == 1
     assert "give the folder of avatar-bridge export outputs" in capsys.readouterr().err
     assert main(["evaluate", "casme2", str(tmp_path), "--spotter", "z_on=7"]) == 1
-    assert "--exports, --spotter and --classifier go with --spot" in capsys.readouterr().err
+    assert "--exports and --spotter go with --spot" in capsys.readouterr().err
     # One good recording (its export kept), one whose video is gone, one unreadable truth.
     mixed = tmp_path / "mixed"
     mixed.mkdir()

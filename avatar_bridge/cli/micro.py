@@ -21,6 +21,7 @@ from avatar_bridge.cli.spotter import (
 from avatar_bridge.errors import InputError, OutputError
 
 if TYPE_CHECKING:
+    from avatar_bridge.micro.classify.online import OnlineTPHA3DNet
     from avatar_bridge.micro.datasets import LoadedDataset, Sample
     from avatar_bridge.micro.evaluation import Interval
     from avatar_bridge.pipeline.export import ExportOptions
@@ -227,7 +228,7 @@ def evaluate(
         "interrupted run resumes.",
     ),
     spotter: list[str] = spotter_option(),
-    classifier: str = classifier_option("with synth, its labels are scored against the truth"),
+    classifier: str = classifier_option("scored on the clips; with --spot and synth it labels the events"),
     classifier_model: Path | None = classifier_model_option(),
     json_out: Path = typer.Option(Path("evaluation.json"), "--json", help="Where to save the figures."),
     no_plot: bool = typer.Option(
@@ -245,8 +246,11 @@ def evaluate(
     and overall, as MEGC scores CAS(ME)^2 and SAMM long videos. Rows that could not be read, and
     videos whose frames are missing, are listed and the result is marked partial.
 
+    --classifier tp-ha3dnet: the learned model (the shipped one, or --classifier-model) scored on the
+    dataset's clips too, each tracked and cut from onset to offset as it was trained.
+
     Example: avatar-bridge evaluate casme_sq CASME_sq/ --spot --exports runs/
-    then, with other settings later: avatar-bridge evaluate casme_sq CASME_sq/ --spotted runs/
+    then: avatar-bridge evaluate casme_sq CASME_sq/ --spotted runs/   (scores those exports again)
 
     synth: the spotter on recordings you made with avatar-bridge synth. Each video is exported
     (real MediaPipe, the spotter as --spotter sets it) and its micro-expressions are scored against
@@ -265,8 +269,9 @@ def evaluate(
         return
     if spot and spotted is not None:
         raise InputError("give --spot (spot anew) or --spotted (score spotting done before), not both")
-    if (exports is not None or spotter or classifier != "au-rules" or classifier_model) and not spot:
-        raise InputError("--exports, --spotter and --classifier go with --spot (or with 'evaluate synth')")
+    if (exports is not None or spotter) and not spot:
+        raise InputError("--exports and --spotter go with --spot (or with 'evaluate synth')")
+    learned = _learned_classifier(classifier, classifier_model)  # a missing model fails before any work
     from avatar_bridge.micro.classify.au_rules import AURuleClassifier
     from avatar_bridge.micro.datasets import CLASSES_3, load_dataset
     from avatar_bridge.micro.evaluation import (
@@ -279,6 +284,7 @@ def evaluate(
     ds = load_dataset(dataset, root, sheet)
     summary = ds.summary()
     report: dict = {"dataset": summary}
+    partial = ds.partial
     out.print(f"[bold]{ds.name}[/]: {summary['samples']} samples, {summary['subjects']} subjects, "
               f"{summary['with_frames']} with frames; labels {summary['labels']}")  # fmt: skip
     for p in ds.problems[:10]:
@@ -300,8 +306,10 @@ def evaluate(
             }
             report["chance"] = chance
         report["recognition_au_rules"] = rec
-        out.print(_scores_table("3-class recognition", rows))
-    partial = ds.partial
+        out.print(_scores_table("3-class recognition by the AU rules (on the sheet's AU codes)", rows))
+    if learned is not None:
+        report["recognition_tp_ha3dnet"] = _recognise_clips(ds, learned, quiet)
+        partial = partial or bool(report["recognition_tp_ha3dnet"]["problems"])
     picture = None
     if spot or (spotted is not None and spotted.is_dir()):
         picture = None if no_plot else json_out.with_suffix(".png")
@@ -326,6 +334,57 @@ def evaluate(
     _write_json(json_out, report)
     saved = [str(json_out)] + ([str(picture)] if picture is not None else [])
     out.print(f"saved {', '.join(saved)}" + (" (partial: see 'problems')" if partial else ""))
+
+
+def _learned_classifier(classifier: str, model: Path | None) -> OnlineTPHA3DNet | None:
+    """The TP-HA3DNet to score on a dataset's clips (``--classifier tp-ha3dnet``), or None."""
+    if classifier not in ("au-rules", "tp-ha3dnet"):
+        raise InputError(f"--classifier must be au-rules or tp-ha3dnet, got {classifier!r}")
+    if model is not None and classifier != "tp-ha3dnet":
+        raise InputError(f"a classifier model ({model}) needs --classifier tp-ha3dnet")
+    if classifier != "tp-ha3dnet":
+        return None
+    from avatar_bridge.micro.classify.online import OnlineTPHA3DNet
+
+    return OnlineTPHA3DNet(model, warmup=0)
+
+
+def _recognise_clips(ds: LoadedDataset, learned: OnlineTPHA3DNet, quiet: bool) -> dict:
+    """3-class recognition of the dataset's labelled micro-expressions by a trained TP-HA3DNet: each
+    clip tracked and cut as the model was trained (onset to offset, three 64 x 64 regions). The
+    model never saw this dataset, so every subject is held out."""
+    from avatar_bridge.micro.classify.clips import dataset_clips
+    from avatar_bridge.micro.classify.training import tensors
+    from avatar_bridge.micro.evaluation import chance_reference, recognition_scores
+
+    classes = learned.classes
+    samples = [s for s in ds.samples if s.kind == "micro" and s.label in classes and s.folder is not None]
+    if not samples:
+        raise InputError(f"no micro-expression of {ds.name} has frames and a label in {', '.join(classes)}")
+    with _bar(quiet) as bar:
+        task = bar.add_task("clips for TP-HA3DNet", total=len(samples))
+        clips = dataset_clips(samples, lambda done, total: bar.update(task, completed=done))
+    for p in clips.problems[:10]:
+        console.print(f"[yellow]problem[/] {p}")
+    if not clips.clips:
+        raise InputError("no clip could be cut for TP-HA3DNet (see above)")
+    predictions = learned.model.predict(tensors(clips, learned.model.options))
+    rec = recognition_scores(clips.labels, predictions, classes).as_dict()
+    rows = {f"TP-HA3DNet ({learned.path.name})": rec}
+    chance = None
+    if len(set(clips.subjects)) >= 2:
+        chance = chance_reference(clips.labels, clips.subjects, classes)
+        rows |= {"chance: majority (LOSO)": chance["majority"], "chance: uniform": chance["uniform_random"]}
+    out.print(_scores_table("3-class recognition by TP-HA3DNet (never trained on this dataset)", rows))
+    per_clip = [src | {"label": lab, "predicted": pred}
+                for src, lab, pred in zip(clips.sources, clips.labels, predictions, strict=True)]  # fmt: skip
+    return {
+        **rec,
+        "model": str(learned.path),
+        "chance": chance,
+        "clips": per_clip,
+        "problems": clips.problems,
+    }
 
 
 def _spotting_table(scores: dict[str, dict]) -> Table:

@@ -15,12 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from avatar_bridge.errors import InputError
 from avatar_bridge.micro.classify.tp_ha3dnet import REGIONS
 from avatar_bridge.records import Frame, TrackingResult
+
+if TYPE_CHECKING:
+    from avatar_bridge.micro.datasets import Sample
 
 Progress = Callable[[int, int], None]
 
@@ -113,6 +117,43 @@ def clips_from_truth(
                 "amplitude": ev.get("amplitude", 0.0),
             }
         )
+    return out
+
+
+def dataset_clips(samples: Sequence[Sample], progress: Progress | None = None) -> ClipSet:
+    """Clips of a dataset's labelled micro-expressions, onset to offset frame, each tracked by
+    MediaPipe from its first frame (a fresh tracker per clip, at the dataset's frame rate).
+
+    Subjects are the dataset's, for leave-one-subject-out; a sample whose frames are missing or
+    unreadable, or show no face, is listed in ``problems`` and left out."""
+    import cv2
+
+    from avatar_bridge.tracking import FaceTracker
+
+    out = ClipSet()
+    for k, s in enumerate(samples):
+        try:
+            frames = []
+            for i, path in enumerate(s.frames()):
+                bgr = cv2.imread(str(path))
+                if bgr is None:
+                    raise InputError(f"cannot read {path.name}")
+                frames.append(Frame(i, i / s.fps, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
+            if not frames:
+                raise InputError(f"no frames from {s.onset} to {s.offset}")
+            with FaceTracker() as tracker:
+                results = {f.index: tracker.update(f) for f in frames}
+            clip = event_clip(frames, results, frames[0].timestamp, frames[-1].timestamp)
+        except InputError as e:
+            out.problems.append(f"{s.video} frames {s.onset}-{s.offset}: {e}")
+        else:
+            out.clips.append(clip)
+            out.labels.append(s.label)
+            out.subjects.append(s.subject)
+            out.sources.append({"video": s.video, "onset": s.onset, "offset": s.offset, "aus": s.aus,
+                                "row": s.row})  # fmt: skip
+        if progress is not None:
+            progress(k + 1, len(samples))
     return out
 
 
