@@ -184,23 +184,31 @@ def test_bad_spotting_options_are_one_line(casme, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def casme2(casme, tmp_path_factory):
     """The same micro-expressions in CASME II's layout: one clip folder per expression (its frames
-    from 3 before the onset to 3 after the offset, numbered as in the long video), one sheet row each."""
+    from 3 before the onset to 3 after the offset, numbered as in the long video), one sheet row each,
+    given to two subjects in turn."""
     long_root, rows, _, _, _ = casme
     root = tmp_path_factory.mktemp("casme2")
-    sheet = [
-        ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion"]
-    ]
+    header = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
+              "Estimated Emotion"]  # fmt: skip
+    sheet = []
     for k, r in enumerate(r for r in rows if r[7] == "micro-expression"):
-        clip = root / "CASME2_RAW_selected" / "sub01" / f"EP01_{k}"
+        subject = 1 + k % 2  # two subjects, for leave-one-subject-out
+        clip = root / "CASME2_RAW_selected" / f"sub0{subject}" / f"EP01_{k}"
         clip.mkdir(parents=True)
         for n in range(r[2] - 3, r[4] + 4):
             shutil.copy(long_root / "rawpic" / VIDEO / f"img{n}.jpg", clip / f"img{n}.jpg")
-        sheet.append([1, f"EP01_{k}", r[2], r[3], r[4], r[5], r[8]])
+        sheet.append([subject, f"EP01_{k}", r[2], r[3], r[4], r[5], r[8]])
     wb = openpyxl.Workbook()
-    for row in sheet:
+    for row in [header, *sheet]:
         wb.active.append(row)
     wb.save(root / "CASME2-coding-20140508.xlsx")
-    return root, sheet[1:]
+    return root, sheet
+
+
+def _recognise(root, out) -> dict:
+    args = ["--classifier", "tp-ha3dnet", "--json", str(out), "-q"]
+    assert main(["evaluate", "casme2", str(root), *args]) == 0
+    return json.loads(out.read_text())
 
 
 def test_the_learned_classifier_recognises_a_datasets_clips(casme2, tmp_path):
@@ -209,27 +217,45 @@ def test_the_learned_classifier_recognises_a_datasets_clips(casme2, tmp_path):
     from avatar_bridge.micro.datasets import three_class
 
     root, sheet = casme2
-    out = tmp_path / "rec.json"
-    assert (
-        main(["evaluate", "casme2", str(root), "--classifier", "tp-ha3dnet", "--json", str(out), "-q"]) == 0
-    )
-    doc = json.loads(out.read_text())
+    doc = _recognise(root, tmp_path / "rec.json")
     rec = doc["recognition_tp_ha3dnet"]
     assert rec["n"] == len(sheet) and rec["problems"] == [] and doc["partial"] is False
-    assert rec["model"].endswith("tp_ha3dnet.pt")
+    assert rec["model"].endswith("tp_ha3dnet.pt") and set(rec["chance"]) == {"majority", "uniform_random"}
     labels = [three_class(row[6]) for row in sheet]
-    assert [c["label"] for c in rec["clips"]] == labels and [c["onset"] for c in rec["clips"]] == [
-        r[2] for r in sheet
-    ]
-    predicted = [c["predicted"] for c in rec["clips"]]
-    assert rec["accuracy"] == pytest.approx(
-        sum(p == t for p, t in zip(predicted, labels, strict=True)) / len(labels)
-    )
-    assert rec["accuracy"] >= 2 / 3
+    assert [c["label"] for c in rec["clips"]] == labels
+    assert [c["onset"] for c in rec["clips"]] == [row[2] for row in sheet]
+    right = [c["predicted"] == label for c, label in zip(rec["clips"], labels, strict=True)]
+    assert rec["accuracy"] == pytest.approx(sum(right) / len(right)) and rec["accuracy"] >= 2 / 3
     # Without frames the clip cannot be cut: listed, the rest scored, the result partial.
-    shutil.rmtree(root / "CASME2_RAW_selected" / "sub01" / "EP01_0")
-    assert (
-        main(["evaluate", "casme2", str(root), "--classifier", "tp-ha3dnet", "--json", str(out), "-q"]) == 0
-    )
-    doc = json.loads(out.read_text())
+    fewer = tmp_path / "fewer"
+    shutil.copytree(root, fewer)
+    shutil.rmtree(fewer / "CASME2_RAW_selected" / "sub01" / "EP01_0")
+    doc = _recognise(fewer, tmp_path / "fewer.json")
     assert doc["recognition_tp_ha3dnet"]["n"] == len(sheet) - 1 and doc["partial"] is True
+
+
+def test_train_on_a_dataset_leave_one_subject_out(casme2, tmp_path, capsys):
+    from avatar_bridge.micro.classify.tp_ha3dnet import load_exported
+    from avatar_bridge.resources import data_dir
+
+    root, sheet = casme2
+    model = tmp_path / "mine.pt"
+    args = ["--dataset", "casme2", "--root", str(root), "--epochs", "1", "--out", str(model), "-q"]
+    assert main(["train", "tp-ha3dnet", *args]) == 0
+    report = json.loads(model.with_suffix(".json").read_text())
+    assert report["clips"] == len(sheet) and report["subjects"] == ["sub01", "sub02"]
+    assert report["loso"]["n"] == len(sheet) and report["loso"]["folds"] == 2
+    loaded = load_exported(model)
+    assert loaded.meta["tier"] == "dataset" and loaded.meta["dataset"] == "casme2"
+    assert "licensed" in loaded.meta["trained_on"]
+    # Bad input, each in one line, before any clip is cut.
+    assert main(["train", "tp-ha3dnet", "--dataset", "casme2"]) == 1
+    assert "--dataset and --root go together" in capsys.readouterr().err
+    args = ["--dataset", "casme2", "--root", str(root), "--out", str(data_dir("models") / "x.pt")]
+    assert main(["train", "tp-ha3dnet", *args]) == 1
+    assert "does not go into the models folder" in capsys.readouterr().err
+    one = tmp_path / "one"
+    shutil.copytree(root, one)
+    shutil.rmtree(one / "CASME2_RAW_selected" / "sub02")
+    assert main(["train", "tp-ha3dnet", "--dataset", "casme2", "--root", str(one), "--out", str(model)]) == 1
+    assert "at least 2 subjects" in capsys.readouterr().err

