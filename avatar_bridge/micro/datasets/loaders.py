@@ -140,6 +140,12 @@ def load_casme2(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
     return ds
 
 
+def _samm_subject(value: object) -> str:
+    """SAMM's subject number as its folders write it: 6 -> '006'."""
+    subject = text(value)
+    return f"{int(subject):03d}" if subject.isdigit() else subject
+
+
 def load_samm(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
     root = require_root(root, "SAMM")
     path = _sheet(root, sheet, ["SAMM_Micro_FACS_Codes*.xlsx", "SAMM_Micro_FACS_Codes*.csv"], "SAMM")
@@ -152,8 +158,7 @@ def load_samm(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
     for r, row in _rows(rows, h + 1):
         notes: list[str] = []
         try:
-            subject = text(cell(row, cols, "Subject"))
-            subject = f"{int(subject):03d}" if subject.isdigit() else subject
+            subject = _samm_subject(cell(row, cols, "Subject"))
             if not subject:
                 raise ValueError("Subject is blank")
             clip = text(cell(row, cols, "Filename"))
@@ -329,8 +334,7 @@ def load_samm_lv(root: Path, sheet: Path | str | None = None) -> LoadedDataset:
     for r, row in _rows(rows, h + 1):
         notes: list[str] = []
         try:
-            subject = text(cell(row, cols, "Subject"))
-            subject = f"{int(subject):03d}" if subject.isdigit() else subject
+            subject = _samm_subject(cell(row, cols, "Subject"))
             name = text(cell(row, cols, "Filename"))
             if not subject or name.count("_") < 2:
                 raise ValueError(f"Subject {subject!r} or Filename {name!r} unusable (expected 006_1_2)")
