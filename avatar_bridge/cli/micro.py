@@ -379,16 +379,16 @@ def evaluate(
 
 
 def _learned_classifier(classifier: str, model: Path | None) -> OnlineTPHA3DNet | None:
-    """The TP-HA3DNet to score on a dataset's clips (``--classifier tp-ha3dnet``), or None."""
-    if classifier not in ("au-rules", "tp-ha3dnet"):
-        raise InputError(f"--classifier must be au-rules or tp-ha3dnet, got {classifier!r}")
-    if model is not None and classifier != "tp-ha3dnet":
-        raise InputError(f"a classifier model ({model}) needs --classifier tp-ha3dnet")
-    if classifier != "tp-ha3dnet":
+    """The TP-HA3DNet to score on a dataset's clips (``--classifier tp-ha3dnet``), or None; the
+    options are checked as the spotter's own (one-line errors for a bad name or a stray model)."""
+    from avatar_bridge.micro import SpotterOptions
+
+    options = SpotterOptions(classifier=classifier, classifier_model=str(model) if model else None)
+    if options.classifier != "tp-ha3dnet":
         return None
     from avatar_bridge.micro.classify.online import OnlineTPHA3DNet
 
-    return OnlineTPHA3DNet(model, warmup=0)
+    return OnlineTPHA3DNet(options.classifier_model, warmup=0)
 
 
 def _recognise_clips(ds: LoadedDataset, learned: OnlineTPHA3DNet, quiet: bool) -> dict:
