@@ -234,6 +234,24 @@ def test_the_learned_classifier_recognises_a_datasets_clips(casme2, tmp_path):
     assert doc["recognition_tp_ha3dnet"]["n"] == len(sheet) - 1 and doc["partial"] is True
 
 
+def test_a_dataset_without_emotions_is_still_spotted_with_the_learned_classifier(casme, tmp_path, capsys):
+    """CAS(ME)^2 rows whose emotion is not one of the 3 classes ('others'): nothing to recognise,
+    said in one line, and the spotting (labelled by TP-HA3DNet) still runs."""
+    root, _, runs, report, _ = casme
+    others = tmp_path / "others"
+    shutil.copytree(root, others)
+    wb = openpyxl.load_workbook(others / "CAS(ME)^2code_final.xlsx")
+    for row in wb["code"].iter_rows(min_row=1):
+        row[6].value = "others"
+    wb.save(others / "CAS(ME)^2code_final.xlsx")
+    out = tmp_path / "others.json"
+    args = ["--spotted", str(runs), "--classifier", "tp-ha3dnet", "--json", str(out), "--no-plot", "-q"]
+    assert main(["evaluate", "casme_sq", str(others), *args]) == 0
+    assert "no recognition by TP-HA3DNet" in capsys.readouterr().err
+    doc = json.loads(out.read_text())
+    assert "skipped" in doc["recognition_tp_ha3dnet"] and doc["spotting"] == report["spotting"]
+
+
 def test_train_on_a_dataset_leave_one_subject_out(casme2, tmp_path, capsys):
     from avatar_bridge.micro.classify.tp_ha3dnet import load_exported
     from avatar_bridge.resources import data_dir

@@ -401,8 +401,10 @@ def _recognise_clips(ds: LoadedDataset, learned: OnlineTPHA3DNet, quiet: bool) -
 
     classes = learned.classes
     samples = [s for s in ds.samples if s.kind == "micro" and s.label in classes and s.folder is not None]
-    if not samples:
-        raise InputError(f"no micro-expression of {ds.name} has frames and a label in {', '.join(classes)}")
+    if not samples:  # SAMM's long videos carry no emotion: nothing to recognise, spotting goes on
+        why = f"no micro-expression of {ds.name} has frames and a label in {', '.join(classes)}"
+        console.print(f"[yellow]no recognition by TP-HA3DNet[/]: {why}")
+        return {"skipped": why, "problems": []}
     with _bar(quiet) as bar:
         task = bar.add_task("clips for TP-HA3DNet", total=len(samples))
         clips = dataset_clips(samples, lambda done, total: bar.update(task, completed=done))
