@@ -481,7 +481,7 @@ def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None,
                 capture = replace(ExportOptions().capture, fps=fps)
                 export_options = None if spotted else ExportOptions(capture=capture, micro=options,
                                                                     plot=keep, landmarks=keep)  # fmt: skip
-                events = _exported_events(folder, outdir / video, export_options)
+                events = _exported_events(folder, outdir / video, export_options, bar)
                 spans = events_to_frames(events, numbers, fps)
             except AvatarBridgeError as e:
                 problems[video] = str(e)
@@ -557,10 +557,11 @@ def _spotter_used(spotter: SpotterArgs, spotted: Path | None) -> dict:
             "spotter_settings": {k: v for k, v in (x.split("=", 1) for x in settings or ())}}  # fmt: skip
 
 
-def _exported_events(source: Path, outdir: Path, options: ExportOptions | None) -> list[ExpressionEvent]:
+def _exported_events(source: Path, outdir: Path, options: ExportOptions | None,
+                     bar: Progress | None = None) -> list[ExpressionEvent]:  # fmt: skip
     """The events of ``source``'s export in ``outdir``: exported first with ``options`` unless an
     export there is complete and made with the same options (a rerun resumes, as a batch export
-    does), or, with None, read from an export made before."""
+    does), or, with None, read from an export made before. ``bar``: shows the export's frames."""
     from avatar_bridge.batch.inputs import output_stem
     from avatar_bridge.batch.manifest import incomplete_reason
     from avatar_bridge.export.events_json import read_events
@@ -568,7 +569,17 @@ def _exported_events(source: Path, outdir: Path, options: ExportOptions | None) 
 
     stem = output_stem(source)
     if options is not None and incomplete_reason(outdir, source, stem, _jsonable(options)) is not None:
-        export_video(source, outdir, options)
+        task = None if bar is None else bar.add_task("frames", total=None)
+
+        def frames(done: int, total: int | None) -> None:
+            if bar is not None and task is not None:
+                bar.update(task, completed=done, total=total)
+
+        try:
+            export_video(source, outdir, options, progress=frames)
+        finally:
+            if bar is not None and task is not None:
+                bar.remove_task(task)
     return read_events(outdir / f"{stem}.events.json")
 
 
@@ -607,7 +618,7 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, spot
                 if spotted is None and not video.is_file():
                     raise InputError(f"its video {video.name} is missing")
                 bar.update(task, description=video.name)
-                events = _exported_events(video, outdir, export_options)
+                events = _exported_events(video, outdir, export_options, bar)
                 per_video[path.name] = score_injected(truth, events)
                 truths_read[path.name] = truth
                 minutes += float(truth["frame_count"]) / float(truth["fps"]) / 60.0
