@@ -342,8 +342,15 @@ class Detector:
         near = np.abs(ts - c) <= h / 2
         i_apex = int(np.flatnonzero(near)[np.argmax(sig[near])]) if near.any() else int(np.argmax(sig))
         apex, top = float(ts[i_apex]), float(sig[i_apex])
-        onset = max(2.0 * half_crossing(ts, sig, i_apex, top, -1) - apex, float(ts[0]))
-        offset = min(max(2.0 * half_crossing(ts, sig, i_apex, top, +1) - apex, apex), now)
+        timed, height = sig, top
+        if float((b[j] - a[j]) @ v) > o.tail_cut * top:
+            # The scale's far probe still stands raised: its line ends inside the movement and cuts
+            # a long fall short (a quick rise, a slow return). Time it against the level before it.
+            flat = (pos[:, j] - a[j]) @ v
+            if flat[i_apex] > 0:
+                timed, height = flat, float(flat[i_apex])
+        onset = max(2.0 * half_crossing(ts, timed, i_apex, height, -1) - apex, float(ts[0]))
+        offset = min(max(2.0 * half_crossing(ts, timed, i_apex, height, +1) - apex, apex), now)
         if offset - onset < o.min_duration:
             self._count("rejected_spike")
             return None

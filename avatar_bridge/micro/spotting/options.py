@@ -52,7 +52,11 @@ class SpotterOptions:
     pool 1 = off). hold: seconds without a stronger bump before a candidate is decided (most of
     the decision delay). warmup: seconds of face before anything is spotted. step_ratio: a bump
     whose ends differ by more than this times its height is the edge of an expression that stays
-    (a macro-expression starts).
+    (a macro-expression starts). tail_cut: onset and offset come from the half-height crossings
+    of the movement above the straight line between the scale's two outer probes; when the later
+    probe still stands more than this fraction of the height above the earlier one (a quick rise
+    and a slow return longer than the scale: the line cuts the fall short), they come from the
+    movement above the level before it instead (1 = off).
 
     Classification of what was found. max_micro: longer is a macro-expression; max_event: a held
     expression still open after this is reported and dropped; min_duration: shortest event kept.
@@ -112,6 +116,7 @@ class SpotterOptions:
     z_learn: float = 8.0
     warmup: float = 0.5
     step_ratio: float = 0.6
+    tail_cut: float = 0.25
     max_micro: float = 0.5
     max_peak: float = 5.0
     max_event: float = 4.0
