@@ -452,7 +452,7 @@ def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None,
 
     from avatar_bridge.capture import image_files
     from avatar_bridge.errors import AvatarBridgeError
-    from avatar_bridge.micro.datasets.base import list_frames
+    from avatar_bridge.micro.datasets.base import frame_number
     from avatar_bridge.micro.evaluation import events_to_frames, frames_to_interval, spotting_by_kind
     from avatar_bridge.pipeline.export import ExportOptions
 
@@ -475,8 +475,9 @@ def _spot_dataset(ds: LoadedDataset, spotted: Path | None, exports: Path | None,
             try:
                 if folder is None:
                     raise InputError("its frames were not found, so it was not spotted")
-                numbers = list(list_frames(folder))  # in the order export reads them
-                if len(numbers) != len(image_files(folder)):
+                named = [frame_number(p) for p in image_files(folder)]  # in the order export reads them
+                numbers = [n for n in named if n is not None]
+                if len(numbers) < len(named):
                     raise InputError(f"some images of {folder} have no frame number in their name")
                 capture = replace(ExportOptions().capture, fps=fps)
                 export_options = None if spotted else ExportOptions(capture=capture, micro=options,

@@ -264,10 +264,16 @@ def list_frames(folder: Path) -> dict[int, Path]:
     """Image files of a folder by frame number (the last digit run of the file stem)."""
     out: dict[int, Path] = {}
     for p in image_files(folder):
-        m = _NUM.search(p.stem)
-        if m:
-            out[int(m.group(1))] = p
+        n = frame_number(p)
+        if n is not None:
+            out[n] = p
     return out
+
+
+def frame_number(path: Path) -> int | None:
+    """The frame number a file's name carries (its stem's last digit run), or None."""
+    m = _NUM.search(path.stem)
+    return int(m.group(1)) if m else None
 
 
 def require_root(root: Path, name: str) -> Path:
