@@ -1,5 +1,5 @@
-"""A picture of spotting against ground truth: which injected micro-expressions were found, when,
-and what the false ones sat on.
+"""A picture of spotting against ground truth: which injected micro-expressions (or a dataset
+sheet's, :data:`DATASET_LEGEND`) were found, when, and what the false ones sat on.
 
 One lane per generated video, time along x. Upper half of a lane: every injected micro-expression,
 green when found and red when missed, named by its AU pattern and amplitude. Lower half: what the
