@@ -128,7 +128,7 @@ def test_too_few_frames(single_face_recording):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [({"z_on": 1.0, "z_off": 2.0}, "z_off"), ({"hold": 0.0}, "hold"), ({"scales": ()}, "scales"),
-     ({"max_event": 0.4}, "max_event"), ({"pool": 0}, "pool")],
+     ({"max_event": 0.4}, "max_event"), ({"pool": 0}, "pool"), ({"tail_cut": -0.1}, "tail_cut")],
 )  # fmt: skip
 def test_option_errors(kwargs, message):
     with pytest.raises(InputError, match=message):

@@ -157,6 +157,8 @@ class SpotterOptions:
             raise InputError("stabilise fits the patch tracks; it needs flow_features 'patches'")
         if self.pool < 1:
             raise InputError(f"pool must be at least 1 (1 = off), got {self.pool}")
+        if self.tail_cut < 0:
+            raise InputError(f"tail_cut must be 0 or more (a fraction; 1 = off), got {self.tail_cut}")
         if not self.scales or min(self.scales) <= 0:
             raise InputError(f"scales must be positive seconds, got {self.scales}")
         if self.classifier not in CLASSIFIERS:
