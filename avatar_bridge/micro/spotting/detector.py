@@ -93,7 +93,6 @@ class Detector:
         self._rel = np.array(rel)
         self._mid = np.array([rel.index(-s) for s in o.scales])
         self._old = np.array([rel.index(-2 * s) for s in o.scales])
-        self._kept = np.flatnonzero(self.expressive)
         # Zones (upper face: brows and eyes; lower face: mouth) each keep their own candidate,
         # refractory time and context, so an expression of one half neither hides nor vetoes a brief
         # movement of the other; one zone of every channel when ``zones`` is off.
@@ -198,7 +197,7 @@ class Detector:
         horizon = t - 2 * self.max_scale - o.probe
         if h.blink[int(np.searchsorted(h.t, horizon)) :].any():
             z[:, self.eye] = 0.0  # eye channels do not count around a blink
-        self.quiet = not (z[:, self._kept] > o.z_pair).any()
+        self.quiet = not ((z > o.z_pair) & self.expressive).any()
         cand_any = step_any = False
         # Warm, and some score high enough that a candidate could open (pooling needs pool_min on
         # each pooled channel): most frames are quiet and stop here.
@@ -288,9 +287,12 @@ class Detector:
         the group's ``pool`` highest scores (each at least ``pool_min``) over sqrt(pool), when that is
         higher. One AU moves these channels together: their movement adds up, noise partly cancels."""
         o = self.options
+        groups = [g for g in self.layout.groups if ((z[:, g] >= o.pool_min).sum(axis=1) >= o.pool).any()]
+        if not groups:  # most frames: no group has ``pool`` channels at pool_min on any scale
+            return z
         out = z.copy()
         rows = np.arange(len(z))
-        for g in self.layout.groups:
+        for g in groups:
             zg = np.sort(z[:, g], axis=1)[:, ::-1][:, : o.pool]
             ok = (zg[:, -1] >= o.pool_min) & (zg.shape[1] == o.pool)
             pooled = zg.sum(axis=1) / np.sqrt(zg.shape[1])
@@ -477,11 +479,11 @@ class Detector:
         held.excess.append(excess)
         held.blink.append(blink)
         held.pos.append(pos)
-        held.involved |= (z > o.z_on) & ~self.excluded
-        held.top = np.maximum(held.top, excess)
+        held.involved |= (z > o.z_on) & self.expressive
+        np.maximum(held.top, excess, out=held.top)
         # Back when every involved channel is under z_off deviations or half its own peak.
         back = (z <= o.z_off) | (excess <= 0.5 * held.top)
-        quiet = bool(back[held.involved].all())
+        quiet = not (held.involved & ~back).any()
         held.quiet_since = (held.quiet_since if held.quiet_since is not None else t) if quiet else None
 
     def _observe_held(self, t: float, pos: np.ndarray, blink: bool) -> list[Found]:

@@ -91,7 +91,10 @@ class History:
             i0, i1 = np.where(empty, k, i0), np.where(empty, k + 1, i1)
         # Sums over [i0, i1) are the even outputs of reduceat (the odd ones span the gaps; the
         # storage's spare row past the newest sample makes i1 = b a valid index).
-        sums = np.add.reduceat(self._pos[a : b + 1], np.stack([i0, i1], axis=1).ravel(), axis=0)[::2]
+        edges = np.empty(2 * len(i0), dtype=np.intp)
+        edges[0::2], edges[1::2] = i0, i1
+        pos = self._pos[a : b + 1]
+        sums = np.add.reduceat(pos.reshape(len(pos), -1), edges, axis=0)[::2].reshape(-1, *pos.shape[1:])
         return sums / (i1 - i0)[:, None, None]
 
     def at(self, tau: float, probe: float) -> np.ndarray | None:
