@@ -151,6 +151,43 @@ def test_pooled_groups_are_read_and_checked(tmp_path):
         load_config(bad)
 
 
+def test_au_templates_are_read_and_checked(tmp_path):
+    """AU15+17's template: both lip corners down, the lower lip and the chin up; a template of one
+    patch, or of a patch that does not exist, is a configuration error."""
+    from avatar_bridge.micro.spotting.channels import SPOTTING_FILE, load_config
+    from avatar_bridge.resources import data_dir
+
+    layout = load_config().flow
+    ((idx, dirs),) = layout.templates
+    moves = {layout.names[i]: tuple(np.sign(d).astype(int)) for i, d in zip(idx, dirs, strict=True)}
+    assert moves == {"corner_r": (-1, -1), "corner_l": (1, -1), "lip_lower": (0, 1), "chin": (0, 1)}
+    text = (data_dir("blendshapes") / SPOTTING_FILE).read_text()
+    bad = tmp_path / SPOTTING_FILE
+    line = next(x for x in text.splitlines() if x.startswith("AU15_17 = {"))
+    for wrong in ("AU15_17 = { chin = [0.0, 1.0] }", "AU15_17 = { chin = [0.0, 1.0], no_such = [0.0, 1.0] }"):
+        bad.write_text(text.replace(line, wrong, 1))
+        with pytest.raises(ConfigError, match="templates.AU15_17"):
+            load_config(bad)
+
+
+def test_template_scores_share_the_channels_false_alarm_rate():
+    """A template's score is one signed direction, a channel's the length of a 2-D movement: in pure
+    Gaussian noise, each standardised as the spotter learns it (mean and deviation), the template's
+    score mapped by ``as_channel_z`` passes a threshold as often as a channel's does."""
+    from avatar_bridge.micro.spotting.detector import as_channel_z
+
+    rng = np.random.default_rng(5)
+    channel = np.hypot(*rng.normal(size=(2, 2_000_000)))
+    template = rng.normal(size=2_000_000)
+    z_channel = (channel - channel.mean()) / channel.std()
+    z_template = as_channel_z((template - template.mean()) / template.std())
+    for threshold in (2.0, 3.0, 4.0):
+        rate_c, rate_t = (np.mean(z > threshold) for z in (z_channel, z_template))
+        assert rate_t == pytest.approx(rate_c, rel=0.12), threshold
+    plain = (template - template.mean()) / template.std()
+    assert np.mean(plain > 4.0) < np.mean(z_channel > 4.0) / 3  # unmapped, it would pass far more rarely
+
+
 def test_two_faces_are_kept_apart(single_face_recording):
     rs = []
     for r in single_face_recording:
@@ -520,3 +557,24 @@ def test_a_quick_rise_with_a_slow_return_is_timed_to_its_end():
         micro = [e for e in events + spotter.flush() if e.kind is EventKind.MICRO]
         best[tail_cut] = max(interval_iou((e.onset, e.offset), true) for e in micro)
     assert best[SpotterOptions().tail_cut] >= 0.5 > best[1.0] > 0.3
+
+
+def test_a_faint_au15_17_is_found_by_its_template():
+    """A 2 px AU15+17 (lip corners down, chin up) on a face held still and filmed: no patch of it
+    moves far enough to score alone, so without the AU template nothing is found there; the
+    template adds the four patches' movements along the directions AU15+17 moves them."""
+    from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
+    from avatar_bridge.micro.synth.still import lab_recording
+
+    options, cam = lab_recording(2.0, 108, 30)
+    prepared, results, truth = tracked_still("single_face.mp4", 30, 8.0, options, cam)
+    frames = list(still_frames_of("single_face.mp4", 30, 8.0, prepared, cam))
+    (lips,) = [g for g in truth["events"] if g["pattern"] == "AU15+17"]
+    true = (lips["onset"], lips["offset"])
+    best = {}
+    for templates in (True, False):
+        spotter = MicroSpotter(SpotterOptions(templates=templates))
+        events = [e for f, r in zip(frames, results, strict=True) for e in spotter.update(r, (), f)]
+        micro = [e for e in events + spotter.flush() if e.kind is EventKind.MICRO]
+        best[templates] = max((interval_iou((e.onset, e.offset), true) for e in micro), default=0.0)
+    assert best[True] >= 0.5 and best[False] < 0.3

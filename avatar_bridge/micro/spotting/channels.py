@@ -37,6 +37,8 @@ class Layout:
     centres: np.ndarray | None = None
     #: Channels that one AU moves together (index arrays), whose evidence may be pooled.
     groups: tuple[np.ndarray, ...] = ()
+    #: AU templates: (channel indices, (k, 2) unit directions in which that AU moves them).
+    templates: tuple[tuple[np.ndarray, np.ndarray], ...] = ()
 
     @property
     def eye(self) -> np.ndarray:
@@ -91,6 +93,22 @@ def _groups(spec: list, names: tuple[str, ...], path: Path) -> tuple[np.ndarray,
     return tuple(out)
 
 
+def _templates(table: dict, names: tuple[str, ...], path: Path) -> tuple:
+    out = []
+    for name, spec in table.items():
+        if not isinstance(spec, dict) or len(spec) < 2:
+            raise ConfigError(f"{path}: templates.{name} must map two or more patch names to directions")
+        try:
+            idx = np.array([names.index(n) for n in spec])
+            dirs = np.array([np.asarray(v, dtype=np.float64) / np.hypot(*v) for v in spec.values()])
+        except (TypeError, ValueError, ZeroDivisionError) as e:
+            raise ConfigError(
+                f"{path}: templates.{name} must map patch names to [dx, dy] directions: {e}"
+            ) from e
+        out.append((idx, dirs))
+    return tuple(out)
+
+
 def load_config(path: Path | None = None) -> SpottingConfig:
     """Read the patches, the rigid box and the AU cues."""
     path = Path(path) if path is not None else data_dir("blendshapes") / SPOTTING_FILE
@@ -119,7 +137,8 @@ def load_config(path: Path | None = None) -> SpottingConfig:
     rigid_at = np.array([[mid, centres[:, 1].max()], [mid, centres[:, 1].min()]])
     flow = Layout(names + RIGID_CHANNELS, tuple(p.region for p in patches) + ("rigid", "rigid"),
                   tuple(p.side for p in patches) + ("both", "both"), _cues(cues, names, path) + ((), ()),
-                  np.vstack([centres, rigid_at]) * scale, groups)  # fmt: skip
+                  np.vstack([centres, rigid_at]) * scale, groups,
+                  _templates(data.get("templates", {}), names, path))  # fmt: skip
     lm = Layout(
         GROUP_NAMES, tuple(REGION_NAMES[r] for r in GROUP_REGION), GROUP_SIDE, _cues(cues, GROUP_NAMES, path)
     )

@@ -12,6 +12,7 @@ held expression instead, reported as macro when the face returns or after ``max_
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -84,8 +85,10 @@ class Detector:
         self.max_scale = max(o.scales)
         self.window = 2 * max(o.scales) + 2 * o.probe + o.hold + 0.3  # seconds of history kept
         self.history = History(n)
-        self.mu = np.zeros((len(o.scales), n))
-        self.var = np.full((len(o.scales), n), 0.25)  # cautious prior (0.5 px) until learnt
+        self.n = n
+        self._tpl = layout.templates if o.templates else ()
+        self.mu = np.zeros((len(o.scales), n + len(self._tpl)))
+        self.var = np.full((len(o.scales), n + len(self._tpl)), 0.25)  # cautious prior (0.5 px) until learnt
         self.sd = np.maximum(np.sqrt(self.var), o.sd_floor)  # kept with var: the scale z is scored in
         # Probe times of the bumps relative to now (now, h and 2h ago per scale), each averaged once
         # per frame; _mid, _old: per scale, the indices of its middle and old probes.
@@ -173,7 +176,7 @@ class Detector:
         bumps = self._bump(t)
         if bumps is None:
             return out
-        bump, ends = bumps
+        bump, ends, tb = bumps
         warm = t - self.first_t >= o.warmup
         if o.busy_window > 0:
             zone_max = np.maximum.reduceat(bump[:, self._by_zone], self._zone_starts, axis=1)
@@ -192,8 +195,12 @@ class Detector:
                     spans[-1][1] = t
                 else:
                     spans.append([prev, t])
-        rise = bump - self.mu
-        z = rise / self.sd
+        full = np.hstack([bump, tb]) if self._tpl else bump
+        rise_all = full - self.mu
+        z_all = rise_all / self.sd
+        rise, z, zt = rise_all[:, : self.n], z_all[:, : self.n], z_all[:, self.n :]
+        if self._tpl:
+            zt = as_channel_z(zt)
         horizon = t - 2 * self.max_scale - o.probe
         if h.blink[int(np.searchsorted(h.t, horizon)) :].any():
             z[:, self.eye] = 0.0  # eye channels do not count around a blink
@@ -202,8 +209,10 @@ class Detector:
         # Warm, and some score high enough that a candidate could open (pooling needs pool_min on
         # each pooled channel): most frames are quiet and stop here.
         opening = min(o.z_on, o.pool_min) if o.pool > 1 else o.z_on
-        if warm and z.max() >= opening:
+        if warm and max(z.max(), zt.max(initial=-np.inf)) >= opening:
             zs = self._pooled(z) if o.pool > 1 else z
+            if self._tpl:
+                zs = self._templated(z, zs, zt)
             strong = (zs > o.z_on) & (rise > o.min_peak)
             strong[:, self.excluded] = False
             if strong.any():
@@ -258,7 +267,11 @@ class Detector:
             else:
                 self.refractory[zi] = p.centre + o.scales[p.scale]
         if not (cand_any or step_any):
-            self._learn(bump, dt, (blink & self.eye) | (z > o.z_learn))
+            skip = (blink & self.eye) | (z > o.z_learn)
+            if self._tpl:
+                tskip = [skip[:, idx].any(axis=1) for idx, _ in self._tpl]
+                skip = np.hstack([skip, np.stack(tskip, axis=1) | (zt > o.z_learn)])
+            self._learn(full, dt, skip)
         return out
 
     def _other_zone_stronger(self, zi: int, p: _Peak) -> bool:
@@ -281,6 +294,14 @@ class Detector:
             if inter > 0.5 * min(f.offset - f.onset, found.offset - found.onset):
                 return k
         return None
+
+    def _templated(self, z: np.ndarray, zs: np.ndarray, zt: np.ndarray) -> np.ndarray:
+        out = zs.copy() if zs is z else zs
+        rows = np.arange(len(z))
+        for ti, (idx, _) in enumerate(self._tpl):
+            best = idx[np.argmax(z[:, idx], axis=1)]
+            out[rows, best] = np.maximum(out[rows, best], zt[:, ti])
+        return out
 
     def _pooled(self, z: np.ndarray) -> np.ndarray:
         """(S, C) scores with each group's evidence pooled onto its strongest channel: the sum of
@@ -322,7 +343,9 @@ class Detector:
             return None
         now, mid, old = probes[0], probes[self._mid], probes[self._old]
         v, w = mid - 0.5 * (old + now), now - old
-        return np.hypot(v[..., 0], v[..., 1]), np.hypot(w[..., 0], w[..., 1])
+        tb = [(v[:, idx] * dirs).sum(axis=(1, 2)) / np.sqrt(len(idx)) for idx, dirs in self._tpl]
+        tb_arr = np.stack(tb, axis=1) if tb else np.zeros((len(v), 0))
+        return np.hypot(v[..., 0], v[..., 1]), np.hypot(w[..., 0], w[..., 1]), tb_arr
 
     def _time_micro(self, peak: _Peak, now: float) -> Found | None:
         o = self.options
@@ -450,8 +473,8 @@ class Detector:
 
     # ------------------------------------------------------------------ macro layer
     def _score(self, pos: np.ndarray, ref: np.ndarray, blink: bool) -> tuple[np.ndarray, np.ndarray]:
-        excess = np.hypot(*(pos - ref).T) - self.mu[-1]
-        z = excess / self.sd[-1]
+        excess = np.hypot(*(pos - ref).T) - self.mu[-1, : self.n]
+        z = excess / self.sd[-1, : self.n]
         return (np.where(self.eye, 0.0, z) if blink else z), excess
 
     def _open_held(self, t: float, z: np.ndarray, step: np.ndarray) -> None:
@@ -591,3 +614,16 @@ def rigid_fraction(movement: np.ndarray, centres: np.ndarray | None, mask: np.nd
     coef, *_ = np.linalg.lstsq(rows, rhs, rcond=None)
     resid = rhs - rows @ coef
     return max(0.0, 1.0 - float(resid @ resid) / total)
+
+
+_RAYLEIGH_MEAN, _RAYLEIGH_SD = math.sqrt(math.pi / 2), math.sqrt((4 - math.pi) / 2)
+
+
+def as_channel_z(z: np.ndarray) -> np.ndarray:
+    """Signed one-dimensional scores (a template's movement along its directions) on the scale of a
+    channel's, whose bump is the length of a two-dimensional movement: the channel score with the
+    same tail probability for Gaussian noise (z 4.67 one-sided is a channel's 6), so one ``z_on``
+    holds the false alarms of both alike."""
+    tail = np.array([0.5 * math.erfc(k / math.sqrt(2)) for k in np.clip(z, -8.0, 35.0).ravel()])
+    r = np.sqrt(-2.0 * np.log(np.minimum(tail, 1.0 - 1e-12)))
+    return ((r - _RAYLEIGH_MEAN) / _RAYLEIGH_SD).reshape(z.shape)

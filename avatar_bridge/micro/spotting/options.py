@@ -49,7 +49,12 @@ class SpotterOptions:
     together (``groups`` in micro_spotting.toml: the brows) pool their evidence: the sum of a group's
     ``pool`` highest scores over sqrt(pool) may open a candidate on its strongest channel, when each
     of those scores is at least ``pool_min`` (a shared movement adds up, independent noise does not;
-    pool 1 = off). hold: seconds without a stronger bump before a candidate is decided (most of
+    pool 1 = off). templates: the AU templates of micro_spotting.toml (the patches one AU moves
+    together, each in its own direction: AU15+17 pulls both lip corners down and the lower lip and
+    chin up) are scored too: the patches' movements along those directions, summed, on the channels'
+    scale (the same false alarms in Gaussian noise), may open a candidate on the template's strongest
+    patch. A movement that follows the template adds up; noise and a shift of the whole mouth do
+    not. hold: seconds without a stronger bump before a candidate is decided (most of
     the decision delay). warmup: seconds of face before anything is spotted. step_ratio: a bump
     whose ends differ by more than this times its height is the edge of an expression that stays
     (a macro-expression starts). tail_cut: onset and offset come from the half-height crossings
@@ -108,6 +113,7 @@ class SpotterOptions:
     z_pair: float = 3.0
     pool: int = 2
     pool_min: float = 4.5
+    templates: bool = True
     min_peak: float = 0.6
     scales: tuple[float, ...] = (0.1, 0.2, 0.3)
     probe: float = 0.02
