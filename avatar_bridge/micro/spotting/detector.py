@@ -86,9 +86,20 @@ class Detector:
         self.window = 2 * max(o.scales) + 2 * o.probe + o.hold + 0.3  # seconds of history kept
         self.history = History(n)
         self.n = n
+        # AU templates: each a signed sum of its channels' bump vectors along the AU's directions,
+        # scored as one more column after the channels (weights: (C * 2, T); members: (C, T)).
         self._tpl = layout.templates if o.templates else ()
-        self.mu = np.zeros((len(o.scales), n + len(self._tpl)))
-        self.var = np.full((len(o.scales), n + len(self._tpl)), 0.25)  # cautious prior (0.5 px) until learnt
+        t = len(self._tpl)
+        self._tw, self._tmember = np.zeros((n, 2, t)), np.zeros((n, t), dtype=bool)
+        for ti, (idx, dirs) in enumerate(self._tpl):
+            self._tw[idx, :, ti] = dirs / np.sqrt(len(idx))
+            self._tmember[idx, ti] = True
+        self._tw = self._tw.reshape(2 * n, t)
+        # The raw template scores that map (as_channel_z) onto the thresholds a channel meets.
+        opening = min(o.z_on, o.pool_min) if o.pool > 1 else o.z_on
+        self._t_open, self._t_learn = template_z(opening), template_z(o.z_learn)
+        self.mu = np.zeros((len(o.scales), n + t))
+        self.var = np.full((len(o.scales), n + t), 0.25)  # cautious prior (0.5 px) until learnt
         self.sd = np.maximum(np.sqrt(self.var), o.sd_floor)  # kept with var: the scale z is scored in
         # Probe times of the bumps relative to now (now, h and 2h ago per scale), each averaged once
         # per frame; _mid, _old: per scale, the indices of its middle and old probes.
@@ -199,8 +210,6 @@ class Detector:
         rise_all = full - self.mu
         z_all = rise_all / self.sd
         rise, z, zt = rise_all[:, : self.n], z_all[:, : self.n], z_all[:, self.n :]
-        if self._tpl:
-            zt = as_channel_z(zt)
         horizon = t - 2 * self.max_scale - o.probe
         if h.blink[int(np.searchsorted(h.t, horizon)) :].any():
             z[:, self.eye] = 0.0  # eye channels do not count around a blink
@@ -209,10 +218,10 @@ class Detector:
         # Warm, and some score high enough that a candidate could open (pooling needs pool_min on
         # each pooled channel): most frames are quiet and stop here.
         opening = min(o.z_on, o.pool_min) if o.pool > 1 else o.z_on
-        if warm and max(z.max(), zt.max(initial=-np.inf)) >= opening:
+        if warm and (z.max() >= opening or zt.max(initial=-np.inf) >= self._t_open):
             zs = self._pooled(z) if o.pool > 1 else z
             if self._tpl:
-                zs = self._templated(z, zs, zt)
+                zs = self._templated(z, zs, as_channel_z(zt))
             strong = (zs > o.z_on) & (rise > o.min_peak)
             strong[:, self.excluded] = False
             if strong.any():
@@ -269,8 +278,7 @@ class Detector:
         if not (cand_any or step_any):
             skip = (blink & self.eye) | (z > o.z_learn)
             if self._tpl:
-                tskip = [skip[:, idx].any(axis=1) for idx, _ in self._tpl]
-                skip = np.hstack([skip, np.stack(tskip, axis=1) | (zt > o.z_learn)])
+                skip = np.hstack([skip, (skip @ self._tmember) | (zt > self._t_learn)])
             self._learn(full, dt, skip)
         return out
 
@@ -343,9 +351,8 @@ class Detector:
             return None
         now, mid, old = probes[0], probes[self._mid], probes[self._old]
         v, w = mid - 0.5 * (old + now), now - old
-        tb = [(v[:, idx] * dirs).sum(axis=(1, 2)) / np.sqrt(len(idx)) for idx, dirs in self._tpl]
-        tb_arr = np.stack(tb, axis=1) if tb else np.zeros((len(v), 0))
-        return np.hypot(v[..., 0], v[..., 1]), np.hypot(w[..., 0], w[..., 1]), tb_arr
+        tb = v.reshape(len(v), -1) @ self._tw  # (S, T) the templates' signed movements
+        return np.hypot(v[..., 0], v[..., 1]), np.hypot(w[..., 0], w[..., 1]), tb
 
     def _time_micro(self, peak: _Peak, now: float) -> Found | None:
         o = self.options
@@ -627,3 +634,12 @@ def as_channel_z(z: np.ndarray) -> np.ndarray:
     tail = np.array([0.5 * math.erfc(k / math.sqrt(2)) for k in np.clip(z, -8.0, 35.0).ravel()])
     r = np.sqrt(-2.0 * np.log(np.minimum(tail, 1.0 - 1e-12)))
     return ((r - _RAYLEIGH_MEAN) / _RAYLEIGH_SD).reshape(z.shape)
+
+
+def template_z(channel_z: float) -> float:
+    """The template score that :func:`as_channel_z` maps onto ``channel_z`` (its inverse)."""
+    lo, hi = -8.0, 35.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if float(as_channel_z(np.array([mid]))[0]) < channel_z else (lo, mid)
+    return 0.5 * (lo + hi)
