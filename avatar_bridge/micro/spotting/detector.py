@@ -85,7 +85,7 @@ class Detector:
         self.max_scale = max(o.scales)
         self.window = 2 * max(o.scales) + 2 * o.probe + o.hold + 0.3  # seconds of history kept
         self.history = History(n)
-        self.n = n
+        self.n_channels = n
         # AU templates: each a signed sum of its channels' bump vectors along the AU's directions,
         # scored as one more column after the channels (weights: (C * 2, T); members: (C, T)).
         self._tpl = layout.templates if o.templates else ()
@@ -95,9 +95,10 @@ class Detector:
             self._tw[idx, :, ti] = dirs / np.sqrt(len(idx))
             self._tmember[idx, ti] = True
         self._tw = self._tw.reshape(2 * n, t)
-        # The raw template scores that map (as_channel_z) onto the thresholds a channel meets.
-        opening = min(o.z_on, o.pool_min) if o.pool > 1 else o.z_on
-        self._t_open, self._t_learn = template_z(opening), template_z(o.z_learn)
+        # Some score this high is needed for a candidate to open (pooling needs pool_min on each
+        # pooled channel); for templates, the raw scores that map onto the channels' thresholds.
+        self._opening = min(o.z_on, o.pool_min) if o.pool > 1 else o.z_on
+        self._t_open, self._t_learn = template_z(self._opening), template_z(o.z_learn)
         self.mu = np.zeros((len(o.scales), n + t))
         self.var = np.full((len(o.scales), n + t), 0.25)  # cautious prior (0.5 px) until learnt
         self.sd = np.maximum(np.sqrt(self.var), o.sd_floor)  # kept with var: the scale z is scored in
@@ -209,16 +210,16 @@ class Detector:
         full = np.hstack([bump, tb]) if self._tpl else bump
         rise_all = full - self.mu
         z_all = rise_all / self.sd
-        rise, z, zt = rise_all[:, : self.n], z_all[:, : self.n], z_all[:, self.n :]
+        n = self.n_channels  # the channels' columns, then the templates'
+        rise, z, zt = rise_all[:, :n], z_all[:, :n], z_all[:, n:]
         horizon = t - 2 * self.max_scale - o.probe
         if h.blink[int(np.searchsorted(h.t, horizon)) :].any():
             z[:, self.eye] = 0.0  # eye channels do not count around a blink
         self.quiet = not ((z > o.z_pair) & self.expressive).any()
         cand_any = step_any = False
-        # Warm, and some score high enough that a candidate could open (pooling needs pool_min on
-        # each pooled channel): most frames are quiet and stop here.
-        opening = min(o.z_on, o.pool_min) if o.pool > 1 else o.z_on
-        if warm and (z.max() >= opening or zt.max(initial=-np.inf) >= self._t_open):
+        # Warm, and some score high enough that a candidate could open: most frames are quiet and
+        # stop here.
+        if warm and (z.max() >= self._opening or zt.max(initial=-np.inf) >= self._t_open):
             zs = self._pooled(z) if o.pool > 1 else z
             if self._tpl:
                 zs = self._templated(z, zs, as_channel_z(zt))
@@ -304,6 +305,8 @@ class Detector:
         return None
 
     def _templated(self, z: np.ndarray, zs: np.ndarray, zt: np.ndarray) -> np.ndarray:
+        """``zs`` with each template's score (``zt``, on the channels' scale) given to its strongest
+        channel per scale when higher: a candidate opens there, and that channel times it."""
         out = zs.copy() if zs is z else zs
         rows = np.arange(len(z))
         for ti, (idx, _) in enumerate(self._tpl):
@@ -480,8 +483,8 @@ class Detector:
 
     # ------------------------------------------------------------------ macro layer
     def _score(self, pos: np.ndarray, ref: np.ndarray, blink: bool) -> tuple[np.ndarray, np.ndarray]:
-        excess = np.hypot(*(pos - ref).T) - self.mu[-1, : self.n]
-        z = excess / self.sd[-1, : self.n]
+        excess = np.hypot(*(pos - ref).T) - self.mu[-1, : self.n_channels]
+        z = excess / self.sd[-1, : self.n_channels]
         return (np.where(self.eye, 0.0, z) if blink else z), excess
 
     def _open_held(self, t: float, z: np.ndarray, step: np.ndarray) -> None:
