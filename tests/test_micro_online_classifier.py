@@ -30,9 +30,9 @@ from avatar_bridge.sinks.native import encode_frame
 #: in test_classify_models' lab_clipset), so its MediaPipe tracking is cached.
 PLAN = ("single_face.mp4", 2, 4.0, 1)
 TP = SpotterOptions(classifier="tp-ha3dnet")
-#: Online and offline crops differ only in rounding (the flow warps the colour face then greys it;
-#: the training clips grey the frame then warp it): the largest probability difference measured
-#: on this recording was 0.007.
+#: Online crops are made as the training clips are (grey frame, then warp). Before, they were the
+#: flow's face (colour warp, then grey), which differed in rounding: the largest probability
+#: difference measured on this recording was then 0.007.
 TOLERANCE = 0.02
 
 

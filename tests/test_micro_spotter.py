@@ -11,8 +11,13 @@ import pytest
 from avatar_bridge.errors import ConfigError, InputError
 from avatar_bridge.micro import MicroSpotter, SpotterOptions
 from avatar_bridge.micro.evaluation import interval_iou
+from avatar_bridge.micro.spotting.flowtracks import FlowTrackOptions
 from avatar_bridge.micro.synth.generate import natural_blinks
 from avatar_bridge.records import EventKind, FaceObservation, HeadPose, TrackingResult
+
+#: The plain warp of the face (no averaging of a large face first), on which some of the cases below
+#: were found: the mechanism they test changed the outcome there, and still does.
+PLAIN = FlowTrackOptions(antialias=False)
 
 
 def run(results, options=None):
@@ -429,7 +434,9 @@ def mouth_then_brows(samples, wolfgang_recording):
 
 def test_mouth_activity_does_not_veto_a_brow_micro_expression(mouth_then_brows):
     """With the face's halves watched apart (zones), the brow event after the mouth movement is a
-    micro-expression of the brows alone; watched as one, the mouth's activity vetoes it."""
+    micro-expression of the brows alone; watched as one, the mouth's activity vetoes it. (With the
+    averaged face, the default, the 10 px mouth movement itself also gives a 0.28 s micro-expression
+    of the mouth, 1.60-1.88 s, where the plain warp gave a macro one: docs/micro_expressions.md.)"""
     items, video = mouth_then_brows
     brow = items[1]
     found = {}
@@ -439,7 +446,7 @@ def test_mouth_activity_does_not_veto_a_brow_micro_expression(mouth_then_brows):
         found[zones] = [e for e in events if e.kind == EventKind.MICRO]
         if not zones:
             assert spotter.stats.get("rejected_busy", 0) >= 1
-    (e,) = found[True]
+    (e,) = [m for m in found[True] if m.onset > items[0].offset]
     assert interval_iou((e.onset, e.offset), (brow.onset, brow.offset)) >= 0.5
     assert e.regions == ("left_eye", "right_eye") and "AU04" in e.aus
     assert not any(interval_iou((m.onset, m.offset), (brow.onset, brow.offset)) >= 0.5 for m in found[False])
@@ -519,28 +526,33 @@ def test_head_jitters_are_neither_micro_nor_macro_expressions():
 def test_a_micro_expression_seen_again_at_a_larger_scale_is_not_also_a_macro_expression():
     """A 2 px AU12 (0.30 s) on a face held still and filmed: reported once, as a micro-expression.
     Before, its 0.3 s scale saw it again after the decision as a 0.79 s bump, reported as a second,
-    macro event over the same movement."""
+    macro event over the same movement (on the plain warp; the averaged face does not see it again)."""
     from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
     from avatar_bridge.micro.synth.still import lab_recording
 
     options, cam = lab_recording(2.0, 100, 5)
     prepared, results, truth = tracked_still("single_face.mp4", 5, 8.0, options, cam)
     frames = still_frames_of("single_face.mp4", 5, 8.0, prepared, cam)
-    spotter = MicroSpotter(SpotterOptions())
-    events = [
-        e for f, r in zip(frames, results, strict=True) for e in spotter.update(r, (), f)
-    ] + spotter.flush()
+    frames = list(frames)
     smile = next(g for g in truth["events"] if g["pattern"] == "AU12_L")
-    over = [e for e in events if interval_iou((e.onset, e.offset), (smile["onset"], smile["offset"])) > 0.3]
-    assert [e.kind for e in over] == [EventKind.MICRO]
-    assert spotter.stats["duplicate"] >= 1
+    for options in (SpotterOptions(), SpotterOptions(flow=PLAIN)):
+        spotter = MicroSpotter(options)
+        events = [
+            e for f, r in zip(frames, results, strict=True) for e in spotter.update(r, (), f)
+        ] + spotter.flush()
+        over = [
+            e for e in events if interval_iou((e.onset, e.offset), (smile["onset"], smile["offset"])) > 0.3
+        ]
+        assert [e.kind for e in over] == [EventKind.MICRO]
+    assert spotter.stats["duplicate"] >= 1  # the plain warp's: the rule that keeps it to one
 
 
 def test_a_quick_rise_with_a_slow_return_is_timed_to_its_end():
     """A 2 px AU1+2 that rises in 41 ms and returns over 368 ms, on a face held still and filmed: it
     scores highest at the 0.1 s scale, whose line between probes ends inside the slow return and
     cut it short (6.87-7.09 s against the truth's 6.90-7.31: IoU 0.43, a miss and a false event).
-    Timed against the level before it, it matches."""
+    Timed against the level before it, it matches. (On the plain warp; with the averaged face, the
+    default, it matches either way.)"""
     from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
     from avatar_bridge.micro.synth.still import lab_recording
 
@@ -550,19 +562,22 @@ def test_a_quick_rise_with_a_slow_return_is_timed_to_its_end():
     brows = next(g for g in truth["events"] if g["pattern"] == "AU1+2" and 6.8 < g["onset"] < 7.0)
     true = (brows["onset"], brows["offset"])
     assert brows["apex"] - brows["onset"] < 0.06 and brows["offset"] - brows["apex"] > 0.3
-    best = {}
-    for tail_cut in (SpotterOptions().tail_cut, 1.0):
-        spotter = MicroSpotter(SpotterOptions(tail_cut=tail_cut))
+    cut, best = SpotterOptions().tail_cut, {}
+    for tail_cut, flow in ((cut, PLAIN), (1.0, PLAIN), (cut, FlowTrackOptions())):
+        spotter = MicroSpotter(SpotterOptions(tail_cut=tail_cut, flow=flow))
         events = [e for f, r in zip(frames, results, strict=True) for e in spotter.update(r, (), f)]
         micro = [e for e in events + spotter.flush() if e.kind is EventKind.MICRO]
-        best[tail_cut] = max(interval_iou((e.onset, e.offset), true) for e in micro)
-    assert best[SpotterOptions().tail_cut] >= 0.5 > best[1.0] > 0.3
+        best[tail_cut, flow.antialias] = max(interval_iou((e.onset, e.offset), true) for e in micro)
+    assert best[cut, False] >= 0.5 > best[1.0, False] > 0.3
+    assert best[cut, True] >= 0.5
 
 
 def test_a_faint_au15_17_is_found_by_its_template():
     """A 2 px AU15+17 (lip corners down, chin up) on a face held still and filmed: no patch of it
     moves far enough to score alone, so without the AU template nothing is found there; the
-    template adds the four patches' movements along the directions AU15+17 moves them."""
+    template adds the four patches' movements along the directions AU15+17 moves them. (On the
+    plain warp. The averaged face, the default, reads this recording's lips and the brows after
+    them as one 1.2 s macro event, 4.87-6.07 s: a miss, docs/micro_expressions.md.)"""
     from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
     from avatar_bridge.micro.synth.still import lab_recording
 
@@ -573,7 +588,7 @@ def test_a_faint_au15_17_is_found_by_its_template():
     true = (lips["onset"], lips["offset"])
     best = {}
     for templates in (True, False):
-        spotter = MicroSpotter(SpotterOptions(templates=templates))
+        spotter = MicroSpotter(SpotterOptions(templates=templates, flow=PLAIN))
         events = [e for f, r in zip(frames, results, strict=True) for e in spotter.update(r, (), f)]
         micro = [e for e in events + spotter.flush() if e.kind is EventKind.MICRO]
         best[templates] = max((interval_iou((e.onset, e.offset), true) for e in micro), default=0.0)

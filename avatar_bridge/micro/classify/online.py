@@ -1,9 +1,10 @@
 """TP-HA3DNet as an online labeller of the events the spotter decides (live and ``export``).
 
-The spotter aligns every face every frame (its optical flow, ``FlowTracks.aligned``: the 128 x 128
-grey face before the blur). :class:`FaceFrames` keeps the last second or so of those aligned faces
-per face; when a micro-expression is decided, :class:`OnlineTPHA3DNet` cuts its frames exactly as
-the training clips were cut (:func:`clips.event_window` on the frames of [onset - pad, offset +
+The spotter aligns every face every frame as the training clips were aligned
+(:func:`micro.flow.aligned_face` of the grey frame: the 128 x 128 grey face). :class:`FaceFrames`
+keeps the last second or so of those aligned faces per face; when a micro-expression is decided,
+:class:`OnlineTPHA3DNet` cuts its frames exactly as the training clips were cut
+(:func:`clips.event_window` on the frames of [onset - pad, offset +
 pad], the three 64 x 64 regions of :data:`micro.flow.CROPS` in :data:`tp_ha3dnet.REGIONS` order),
 makes the model input with :func:`tp_ha3dnet.clip_tensor` and predicts, batch 1. The model is
 loaded once (``models/tp_ha3dnet.pt`` by default, found like every model:
@@ -11,7 +12,7 @@ loaded once (``models/tp_ha3dnet.pt`` by default, found like every model:
 
 >>> labeller = OnlineTPHA3DNet()  # doctest: +SKIP
 >>> ring = FaceFrames(seconds=1.2)  # doctest: +SKIP
->>> ring.push(t, spotter_flow.aligned)  # every frame  # doctest: +SKIP
+>>> ring.push(t, aligned_face(grey(frame.image), face))  # every frame  # doctest: +SKIP
 >>> labeller.label(event, ring)  # the event with label, emotion and label_scores, or None  # doctest: +SKIP
 """
 

@@ -1,7 +1,9 @@
 """Sub-pixel motion tracks of small face patches from optical flow on the aligned face (OpenCV + NumPy).
 
 MediaPipe landmarks follow only 40-75 % of a 1-2 px movement; image motion does better. Each frame
-the face is aligned to a small square (:func:`micro.flow.alignment_matrix`, eye centres fixed) and
+the face is aligned to a small square (:func:`micro.flow.alignment_matrix`, eye centres fixed; a
+face at least twice its size is first greyed and averaged down, so that each aligned pixel averages
+the camera's pixels instead of sampling 4 of them: less sensor noise and aliasing) and
 a Lucas-Kanade flow is solved per patch (brows, mouth, chin; the patches are data in
 ``blendshapes/micro_spotting.toml``) between a reference image and the current one. The reference
 is refreshed every ``refresh`` seconds and the flows are chained, so each patch gets a continuous
@@ -47,12 +49,20 @@ class FlowTrackOptions:
     the caller holds the reference (an event is open) it is kept up to ``max_age`` seconds.
     blur: Gaussian sigma (aligned px) applied before the flow. min_texture: least structure-tensor
     determinant (per pixel^2, grey levels^4) for a patch's flow to count; flatter patches report 0.
+    antialias: when the face is at least twice the aligned face's size, grey its box and halve it
+    by pixel averages before the warp, while it stays at least that size: each aligned pixel then
+    averages many of the camera's pixels instead of a bilinear sample of 4 (on a 640 px face, 16),
+    with less of their noise and aliasing; off, or on a smaller face, the colour face is warped
+    directly. averaged_blur: the blur for an averaged face, which needs less (chosen on the
+    development recordings, at 640 px face width; ``blur`` was chosen there before the averaging).
     """
 
     refresh: float = 0.5
     max_age: float = 1.5
     blur: float = 1.0
     min_texture: float = 1e-3
+    antialias: bool = True
+    averaged_blur: float = 0.5
 
 
 class FlowTracks:
@@ -80,13 +90,13 @@ class FlowTracks:
         self.scale = 640.0 / ALIGNED_FACE_WIDTH  # aligned px -> px at 640 px face width
         #: Mean grey level (0-255) of the last aligned face: the face's brightness, for free.
         self.brightness = float("nan")
-        #: The last aligned grey face (128 x 128 uint8, before the blur; a new array every frame),
-        #: for classifiers that look at the event's frames (:data:`micro.flow.CROPS` cut it).
-        self.aligned: np.ndarray | None = None
         # The blur as one separable filter from uint8 to float32: the kernel GaussianBlur picks for
-        # a float image, and the same result as converting and then blurring, without the copy.
-        b = self.options.blur
-        self._kernel = cv2.getGaussianKernel(round(b * 8 + 1) | 1, b).astype(np.float32) if b > 0 else None
+        # a float image, and the same result as converting and then blurring, without the copy; one
+        # for a face warped directly, one for an averaged face.
+        self._kernels = tuple(
+            cv2.getGaussianKernel(round(b * 8 + 1) | 1, b).astype(np.float32) if b > 0 else None
+            for b in (self.options.blur, self.options.averaged_blur)
+        )
 
     def reset(self) -> None:
         self._ref, self._grad, self._inv, self._ok = None, None, None, None
@@ -96,12 +106,16 @@ class FlowTracks:
 
     def image(self, frame: Frame | np.ndarray, face: FaceObservation) -> np.ndarray:
         """The aligned grey face, blurred, float32 (what the patch flows read); sets :attr:`brightness`."""
-        g = self.align(frame, face)
-        k = self._kernel
+        g, averaged = self._align(frame, face)
+        k = self._kernels[averaged]
         return cv2.sepFilter2D(g, cv2.CV_32F, k, k) if k is not None else g.astype(np.float32)
 
     def align(self, frame: Frame | np.ndarray, face: FaceObservation) -> np.ndarray:
-        """The aligned grey face (128 x 128 uint8, also :attr:`aligned`); sets :attr:`brightness`."""
+        """The aligned grey face (128 x 128 uint8, a new array); sets :attr:`brightness`."""
+        return self._align(frame, face)[0]
+
+    def _align(self, frame: Frame | np.ndarray, face: FaceObservation) -> tuple[np.ndarray, bool]:
+        """(the aligned grey face, whether it was averaged: ``antialias``); sets :attr:`brightness`."""
         img = frame.image if isinstance(frame, Frame) else frame
         n = ALIGNED_SIZE
         m = alignment_matrix(face, n)
@@ -119,14 +133,41 @@ class FlowTracks:
         y0 = min(max(math.floor(ys[0]) - 2, 0), h - 1)
         x1 = max(min(math.ceil(xs[1]) + 3, w), x0 + 1)
         y1 = max(min(math.ceil(ys[1]) + 3, h), y0 + 1)
-        if self._buffer is None or self._buffer.shape != img.shape or self._buffer.dtype != img.dtype:
-            self._buffer = np.empty_like(img)
-        self._buffer[y0:y1, x0:x1] = img[y0:y1, x0:x1]
-        g = grey(cv2.warpAffine(self._buffer, m, (n, n), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
+        levels = int(math.log2(math.hypot(a, c))) if self.options.antialias else 0  # camera px per aligned px
+        g = self._averaged(img, m, (x0, y0, x1, y1), levels) if levels > 0 else None
+        averaged = g is not None
+        if g is None:
+            if self._buffer is None or self._buffer.shape != img.shape or self._buffer.dtype != img.dtype:
+                self._buffer = np.empty_like(img)
+            self._buffer[y0:y1, x0:x1] = img[y0:y1, x0:x1]
+            g = grey(cv2.warpAffine(self._buffer, m, (n, n), flags=cv2.INTER_LINEAR,
+                                    borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
         self.brightness = float(cv2.mean(g)[0])
-        self.aligned = g
-        return g
+        return g, averaged
+
+    @staticmethod
+    def _averaged(img: np.ndarray, m: np.ndarray, box: tuple[int, int, int, int],
+                  levels: int) -> np.ndarray | None:  # fmt: skip
+        """The aligned grey face warped from the face's box greyed and halved ``levels`` times by
+        2 x 2 pixel averages (OpenCV's fast path; the box grows to a multiple of 2**levels); None
+        when the frame holds too little of the box to average (a face almost wholly outside it)."""
+        q = 1 << levels
+        x0, y0, x1, y1 = box
+        h, w = img.shape[:2]
+        x1 = min(x0 + q * -(-(x1 - x0) // q), w - (w - x0) % q)
+        y1 = min(y0 + q * -(-(y1 - y0) // q), h - (h - y0) % q)
+        if x1 - x0 < q or y1 - y0 < q:
+            return None
+        small = grey(img[y0:y1, x0:x1])
+        for _ in range(levels):
+            half = (small.shape[1] // 2, small.shape[0] // 2)
+            small = cv2.resize(small, half, interpolation=cv2.INTER_AREA)
+        # Pixel (j, i) of ``small`` averages the camera's pixels whose centre is (x0, y0) + q (j, i)
+        # + (q - 1) / 2: the alignment, composed with that map.
+        centre = np.array([x0 + (q - 1) / 2.0, y0 + (q - 1) / 2.0])
+        ms = np.hstack([m[:, :2] * q, (m[:, :2] @ centre + m[:, 2])[:, None]])
+        n = ALIGNED_SIZE
+        return cv2.warpAffine(small, ms, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def _set_reference(self, img: np.ndarray, t: float) -> None:
         ix = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3) / 8.0

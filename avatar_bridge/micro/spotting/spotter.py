@@ -221,10 +221,10 @@ class MicroSpotter:
         o = self.options
         pos = self._positions(st, face, frame, t)
         if st.frames is not None and frame is not None:
-            # The flow has just aligned the face; landmarks only: align it here as the training clips
-            # are (grey frame, then warp: 0.23 ms CPU a frame at 800 x 800; the colour warp cost 0.5).
-            aligned = st.flow.aligned if st.flow is not None else aligned_face(grey(frame.image), face)
-            st.frames.push(t, aligned)
+            # The classifier's crops are made as its training clips were (grey frame, then warp: 0.23 ms
+            # CPU a frame at 800 x 800), not taken from the flow's face, which averages a large face
+            # before the warp (``FlowTrackOptions.antialias``).
+            st.frames.push(t, aligned_face(grey(frame.image), face))
         dt = 0.0 if st.last_t is None else t - st.last_t
         rot = face.pose.rotation.astype(np.float64)
         speed = 0.0
