@@ -258,9 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=OUT,
                     help=f"JSON to write; a bare file name goes to benchmarks/results/ (default {OUT.name})")
     args = ap.parse_args(argv)
-    if args.cost:
-        return cost_only()
     base = with_settings(SpotterOptions(), args.set)
+    if args.cost:
+        out = OUT.with_name("bench_spotting_cost.json") if args.out == OUT else _resolve(args.out)
+        return cost_only(base, args.set, out)
     grid = [base] + [replace(base, z_on=z) for z in Z_GRID if z != base.z_on]
     zs = [o.z_on for o in grid]
     runs = []
@@ -421,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         "held_still_untouched": pooled(lab_untouched, "calm"),
     }
     _print(report)
-    out = args.out if args.out.is_absolute() or args.out.parent != Path(".") else OUT.parent / args.out
+    out = _resolve(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(json.dumps(report, indent=1))
@@ -430,13 +431,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cost_only(reps: int = 3) -> int:
+def _resolve(out: Path) -> Path:
+    """``--out``: a bare file name goes to benchmarks/results/."""
+    return out if out.is_absolute() or out.parent != Path(".") else OUT.parent / out
+
+
+def cost_only(base: SpotterOptions, settings: list[str], out: Path, reps: int = 3) -> int:
     """CPU time per frame of the spotter (flow, landmarks only) and of MediaPipe, on the same frames
     held in memory (not rendered inside the timed loop): the held-still recordings of frames 2 and
     240 at 2 px, seed 1, and 60 frames of the WolfgangLanger close-up. Best of ``reps`` runs of the
-    process's CPU time (MediaPipe's own threads included), cases alternated. Writes
-    benchmarks/results/bench_spotting_cost.json. OpenCV on one thread, as ``export`` runs it
-    (``ExportOptions.opencv_threads``); OpenCV's default is also measured for the spotter."""
+    process's CPU time (MediaPipe's own threads included), cases alternated. Writes ``out``
+    (benchmarks/results/bench_spotting_cost.json by default). OpenCV on one thread, as ``export``
+    runs it (``ExportOptions.opencv_threads``); OpenCV's default is also measured for the spotter.
+    ``base``: the spotter's options (``--set``, also in the export), ``settings`` as given."""
     import cv2
 
     from avatar_bridge.tracking import FaceTracker, TrackerOptions
@@ -459,7 +466,7 @@ def cost_only(reps: int = 3) -> int:
             for case in best:
                 default = cv2.getNumThreads()
                 cv2.setNumThreads(default if case.endswith("default_threads") else 1)
-                sp = MicroSpotter(SpotterOptions(use_flow=case.startswith("spotter_flow")))
+                sp = MicroSpotter(replace(base, use_flow=case.startswith("spotter_flow")))
                 with FaceTracker(TrackerOptions()) as tracker:  # VIDEO mode: a fresh clock each run
                     t0 = time.process_time()
                     for f, r in zip(frames, res, strict=False):
@@ -471,18 +478,17 @@ def cost_only(reps: int = 3) -> int:
         print(f"{name:45s} {shape[1]}x{shape[0]}  spotter with flow {best['spotter_flow']:.3f} ms, "
               f"landmarks only {best['spotter_landmarks']:.3f} ms, MediaPipe {best['mediapipe']:.2f} ms; "
               f"spotter with OpenCV's default threads {best['spotter_flow_opencv_default_threads']:.3f} ms")
-    export = in_export()
+    export = in_export(base)
     print(f"inside an export of {export['source']} ({export['frames']} frames): spotter "
           f"{export['spotter_ms']:.3f} ms of its thread's CPU per frame, the same spotter alone on the "
           f"same frames {export['alone_ms']:.3f} ms (ratio {export['spotter_ms'] / export['alone_ms']:.2f})")
-    out = OUT.with_name("bench_spotting_cost.json")
-    out.write_text(json.dumps({"what": cost_only.__doc__, "reps": reps, "rows": rows, "in_export": export},
-                              indent=1))  # fmt: skip
+    report = {"what": cost_only.__doc__, "options_set": settings, "reps": reps, "rows": rows}
+    out.write_text(json.dumps({**report, "in_export": export}, indent=1))
     print(f"wrote {out}")
     return 0
 
 
-def in_export(source: str = "WolfgangLanger_Pexels.mp4") -> dict:
+def in_export(base: SpotterOptions, source: str = "WolfgangLanger_Pexels.mp4") -> dict:
     """The spotter's thread CPU per frame inside a real ``export`` (its 640 x 360 sample, where
     MediaPipe tracks the next frame on the other core and the spotter's thread runs at
     ``ExportOptions.nice``), and the same spotter on the same frames and tracking alone, same run
@@ -506,18 +512,19 @@ def in_export(source: str = "WolfgangLanger_Pexels.mp4") -> dict:
 
     real = pipeline_export.MicroSpotter
     pipeline_export.MicroSpotter = Timed  # type: ignore[misc]
+    options = pipeline_export.ExportOptions(micro=base)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(2):
                 spent.clear()
-                pipeline_export.export_video(sample_media.sample(source), tmp)
+                pipeline_export.export_video(sample_media.sample(source), tmp, options)
     finally:
         pipeline_export.MicroSpotter = real  # type: ignore[misc]
     in_export_ms = 1e3 * float(np.mean(spent))
     frames, _ = sample_frames(source)
     results = load_recording(sample_media.sample_recording(source))
     spent.clear()
-    sp = Timed(SpotterOptions())
+    sp = Timed(base)
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     for f, r in zip(frames, results, strict=True):
