@@ -119,10 +119,7 @@ class FlowTracks:
         img = frame.image if isinstance(frame, Frame) else frame
         n = ALIGNED_SIZE
         m = alignment_matrix(face, n)
-        # The warp samples scattered rows of the frame; on a large face their cache misses cost
-        # more than copying the pixels it reads (the aligned square's bounding box, +-2 px) into a
-        # buffer of the frame's size, in one sequential pass, at the same place: the warp then reads
-        # the same values at the same coordinates, so the result is the same.
+        # The aligned square's bounding box in the frame (+-2 px): what either path reads.
         (a, b, tx), (c, d, ty) = cv2.invertAffineTransform(m).tolist()
         e = ALIGNED_SIZE - 1.0  # the square's corners: x and y each 0 or e
         xs = (tx + min(0.0, a * e) + min(0.0, b * e), tx + max(0.0, a * e) + max(0.0, b * e))
@@ -137,6 +134,9 @@ class FlowTracks:
         g = self._averaged(img, m, (x0, y0, x1, y1), levels) if levels > 0 else None
         averaged = g is not None
         if g is None:
+            # The warp samples scattered rows of the frame; on a large face their cache misses cost
+            # more than copying the box into a buffer of the frame's size, in one sequential pass, at
+            # the same place: the warp then reads the same values at the same coordinates.
             if self._buffer is None or self._buffer.shape != img.shape or self._buffer.dtype != img.dtype:
                 self._buffer = np.empty_like(img)
             self._buffer[y0:y1, x0:x1] = img[y0:y1, x0:x1]
