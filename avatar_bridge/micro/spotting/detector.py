@@ -377,6 +377,13 @@ class Detector:
         near = np.abs(ts - c) <= h / 2
         i_apex = int(np.flatnonzero(near)[np.argmax(sig[near])]) if near.any() else int(np.argmax(sig))
         apex, top = float(ts[i_apex]), float(sig[i_apex])
+        if o.crest > 0:
+            # The near probe already stands raised over the level one scale before it: the line spans
+            # only the top of a longer movement (a word, an expression), brief at this scale alone.
+            before = hist.at(c - 2 * h, o.probe)
+            if before is not None and float((a[j] - before[j]) @ v) > o.crest * top:
+                self._count("rejected_crest")
+                return None
         timed, height = sig, top
         if float((b[j] - a[j]) @ v) > o.tail_cut * top:
             # The scale's far probe still stands raised: its line ends inside the movement and cuts

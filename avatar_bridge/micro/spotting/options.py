@@ -61,7 +61,11 @@ class SpotterOptions:
     of the movement above the straight line between the scale's two outer probes; when the later
     probe still stands more than this fraction of the height above the earlier one (a quick rise
     and a slow return longer than the scale: the line cuts the fall short), they come from the
-    movement above the level before it instead (1 = off).
+    movement above the level before it instead (1 = off). crest: a candidate whose earlier probe
+    already stands more than this times its height above the level one scale before it (along the
+    bump's direction) is the top of a longer movement (a word, an expression coming and going),
+    brief only at that scale: rejected (``rejected_crest``); the longer movement is a held
+    expression or a bump at a larger scale (0 = off).
 
     Classification of what was found. max_micro: longer is a macro-expression; max_event: a held
     expression still open after this is reported and dropped; min_duration: shortest event kept.
@@ -123,6 +127,7 @@ class SpotterOptions:
     warmup: float = 0.5
     step_ratio: float = 0.6
     tail_cut: float = 0.25
+    crest: float = 1.0
     max_micro: float = 0.5
     max_peak: float = 5.0
     max_event: float = 4.0
@@ -163,6 +168,8 @@ class SpotterOptions:
             raise InputError("stabilise fits the patch tracks; it needs flow_features 'patches'")
         if self.pool < 1:
             raise InputError(f"pool must be at least 1 (1 = off), got {self.pool}")
+        if self.crest < 0:
+            raise InputError(f"crest must be 0 or more (a ratio; 0 = off), got {self.crest}")
         if self.tail_cut < 0:
             raise InputError(f"tail_cut must be 0 or more (a fraction; 1 = off), got {self.tail_cut}")
         if not self.scales or min(self.scales) <= 0:
