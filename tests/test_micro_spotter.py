@@ -594,8 +594,9 @@ def test_a_faint_au15_17_is_found_by_its_template():
     """A 2 px AU15+17 (lip corners down, chin up) on a face held still and filmed: no patch of it
     moves far enough to score alone, so without the AU template nothing is found there; the
     template adds the four patches' movements along the directions AU15+17 moves them. (On the
-    plain warp. The averaged face, the default, reads this recording's lips and the brows after
-    them as one 1.2 s macro event, 4.87-6.07 s: a miss, docs/micro_expressions.md.)"""
+    plain warp. On the averaged face, the default, the lips open a held expression that patches
+    drifting with the camera's sway keep open: one 1.2 s macro event, 4.87-6.07 s, a miss;
+    docs/micro_expressions.md.)"""
     from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
     from avatar_bridge.micro.synth.still import lab_recording
 

@@ -377,13 +377,10 @@ class Detector:
         near = np.abs(ts - c) <= h / 2
         i_apex = int(np.flatnonzero(near)[np.argmax(sig[near])]) if near.any() else int(np.argmax(sig))
         apex, top = float(ts[i_apex]), float(sig[i_apex])
-        if o.crest > 0:
-            # The near probe already stands raised over the level one scale before it: the line spans
-            # only the top of a longer movement (a word, an expression), brief at this scale alone.
-            before = hist.at(c - 2 * h, o.probe)
-            if before is not None and float((a[j] - before[j]) @ v) > o.crest * top:
-                self._count("rejected_crest")
-                return None
+        # The earlier probe already stands raised over the level one scale before it: the line spans
+        # only the top of a longer movement (a word, an expression), brief at this scale alone.
+        before = hist.at(c - 2 * h, o.probe) if o.crest > 0 else None
+        crest = before is not None and float((a[j] - before[j]) @ v) > o.crest * top
         timed, height = sig, top
         if float((b[j] - a[j]) @ v) > o.tail_cut * top:
             # The scale's far probe still stands raised: its line ends inside the movement and cuts
@@ -430,7 +427,12 @@ class Detector:
             # AUs are read from the whole movement (the fit takes a little of what patches share).
             movement = movement + rigid_motion(self.layout.centres, self.rigid, movement[self.rigid])
         macro = offset - onset > o.max_micro or top > o.max_peak
-        if self._head_motion(movement, onset, offset) or (not macro and self._busy(onset, zone)):
+        if self._head_motion(movement, onset, offset):
+            return None
+        if not macro and crest:
+            self._count("rejected_crest")  # no micro-expression; the held expression reports the movement
+            return None
+        if not macro and self._busy(onset, zone):
             return None
         return Found(macro, onset, apex, offset, now, involved, movement, top, peak.z, zone=zone)
 
