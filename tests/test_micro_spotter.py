@@ -470,6 +470,7 @@ def test_the_crest_of_a_word_is_not_a_micro_expression(mouth_then_brows):
     assert over[SpotterOptions().crest][EventKind.MACRO][0].regions == ("mouth",)
     assert [e.regions for e in over[0.0][EventKind.MICRO]] == [("mouth",)]
 
+
 def test_history_probe_means():
     """The detector's probes (every window at once) against a plain per-window mean: windows of
     several samples, of none (the nearest sample), too far from any (None), after the storage grew

@@ -377,10 +377,6 @@ class Detector:
         near = np.abs(ts - c) <= h / 2
         i_apex = int(np.flatnonzero(near)[np.argmax(sig[near])]) if near.any() else int(np.argmax(sig))
         apex, top = float(ts[i_apex]), float(sig[i_apex])
-        # The earlier probe already stands raised over the level one scale before it: the line spans
-        # only the top of a longer movement (a word, an expression), brief at this scale alone.
-        before = hist.at(c - 2 * h, o.probe) if o.crest > 0 else None
-        crest = before is not None and float((a[j] - before[j]) @ v) > o.crest * top
         timed, height = sig, top
         if float((b[j] - a[j]) @ v) > o.tail_cut * top:
             # The scale's far probe still stands raised: its line ends inside the movement and cuts
@@ -429,9 +425,14 @@ class Detector:
         macro = offset - onset > o.max_micro or top > o.max_peak
         if self._head_motion(movement, onset, offset):
             return None
-        if not macro and crest:
-            self._count("rejected_crest")  # no micro-expression; the held expression reports the movement
-            return None
+        if not macro and o.crest > 0:
+            # The earlier probe already stands raised over the level one scale before it: the line
+            # spans only the top of a longer movement (a word, an expression), brief at this scale
+            # alone. No micro-expression; the longer movement is left to the held (macro) layer.
+            before = hist.at(c - 2 * h, o.probe)
+            if before is not None and float((a[j] - before[j]) @ v) > o.crest * top:
+                self._count("rejected_crest")
+                return None
         if not macro and self._busy(onset, zone):
             return None
         return Found(macro, onset, apex, offset, now, involved, movement, top, peak.z, zone=zone)

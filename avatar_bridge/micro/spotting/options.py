@@ -65,7 +65,7 @@ class SpotterOptions:
     already stands more than this times its height above the level one scale before it (along the
     bump's direction) is the top of a longer movement (a word, an expression coming and going),
     brief only at that scale: it is no micro-expression (``rejected_crest``; one timed as macro
-    stays macro), and the longer movement is reported as a held expression (0 = off).
+    stays macro), and the longer movement is left to the held expressions (0 = off).
 
     Classification of what was found. max_micro: longer is a macro-expression; max_event: a held
     expression still open after this is reported and dropped; min_duration: shortest event kept.
