@@ -50,6 +50,7 @@ class _Peak:
     t: float
     centre: float
     zvec: np.ndarray
+    template: int = -1  # the AU template whose score opened it, or -1 (the channel's own)
 
 
 @dataclass(slots=True)
@@ -188,7 +189,7 @@ class Detector:
         bumps = self._bump(t)
         if bumps is None:
             return out
-        bump, ends, tb = bumps
+        bump, ends, tb, te = bumps
         warm = t - self.first_t >= o.warmup
         if o.busy_window > 0:
             zone_max = np.maximum.reduceat(bump[:, self._by_zone], self._zone_starts, axis=1)
@@ -221,13 +222,18 @@ class Detector:
         # stop here.
         if warm and (z.max() >= self._opening or zt.max(initial=-np.inf) >= self._t_open):
             zs = self._pooled(z) if o.pool > 1 else z
+            is_bump = ends < o.step_ratio * bump
+            by_tpl = None
             if self._tpl:
-                zs = self._templated(z, zs, as_channel_z(zt))
+                # The template's movement came back, and none of its patches moved further than
+                # busy_peak between the ends: a face at rest but for drift, not one in motion.
+                still = np.stack([ends[:, idx].max(axis=1) for idx, _ in self._tpl], axis=1) <= o.busy_peak
+                t_bump = (np.abs(te) < o.step_ratio * tb) & still
+                zs, by_tpl = self._templated(z, zs, as_channel_z(zt), is_bump, t_bump)
             strong = (zs > o.z_on) & (rise > o.min_peak)
             strong[:, self.excluded] = False
             if strong.any():
                 centre = t - self.scales
-                is_bump = ends < o.step_ratio * bump
                 cand = strong & is_bump & (centre[:, None] > self.refractory[self.zone_of][None, :])
                 step = strong & ~is_bump
                 cand_any, step_any = bool(cand.any()), bool(step.any())
@@ -244,7 +250,8 @@ class Detector:
                         p = self.peaks[zi]
                         if p is None or zs[k, j] > p.z:
                             self.peaks[zi] = _Peak(
-                                float(zs[k, j]), int(k), int(j), t, float(centre[k]), z[k].copy()
+                                float(zs[k, j]), int(k), int(j), t, float(centre[k]), z[k].copy(),
+                                -1 if by_tpl is None else int(by_tpl[k, j]),
                             )
         for zi, p in enumerate(self.peaks):
             if p is None or t - p.t < o.hold:
@@ -304,15 +311,25 @@ class Detector:
                 return k
         return None
 
-    def _templated(self, z: np.ndarray, zs: np.ndarray, zt: np.ndarray) -> np.ndarray:
+    def _templated(
+        self, z: np.ndarray, zs: np.ndarray, zt: np.ndarray, is_bump: np.ndarray, t_bump: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``zs`` with each template's score (``zt``, on the channels' scale) given to its strongest
-        channel per scale when higher: a candidate opens there, and that channel times it."""
+        channel per scale when higher: a candidate opens there, and that channel times it. Where the
+        template's score is given, whether the movement came back (a bump, not a step) is the
+        template's to say too: ``t_bump``, from its own movement, replaces ``is_bump`` there (in
+        place), as a patch that drifts aside must not make the AU's movement a step. Also returns
+        (S, C) the template given to each cell, or -1."""
         out = zs.copy() if zs is z else zs
         rows = np.arange(len(z))
+        by = np.full(z.shape, -1)
         for ti, (idx, _) in enumerate(self._tpl):
             best = idx[np.argmax(z[:, idx], axis=1)]
-            out[rows, best] = np.maximum(out[rows, best], zt[:, ti])
-        return out
+            wins = zt[:, ti] > out[rows, best]
+            out[rows, best] = np.where(wins, zt[:, ti], out[rows, best])
+            is_bump[rows, best] = np.where(wins, t_bump[:, ti], is_bump[rows, best])
+            by[rows, best] = np.where(wins, ti, by[rows, best])
+        return out, by
 
     def _pooled(self, z: np.ndarray) -> np.ndarray:
         """(S, C) scores with each group's evidence pooled onto its strongest channel: the sum of
@@ -355,7 +372,8 @@ class Detector:
         now, mid, old = probes[0], probes[self._mid], probes[self._old]
         v, w = mid - 0.5 * (old + now), now - old
         tb = v.reshape(len(v), -1) @ self._tw  # (S, T) the templates' signed movements
-        return np.hypot(v[..., 0], v[..., 1]), np.hypot(w[..., 0], w[..., 1]), tb
+        te = w.reshape(len(w), -1) @ self._tw  # (S, T) and their signed distances between the ends
+        return np.hypot(v[..., 0], v[..., 1]), np.hypot(w[..., 0], w[..., 1]), tb, te
 
     def _time_micro(self, peak: _Peak, now: float) -> Found | None:
         o = self.options
@@ -393,9 +411,16 @@ class Detector:
             self._count("duplicate")  # the movement reported last, seen again at another scale
             return None
         # Has it come back? An expression that stays is the onset of a held (macro) expression.
-        stay = float((pos[-1, j] - (a[j] + (ts[-1] - (c - h)) / (2 * h) * (b[j] - a[j]))) @ v)
-        back_line = float((b[j] - a[j]) @ v)
-        if max(stay, back_line) > o.step_ratio * top:
+        # Along the AU template's movement when its score opened the candidate, as it said bump.
+        if peak.template >= 0:
+            tw = self._tw[:, peak.template]
+            a_t, b_t = float(a.ravel() @ tw), float(b.ravel() @ tw)
+            tsig = pos.reshape(len(pos), -1) @ tw - (a_t + (ts - (c - h)) / (2 * h) * (b_t - a_t))
+            stay, back_line, back_top = float(tsig[-1]), b_t - a_t, float(tsig[i_apex])
+        else:
+            stay = float((pos[-1, j] - (a[j] + (ts[-1] - (c - h)) / (2 * h) * (b[j] - a[j]))) @ v)
+            back_line, back_top = float((b[j] - a[j]) @ v), top
+        if max(stay, back_line) > o.step_ratio * back_top:
             self._count("rejected_macro_onset")  # the first edge of an expression that stays
             return None
         inside = (ts >= onset) & (ts <= offset)

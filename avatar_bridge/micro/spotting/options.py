@@ -54,8 +54,11 @@ class SpotterOptions:
     chin up) are scored too: the patches' movements along those directions, summed, on the channels'
     scale (the same false alarms in Gaussian noise), may open a candidate on the template's strongest
     patch. A movement that follows the template adds up; noise and a shift of the whole mouth do
-    not. hold: seconds without a stronger bump before a candidate is decided (most of
-    the decision delay). warmup: seconds of face before anything is spotted. step_ratio: a bump
+    not. Whether such a candidate came back (``step_ratio``) is judged along the template's
+    movement, so that a patch drifting aside does not make it the edge of an expression, unless a
+    patch of the template moved more than ``busy_peak`` between the ends (a face in motion).
+    hold: seconds without a stronger bump before a candidate is decided (most of the decision
+    delay). warmup: seconds of face before anything is spotted. step_ratio: a bump
     whose ends differ by more than this times its height is the edge of an expression that stays
     (a macro-expression starts). tail_cut: onset and offset come from the half-height crossings
     of the movement above the straight line between the scale's two outer probes; when the later
