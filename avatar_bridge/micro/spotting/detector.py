@@ -364,8 +364,9 @@ class Detector:
         return out
 
     # ------------------------------------------------------------------ micro layer
-    def _bump(self, t: float) -> tuple[np.ndarray, np.ndarray] | None:
-        """(S, C) bump heights and (S, C) distances between the two ends, or None (window not full)."""
+    def _bump(self, t: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(S, C) bump heights and (S, C) distances between the two ends, then the same two, signed,
+        of each AU template's movement (S, T); or None (window not full)."""
         probes = self.history.means(t + self._rel, self.options.probe)
         if probes is None:
             return None
@@ -411,7 +412,7 @@ class Detector:
             self._count("duplicate")  # the movement reported last, seen again at another scale
             return None
         # Has it come back? An expression that stays is the onset of a held (macro) expression.
-        # Along the AU template's movement when its score opened the candidate, as it said bump.
+        # Along the AU template's movement when its score opened the candidate (it judged the ends too).
         if peak.template >= 0:
             tw = self._tw[:, peak.template]
             a_t, b_t = float(a.ravel() @ tw), float(b.ravel() @ tw)
