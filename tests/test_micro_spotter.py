@@ -638,3 +638,26 @@ def test_a_crying_face_in_close_up_makes_no_micro_expression():
     events += spotter.flush()
     assert not [e for e in events if e.kind is EventKind.MICRO]
     assert any(e.kind is EventKind.MACRO and e.onset < 16.6 < e.offset for e in events)
+
+
+def test_a_brief_movement_timed_by_the_held_layer_ends_where_its_fall_ends():
+    """A micro-expression whose patch does not look back at the decision opens a held expression,
+    which turns out brief. Its channels are back under half their peak half-way down the fall:
+    that is no offset. The held layer waits for the fall to end (twice the time from the apex to
+    the half-way point, as the micro layer times a fall) and times it there. A 2 px AU4 on
+    WolfgangLanger frame 300 (seed 104), true 1.96-2.41 s: 2.00-2.21 s before (IoU 0.47, a miss
+    and a false event), 1.94-2.34 s now."""
+    from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
+    from avatar_bridge.micro.synth.still import lab_recording
+
+    source = "WolfgangLanger_Pexels.mp4"
+    options, cam = lab_recording(2.0, 104, 300)
+    prepared, results, truth = tracked_still(source, 300, 8.0, options, cam)
+    spotter = MicroSpotter(SpotterOptions())
+    frames = still_frames_of(source, 300, 8.0, prepared, cam)
+    events = [e for f, r in zip(frames, results, strict=True) for e in spotter.update(r, (), f)]
+    micro = [e for e in events + spotter.flush() if e.kind is EventKind.MICRO]
+    assert len(micro) == len(truth["events"]) == 3
+    for g in truth["events"]:
+        (e,) = [e for e in micro if interval_iou((e.onset, e.offset), (g["onset"], g["offset"])) >= 0.6]
+        assert e.offset <= e.emitted_at <= g["offset"] + 0.25

@@ -67,6 +67,7 @@ class _Held:
     pos: list[np.ndarray] = field(default_factory=list)
     quiet_since: float | None = None
     top: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    end: float | None = None  # once back for ``hold``: when it ends (a brief one's fall), or -inf
 
 
 class Detector:
@@ -560,7 +561,11 @@ class Detector:
         held = self.held
         assert held is not None
         self._add(held, t, pos, blink)
-        if (held.quiet_since is not None and t - held.quiet_since >= o.hold) or t - held.start > o.max_event:
+        if held.quiet_since is None:
+            held.end = None
+        elif held.end is None and t - held.quiet_since >= o.hold:
+            held.end = self._held_end(held)
+        if (held.end is not None and t >= held.end) or t - held.start > o.max_event:
             self.held = None
             found = self._close_held(held, t, truncated=False)
             if found is None:
@@ -582,25 +587,40 @@ class Detector:
             return [found]
         return []
 
-    def _close_held(self, held: _Held, now: float, truncated: bool) -> Found | None:
-        o = self.options
+    def _held_shape(self, held: _Held) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, float]:
+        """(times, scores, strongest channel's excess, that channel, apex index, onset) of a held
+        expression. It may keep growing: its onset is where its first rise to half the peak began."""
         ts, z, ex = np.array(held.t), np.array(held.z), np.array(held.excess)
-        blink = np.array(held.blink)
         after = ts >= held.start
         peak_z = np.where(after[:, None] & ~self.excluded[None, :], z, -np.inf).max(axis=0)
         j = int(np.argmax(peak_z))
-        sig = np.where(blink & self.eye[j], 0.0, ex[:, j])
+        sig = np.where(np.array(held.blink) & self.eye[j], 0.0, ex[:, j])
         i0 = int(np.argmax(after))
         i_apex = i0 + int(np.argmax(sig[i0:]))
-        apex, peak = float(ts[i_apex]), float(sig[i_apex])
-        # A held expression may keep growing: its onset is where its first rise to half the peak began.
-        i_half = i0 + int(np.argmax(sig[i0:] >= 0.5 * peak))
-        i_on = i_half
+        peak = float(sig[i_apex])
+        i_on = i0 + int(np.argmax(sig[i0:] >= 0.5 * peak))
         while i_on > 0 and sig[i_on - 1] > 0.1 * peak:
             i_on -= 1
-        onset = float(ts[max(i_on - 1, 0)])
+        return ts, peak_z, sig, j, i_apex, float(ts[max(i_on - 1, 0)])
+
+    def _held_end(self, held: _Held) -> float:
+        """Where a held expression whose channels are back under half their peak ends: a brief one
+        (a micro-expression after all) where its fall ends, twice the time from the apex to the fall's
+        half-way point (as the micro layer times a fall), so that it is timed as the micro layer
+        would and closed then; a longer one where it came back (-inf: close now, timed by
+        ``quiet_since``)."""
+        ts, _, sig, _, i_apex, onset = self._held_shape(held)
+        apex = float(ts[i_apex])
+        end = 2.0 * half_crossing(ts, sig, i_apex, float(sig[i_apex]), +1) - apex
+        return -np.inf if end - onset > self.options.max_micro else end
+
+    def _close_held(self, held: _Held, now: float, truncated: bool) -> Found | None:
+        o = self.options
+        ts, peak_z, sig, j, i_apex, onset = self._held_shape(held)
+        ex, blink = np.array(held.excess), np.array(held.blink)
+        apex, peak = float(ts[i_apex]), float(sig[i_apex])
         if not truncated and held.quiet_since is not None:
-            offset = held.quiet_since
+            offset = max(held.quiet_since, held.end if held.end is not None else -np.inf)
         else:
             offset = min(2.0 * half_crossing(ts, sig, i_apex, peak, +1) - apex, now)
         offset = max(offset, apex)
@@ -612,7 +632,7 @@ class Detector:
         if blink[inside].any() and involved[~self.eye].sum() == 0:
             self._count("rejected_blink")
             return None
-        nose = self.nose[None, :] & after[:, None]
+        nose = self.nose[None, :] & (ts >= held.start)[:, None]
         nose_peak = float(np.where(nose, ex, -np.inf).max(initial=-np.inf))
         if nose_peak > o.nose_ratio * peak:
             self._count("rejected_head_motion")

@@ -82,9 +82,11 @@ class SpotterOptions:
     eye-only events are rejected. head_speed: deg/s of head rotation that marks an event as head
     motion; nose_ratio: the nose groups (landmarks only) moving this fraction of the peak mark it
     too. z_off: a held expression is back when its channels are under this many deviations or half
-    their own peak. lighting: relative change of face brightness (needs frames) that marks a lighting
-    change. region_z: z a channel must reach to be listed in the event's regions. side_ratio:
-    left/right contrast that names a side. sd_floor: least deviation used to score (px).
+    their own peak (``hold`` seconds on end); a brief one is then closed and timed where its fall
+    ends, twice the time from its apex to that half-way point. lighting: relative change of face
+    brightness (needs frames) that marks a lighting change. region_z: z a channel must reach to be
+    listed in the event's regions. side_ratio: left/right contrast that names a side.
+    sd_floor: least deviation used to score (px).
     rigid_fit: with flow, a movement of which a similarity transform of all channels (a head
     turn, nod or shift the alignment did not follow) explains more than this fraction is head
     motion, not an expression (1 = off).
