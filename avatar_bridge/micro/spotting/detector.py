@@ -620,7 +620,7 @@ class Detector:
         ex, blink = np.array(held.excess), np.array(held.blink)
         apex, peak = float(ts[i_apex]), float(sig[i_apex])
         if not truncated and held.quiet_since is not None:
-            offset = max(held.quiet_since, held.end if held.end is not None else -np.inf)
+            offset = min(max(held.quiet_since, held.end if held.end is not None else -np.inf), now)
         else:
             offset = min(2.0 * half_crossing(ts, sig, i_apex, peak, +1) - apex, now)
         offset = max(offset, apex)
