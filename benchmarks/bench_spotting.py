@@ -502,21 +502,17 @@ def after_mediapipe_ms(base: SpotterOptions, frames: list, results: list) -> flo
     before the spotter sees it (as the spotter's data and code then come from cold caches; the
     first frame left out; OpenCV on one thread). Against the warm loop, this is what the rest of a
     frame's work costs the spotter."""
-    import cv2
-
+    from avatar_bridge.pipeline.threads import opencv_threads
     from avatar_bridge.tracking import FaceTracker, TrackerOptions
 
     sp = MicroSpotter(replace(base, use_flow=True))
     spent = 0.0
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    with FaceTracker(TrackerOptions()) as tracker:
+    with opencv_threads(1), FaceTracker(TrackerOptions()) as tracker:
         for k, (f, r) in enumerate(zip(frames, results, strict=False)):
             tracker.update(f)
             t0 = time.thread_time()
             sp.update(r, (), f)
             spent += (time.thread_time() - t0) if k else 0.0
-    cv2.setNumThreads(threads)
     return 1e3 * spent / (len(frames) - 1)
 
 
@@ -528,9 +524,8 @@ def in_export(base: SpotterOptions, source: str = "WolfgangLanger_Pexels.mp4") -
     thread, as export runs it)."""
     import tempfile
 
-    import cv2
-
     import avatar_bridge.pipeline.export as pipeline_export
+    from avatar_bridge.pipeline.threads import opencv_threads
     from avatar_bridge.records import Frame
 
     spent: list[float] = []
@@ -557,11 +552,9 @@ def in_export(base: SpotterOptions, source: str = "WolfgangLanger_Pexels.mp4") -
     results = load_recording(sample_media.sample_recording(source))
     spent.clear()
     sp = Timed(base)
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    for f, r in zip(frames, results, strict=True):
-        sp.update(r, (), f)
-    cv2.setNumThreads(threads)
+    with opencv_threads(1):
+        for f, r in zip(frames, results, strict=True):
+            sp.update(r, (), f)
     return {"source": source, "frames": len(frames), "spotter_ms": in_export_ms,
             "alone_ms": 1e3 * float(np.mean(spent))}  # fmt: skip
 

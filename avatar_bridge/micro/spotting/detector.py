@@ -226,11 +226,8 @@ class Detector:
             is_bump = ends < o.step_ratio * bump
             by_tpl = None
             if self._tpl:
-                # The template's movement came back, and none of its patches moved further than
-                # busy_peak between the ends: a face at rest but for drift, not one in motion.
-                still = np.stack([ends[:, idx].max(axis=1) for idx, _ in self._tpl], axis=1) <= o.busy_peak
-                t_bump = (np.abs(te) < o.step_ratio * tb) & still
-                zs, by_tpl = self._templated(z, zs, as_channel_z(zt), is_bump, t_bump)
+                came_back = np.abs(te) < o.step_ratio * tb
+                zs, by_tpl = self._templated(z, zs, as_channel_z(zt), is_bump, came_back, ends)
             strong = (zs > o.z_on) & (rise > o.min_peak)
             strong[:, self.excluded] = False
             if strong.any():
@@ -313,14 +310,17 @@ class Detector:
         return None
 
     def _templated(
-        self, z: np.ndarray, zs: np.ndarray, zt: np.ndarray, is_bump: np.ndarray, t_bump: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, z: np.ndarray, zs: np.ndarray, zt: np.ndarray, is_bump: np.ndarray, came_back: np.ndarray,
+        ends: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """``zs`` with each template's score (``zt``, on the channels' scale) given to its strongest
         channel per scale when higher: a candidate opens there, and that channel times it. Where the
         template's score is given, whether the movement came back (a bump, not a step) is the
-        template's to say too: ``t_bump``, from its own movement, replaces ``is_bump`` there (in
-        place), as a patch that drifts aside must not make the AU's movement a step. Also returns
-        (S, C) the template given to each cell, or -1."""
+        template's to say too (``is_bump`` updated in place), as a patch that drifts aside must not
+        make the AU's movement a step: its own movement came back (``came_back``, (S, T)) and none of
+        its patches moved further than ``busy_peak`` between the ends (``ends``, (S, C): a face at
+        rest but for drift, not one in motion). Also returns (S, C) the template given to each cell,
+        or -1."""
         out = zs.copy() if zs is z else zs
         rows = np.arange(len(z))
         by = np.full(z.shape, -1)
@@ -328,7 +328,8 @@ class Detector:
             best = idx[np.argmax(z[:, idx], axis=1)]
             wins = zt[:, ti] > out[rows, best]
             out[rows, best] = np.where(wins, zt[:, ti], out[rows, best])
-            is_bump[rows, best] = np.where(wins, t_bump[:, ti], is_bump[rows, best])
+            bump = came_back[:, ti] & (ends[:, idx].max(axis=1) <= self.options.busy_peak)
+            is_bump[rows, best] = np.where(wins, bump, is_bump[rows, best])
             by[rows, best] = np.where(wins, ti, by[rows, best])
         return out, by
 
