@@ -488,9 +488,12 @@ def cost_only(base: SpotterOptions, settings: list[str], out: Path, reps: int = 
               f"right after MediaPipe in its thread {cold:.3f} ms; "
               f"first frame: spotter {first['spotter_flow']:.2f} ms, MediaPipe {first['mediapipe']:.2f} ms")
     export = in_export(base)
-    print(f"inside an export of {export['source']} ({export['frames']} frames): spotter "
-          f"{export['spotter_ms']:.3f} ms of its thread's CPU per frame, the same spotter alone on the "
-          f"same frames {export['alone_ms']:.3f} ms (ratio {export['spotter_ms'] / export['alone_ms']:.2f})")
+    print(f"inside an export of {export['source']} ({export['frames']} frames), CPU per frame: spotter "
+          f"{export['spotter_ms_frame_by_frame']:.3f} ms frame by frame, "
+          f"{export['spotter_ms_batched']:.3f} ms in batches of {export['analysis_batch']}, "
+          f"alone on the same frames {export['alone_ms']:.3f} ms; "
+          f"the whole analysis thread {export['analysis_ms_frame_by_frame']:.3f} ms frame by frame, "
+          f"{export['analysis_ms_batched']:.3f} ms in batches")
     report = {"what": cost_only.__doc__, "options_set": settings, "reps": reps, "rows": rows}
     out.write_text(json.dumps({**report, "in_export": export}, indent=1))
     print(f"wrote {out}")
@@ -519,9 +522,11 @@ def after_mediapipe_ms(base: SpotterOptions, frames: list, results: list) -> flo
 def in_export(base: SpotterOptions, source: str = "WolfgangLanger_Pexels.mp4") -> dict:
     """The spotter's thread CPU per frame inside a real ``export`` (its 640 x 360 sample, where
     MediaPipe tracks the next frame on the other core and the spotter's thread runs at
-    ``ExportOptions.nice``), and the same spotter on the same frames and tracking alone, same run
-    (means over frames, the second of two exports: the first warms the caches; OpenCV on one
-    thread, as export runs it)."""
+    ``ExportOptions.nice``), with the analysis frame by frame (``analysis_batch`` 1) and in the
+    default batches (stage by stage over ``analysis_batch`` frames), with the analysis thread's
+    whole CPU per frame; and the same spotter on the same frames and tracking alone, same run (means
+    over frames, the second of two exports of each kind, alternated: the first warms the caches;
+    OpenCV on one thread, as export runs it)."""
     import tempfile
 
     import avatar_bridge.pipeline.export as pipeline_export
@@ -529,6 +534,7 @@ def in_export(base: SpotterOptions, source: str = "WolfgangLanger_Pexels.mp4") -
     from avatar_bridge.records import Frame
 
     spent: list[float] = []
+    analysis: list[float] = []
 
     class Timed(MicroSpotter):
         def update(self, result, aus=(), frame: Frame | None = None):  # type: ignore[no-untyped-def]
@@ -537,17 +543,30 @@ def in_export(base: SpotterOptions, source: str = "WolfgangLanger_Pexels.mp4") -
             spent.append(time.thread_time() - t0)
             return out
 
-    real = pipeline_export.MicroSpotter
+    def timed_analyse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        t0 = time.thread_time()
+        got = real_analyse(*args, **kwargs)
+        analysis.append(time.thread_time() - t0)
+        return got
+
+    real, real_analyse = pipeline_export.MicroSpotter, pipeline_export._analyse
     pipeline_export.MicroSpotter = Timed  # type: ignore[misc]
-    options = pipeline_export.ExportOptions(micro=base)
+    pipeline_export._analyse = timed_analyse
+    default = pipeline_export.ExportOptions().analysis_batch
+    batches = {"frame_by_frame": 1, "batched": default}
+    out: dict[str, object] = {"source": source, "analysis_batch": default}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for _ in range(2):
-                spent.clear()
-                pipeline_export.export_video(sample_media.sample(source), tmp, options)
+                for name, batch in batches.items():
+                    spent.clear()
+                    analysis.clear()
+                    options = pipeline_export.ExportOptions(micro=base, analysis_batch=batch)
+                    n = pipeline_export.export_video(sample_media.sample(source), tmp, options).frames
+                    out[f"spotter_ms_{name}"] = 1e3 * float(np.mean(spent))
+                    out[f"analysis_ms_{name}"] = 1e3 * analysis[0] / n
     finally:
-        pipeline_export.MicroSpotter = real  # type: ignore[misc]
-    in_export_ms = 1e3 * float(np.mean(spent))
+        pipeline_export.MicroSpotter, pipeline_export._analyse = real, real_analyse  # type: ignore[misc]
     frames, _ = sample_frames(source)
     results = load_recording(sample_media.sample_recording(source))
     spent.clear()
@@ -555,8 +574,7 @@ def in_export(base: SpotterOptions, source: str = "WolfgangLanger_Pexels.mp4") -
     with opencv_threads(1):
         for f, r in zip(frames, results, strict=True):
             sp.update(r, (), f)
-    return {"source": source, "frames": len(frames), "spotter_ms": in_export_ms,
-            "alone_ms": 1e3 * float(np.mean(spent))}  # fmt: skip
+    return {**out, "frames": len(frames), "alone_ms": 1e3 * float(np.mean(spent))}
 
 
 def _tracking_ms(source: str, n: int = 60) -> float:

@@ -93,6 +93,23 @@ def test_json_metadata(single_export):
                                     "single_face.events.json"}  # fmt: skip
 
 
+def test_analysis_in_batches_writes_what_frame_by_frame_analysis_writes(single_export, samples, tmp_path):
+    """The analysis runs stage by stage over batches of frames (``analysis_batch``, 16): frame by
+    frame (1) and in batches that leave a short last one (5 of 72 frames), every output is the same."""
+    from avatar_bridge.pipeline.export import ExportOptions, export_video
+
+    for batch in (1, 5):
+        out = tmp_path / str(batch)
+        export_video(samples / "single_face.mp4", out, ExportOptions(analysis_batch=batch, plot=False))
+        for name in ("single_face.csv", "single_face.blendshapes.csv", "single_face.events.json"):
+            assert (out / name).read_bytes() == (single_export / name).read_bytes(), (batch, name)
+        name = "single_face.landmarks.npz"
+        with np.load(out / name) as a, np.load(single_export / name) as b:
+            assert sorted(a.files) == sorted(b.files)
+            assert all(np.array_equal(a[k], b[k]) for k in a.files)
+    assert len(json.loads((out / "single_face.events.json").read_text())["events"]) > 0
+
+
 def test_time_range_and_stride(samples, tmp_path):
     assert main(["export", str(samples / "single_face.mp4"), "-o", str(tmp_path), "-q",
                  "--start", "1", "--end", "2", "--stride", "2", "--no-plot"]) == 0  # fmt: skip
