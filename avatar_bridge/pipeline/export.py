@@ -45,12 +45,13 @@ class ExportOptions:
     """Everything an export can be tuned by; each part documents its own defaults.
 
     prefetch: how many frames may wait between two threads (decode -> track -> analyse).
-    analysis_batch: how many tracked frames the analysis takes at a time, running each of its stages (FACS,
-    the spotter, writing) over all of them before the next stage. Frame by frame, each stage finds
-    its code and data evicted from the caches by the others (and by decoding, on the same core):
-    on WolfgangLanger's sample, 16 frames at a time took the analysis thread from 1.9-2.2 to 1.2-1.5
-    ms of CPU a frame and the spotter from 0.71-0.75 to 0.47-0.66 ms. The outputs are the same
-    for any batch; it holds ``analysis_batch`` more frames in memory. 1 analyses frame by frame.
+    analysis_batch: how many tracked frames the analysis takes at a time, running each of its
+    stages (FACS, the spotter, writing) over all of them before the next stage. Frame by frame, each
+    stage finds its code and data evicted from the caches by the others (and by decoding, on the
+    same core): on WolfgangLanger's sample, 16 frames at a time took the analysis thread from
+    1.82-2.18 to 1.11-1.27 ms of CPU a frame and the spotter from 0.69-0.78 to 0.47-0.52 ms
+    (``bench_spotting.py --cost``, two runs). The outputs are the same for any batch; it holds
+    ``analysis_batch`` more frames in memory. 1 analyses frame by frame.
     nice: CPU priority (Linux nice value, 0-19) of the export's own threads (decoding, the per-frame
     analysis and writing, the plots), so that MediaPipe's threads get a core first whenever they want
     one: the analysis has slack (it runs beside the tracking of the next frame), MediaPipe's graph is
