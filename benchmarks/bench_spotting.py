@@ -25,6 +25,8 @@ runs on the tracking and the frames (optical flow). Reported, from one run:
     .venv/bin/python benchmarks/bench_spotting.py --set flow_features=regions --set min_peak=0.1 \
         --out bench_spotting_regions.json   (an alternative held out: any --spotter setting)
     .venv/bin/python benchmarks/bench_spotting.py --cost   (spotter CPU per frame, also inside an export)
+    .venv/bin/python benchmarks/bench_spotting.py --lab-only --seeds 4 5 6 --out bench_spotting_lab_s456.json
+        (the lab-like tier alone, on other seeds: a fresh test set; ~15 min the first time)
 
 Development used moving seed 0, held-still seeds 100+ on other frames (single_face 5, 30;
 WolfgangLanger 10, 245, 300) and the untouched real videos (the context rule was made for the false
@@ -252,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--still-seeds", type=int, default=4, help="plans on the held-still face per amplitude")
     ap.add_argument("--cost", action="store_true",
                     help="only measure the spotter's cost per frame on stored frames (quiet machine; ~1 min)")
+    ap.add_argument("--lab-only", action="store_true",
+                    help="only the lab-like tier (held-still recordings), e.g. on fresh seeds: --lab-only "
+                         "--seeds 4 5 6 (~15 min the first time; writes bench_spotting_lab.json)")
     ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                     help="a spotter setting for every spotter of the run, as export's --spotter, e.g. --set "
                          "flow_features=regions (held-out figures of an alternative; write them with --out)")
@@ -264,6 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         return cost_only(base, args.set, out)
     grid = [base] + [replace(base, z_on=z) for z in Z_GRID if z != base.z_on]
     zs = [o.z_on for o in grid]
+    if args.lab_only:
+        lab = lab_like(args.seeds, grid, base)
+        _print_lab(lab)
+        _write({"protocol": "IoU >= 0.5 (MEGC), micro events only; z_on chosen on the other person",
+                "seeds": args.seeds, "z_grid": zs, "lab_like": lab, "options_set": list(args.set)},
+               args.out if args.out != OUT else OUT.with_name("bench_spotting_lab.json"))  # fmt: skip
+        return 0
     runs = []
     for source in SOURCES:
         for amp in AMPLITUDES:
@@ -329,13 +341,72 @@ def main(argv: list[str] | None = None) -> int:
         d = s.pop("delays")
         still_rows.append({"amplitude_px": amp, **s, "delay_ms_max": 1e3 * max(d) if d else None})
 
-    # Lab-like tier: real frames held still and filmed (sway, noise, flicker, JPEG); z_on chosen
-    # on the other person's recordings.
+    lab = lab_like(args.seeds, grid, base)
+    lab_min = sum(u["minutes"] for u in lab["untouched"])
+    lab_fp = sum(u["false_micro"] for u in lab["untouched"])
+
+    probe = next((r for r in runs if r["source"] == "WolfgangLanger_Pexels.mp4"), runs[0])
+    prepared, results, _ = tracked(
+        probe["source"], SynthOptions(amplitudes=(probe["amplitude"],), seed=probe["seed"])
+    )
+    lm_runs = []
+    for _ in range(5):  # a noisy machine: the median of five passes
+        lm = MicroSpotter(replace(base, use_flow=False))
+        t0 = time.perf_counter()
+        for res in results:
+            lm.update(res, ())
+        lm_runs.append(1e3 * (time.perf_counter() - t0) / len(results))
+    lm_ms = float(np.median(lm_runs))
+    track_ms = _tracking_ms(probe["source"])
+    all_delays = [d for r in runs for d in r["scores"][chosen[RECORDING[r["source"]]]]["delays"]]
+    report = {
+        "protocol": "IoU >= 0.5 (MEGC), micro events only; z_on chosen on the other recording",
+        "seeds": args.seeds, "z_grid": zs, "z_on_chosen": {k: zs[v] for k, v in chosen.items()},
+        "per_amplitude": rows, "per_amplitude_default_options": default_rows,
+        "moving_by_background": {"what": "largest patch bump of the untouched face (0.15 s scale, px at 640 "
+                                         "px face width) within 0.4 s of the event",
+                                 "rows": strata, "calm_window_check": calm,
+                                 "rule_counts_default_options": rule_counts(runs)},
+        "still_face_default_options": still_rows,
+        "lab_like": lab,
+        "false_micro_per_min_all_untouched": (
+            sum(u["closeup_false_micro"] for u in untouched) + lab_fp) / (total_min + lab_min),
+        "untouched": untouched,
+        "false_micro_per_min_closeup": sum(u["closeup_false_micro"] for u in untouched) / total_min,
+        "false_micro_per_min_original_flow": sum(u["original_false_micro_flow"] for u in untouched)
+        / total_min,
+        "cost_ms_per_frame": {"spotter_flow": float(np.median([r["ms"] for r in runs])),
+                              "spotter_landmarks": lm_ms, "tracking": track_ms},
+        "decision_delay_ms_max": 1e3 * max(all_delays) if all_delays else None,
+        "decision_delay_ms_median": 1e3 * float(np.median(all_delays)) if all_delays else None,
+    }  # fmt: skip
+    report["options_set"] = list(args.set)
+
+    def pooled(rows: list[dict], key: str) -> dict[str, float]:  # shares weighted by minutes
+        zones = sorted({z for u in rows for z in u[key]})
+        total = sum(u["minutes"] for u in rows)
+        return {z: sum(u[key].get(z, 0.0) * u["minutes"] for u in rows) / total for z in zones}
+
+    report["calm_share"] = {
+        "what": "share of the watched time calm enough for a micro-expression to be reported (context rule)",
+        "moving_closeups_untouched": pooled(untouched, "closeup_calm"),
+        "held_still_untouched": pooled(lab["untouched"], "calm"),
+    }
+    _print(report)
+    _write(report, args.out)
+    return 0
+
+
+def lab_like(seeds: list[int], grid: list[SpotterOptions], base: SpotterOptions) -> dict:
+    """The lab-like tier: real frames held still and filmed (sway, noise, flicker, JPEG), events
+    injected (seeds ``seeds``); F1 per amplitude with z_on chosen on the other person's recordings
+    (and at the default); false micro-expressions on the untouched held-still recordings."""
+    zs = [o.z_on for o in grid]
     still_runs = []
     for source, indices in STILL_FRAMES.items():
         for index in indices:
             for amp in AMPLITUDES:
-                for seed in args.seeds:
+                for seed in seeds:
                     t0 = time.perf_counter()
                     opts, cam = still_synth(amp, seed, index), camera(seed, index)
                     r = run_still(source, index, STILL_SECONDS, opts, cam, grid)
@@ -364,71 +435,24 @@ def main(argv: list[str] | None = None) -> int:
                                   "false_micro": sum(e.kind == EventKind.MICRO for e in ev),
                                   "macro": sum(e.kind == EventKind.MACRO for e in ev),
                                   "calm": r["calm"]})  # fmt: skip
-    lab_min = sum(u["minutes"] for u in lab_untouched)
-    lab_fp = sum(u["false_micro"] for u in lab_untouched)
-
-    probe = next((r for r in runs if r["source"] == "WolfgangLanger_Pexels.mp4"), runs[0])
-    prepared, results, _ = tracked(
-        probe["source"], SynthOptions(amplitudes=(probe["amplitude"],), seed=probe["seed"])
-    )
-    lm_runs = []
-    for _ in range(5):  # a noisy machine: the median of five passes
-        lm = MicroSpotter(replace(base, use_flow=False))
-        t0 = time.perf_counter()
-        for res in results:
-            lm.update(res, ())
-        lm_runs.append(1e3 * (time.perf_counter() - t0) / len(results))
-    lm_ms = float(np.median(lm_runs))
-    track_ms = _tracking_ms(probe["source"])
-    all_delays = [d for r in runs for d in r["scores"][chosen[RECORDING[r["source"]]]]["delays"]]
-    report = {
-        "protocol": "IoU >= 0.5 (MEGC), micro events only; z_on chosen on the other recording",
-        "seeds": args.seeds, "z_grid": zs, "z_on_chosen": {k: zs[v] for k, v in chosen.items()},
-        "per_amplitude": rows, "per_amplitude_default_options": default_rows,
-        "moving_by_background": {"what": "largest patch bump of the untouched face (0.15 s scale, px at 640 "
-                                         "px face width) within 0.4 s of the event",
-                                 "rows": strata, "calm_window_check": calm,
-                                 "rule_counts_default_options": rule_counts(runs)},
-        "still_face_default_options": still_rows,
-        "lab_like": {
-            "what": "real frames held still, filmed: sway, flicker, noise, JPEG (CameraOptions defaults)",
-            "frames": {k: list(v) for k, v in STILL_FRAMES.items()}, "seconds": STILL_SECONDS,
-            "z_on_chosen": {k: zs[v] for k, v in still_chosen.items()},
-            "per_amplitude": lab_rows, "untouched": lab_untouched,
-            "rule_counts_default_options": rule_counts(still_runs),
-            "false_micro_per_min": lab_fp / lab_min,
-        },
-        "false_micro_per_min_all_untouched": (
-            sum(u["closeup_false_micro"] for u in untouched) + lab_fp) / (total_min + lab_min),
-        "untouched": untouched,
-        "false_micro_per_min_closeup": sum(u["closeup_false_micro"] for u in untouched) / total_min,
-        "false_micro_per_min_original_flow": sum(u["original_false_micro_flow"] for u in untouched)
-        / total_min,
-        "cost_ms_per_frame": {"spotter_flow": float(np.median([r["ms"] for r in runs])),
-                              "spotter_landmarks": lm_ms, "tracking": track_ms},
-        "decision_delay_ms_max": 1e3 * max(all_delays) if all_delays else None,
-        "decision_delay_ms_median": 1e3 * float(np.median(all_delays)) if all_delays else None,
+    return {
+        "what": "real frames held still, filmed: sway, flicker, noise, JPEG (CameraOptions defaults)",
+        "frames": {k: list(v) for k, v in STILL_FRAMES.items()}, "seconds": STILL_SECONDS,
+        "z_on_chosen": {k: zs[v] for k, v in still_chosen.items()},
+        "per_amplitude": lab_rows, "untouched": lab_untouched,
+        "rule_counts_default_options": rule_counts(still_runs),
+        "false_micro_per_min": sum(u["false_micro"] for u in lab_untouched)
+        / sum(u["minutes"] for u in lab_untouched),
     }  # fmt: skip
-    report["options_set"] = list(args.set)
 
-    def pooled(rows: list[dict], key: str) -> dict[str, float]:  # shares weighted by minutes
-        zones = sorted({z for u in rows for z in u[key]})
-        total = sum(u["minutes"] for u in rows)
-        return {z: sum(u[key].get(z, 0.0) * u["minutes"] for u in rows) / total for z in zones}
 
-    report["calm_share"] = {
-        "what": "share of the watched time calm enough for a micro-expression to be reported (context rule)",
-        "moving_closeups_untouched": pooled(untouched, "closeup_calm"),
-        "held_still_untouched": pooled(lab_untouched, "calm"),
-    }
-    _print(report)
-    out = _resolve(args.out)
+def _write(report: dict, out: Path) -> None:
+    out = _resolve(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
     tmp.write_text(json.dumps(report, indent=1))
     tmp.replace(out)
     print(f"wrote {out}")
-    return 0
 
 
 def _resolve(out: Path) -> Path:
@@ -590,6 +614,21 @@ def _tracking_ms(source: str, n: int = 60) -> float:
     return 1e3 * (time.perf_counter() - t0) / len(frames)
 
 
+def _print_lab(lab: dict) -> None:
+    print(f"\nlab-like: real frames held still and filmed (sway, flicker, noise, JPEG); z_on chosen on the "
+          f"other person: {lab['z_on_chosen']}")  # fmt: skip
+    for row in lab["per_amplitude"]:
+        mx = "-" if row["delay_ms_max"] is None else f"{row['delay_ms_max']:.0f} ms"
+        print(f"{row['amplitude_px']:>7g} px  TP {row['tp']:>3}  FP {row['fp']:>3}  FN {row['fn']:>3}  "
+              f"F1 {row['f1']:.2f} (default z {row['f1_default_z']:.2f})  side ok {row['side_ok']}  "
+              f"label ok {row['label_ok']}  delay max {mx}")  # fmt: skip
+    for u in lab["untouched"]:
+        print(f"  untouched {u['source']}#{u['frame']}: {u['minutes'] * 60:.0f} s, false micro "
+              f"{u['false_micro']}, macro {u['macro']}, calm {_shares(u['calm'])}")  # fmt: skip
+    print(f"  false micro per minute (held still, untouched): {lab['false_micro_per_min']:.2f}")
+    print(f"  why candidates were dropped (default options): {lab['rule_counts_default_options']}")
+
+
 def _print(r: dict) -> None:
     print(f"\nspotting F1 (IoU >= 0.5); z_on chosen on the other recording: {r['z_on_chosen']}")
     print(f"{'amp px':>7} {'TP':>4} {'FP':>4} {'FN':>4} {'F1':>6} {'side ok':>8} {'label ok':>9} "
@@ -627,19 +666,7 @@ def _print(r: dict) -> None:
         print(f"{row['amplitude_px']:>7g} px  TP {row['tp']:>3}  FP {row['fp']:>3}  FN {row['fn']:>3}  "
               f"F1 {row['f1']:.2f}  side ok {row['side_ok']}  label ok {row['label_ok']}  "
               f"delay max {mx}")  # fmt: skip
-    lab = r["lab_like"]
-    print(f"\nlab-like: real frames held still and filmed (sway, flicker, noise, JPEG); z_on chosen on the "
-          f"other person: {lab['z_on_chosen']}")  # fmt: skip
-    for row in lab["per_amplitude"]:
-        mx = "-" if row["delay_ms_max"] is None else f"{row['delay_ms_max']:.0f} ms"
-        print(f"{row['amplitude_px']:>7g} px  TP {row['tp']:>3}  FP {row['fp']:>3}  FN {row['fn']:>3}  "
-              f"F1 {row['f1']:.2f} (default z {row['f1_default_z']:.2f})  side ok {row['side_ok']}  "
-              f"label ok {row['label_ok']}  delay max {mx}")  # fmt: skip
-    for u in lab["untouched"]:
-        print(f"  untouched {u['source']}#{u['frame']}: {u['minutes'] * 60:.0f} s, false micro "
-              f"{u['false_micro']}, macro {u['macro']}, calm {_shares(u['calm'])}")  # fmt: skip
-    print(f"  false micro per minute (held still, untouched): {lab['false_micro_per_min']:.2f}")
-    print(f"  why candidates were dropped (default options): {lab['rule_counts_default_options']}")
+    _print_lab(r["lab_like"])
     print("\nuntouched video (no micro-expression there):")
     for u in r["untouched"]:
         print(f"  {u['source']:<28} {u['minutes'] * 60:5.1f} s  close-up: false micro "
