@@ -65,6 +65,7 @@ Z_GRID = (5.0, 6.0, 7.0, 8.0, 10.0)
 STILL_FRAMES = {"single_face.mp4": (2, 17, 71), "WolfgangLanger_Pexels.mp4": (0, 240, 380)}
 STILL_SECONDS = 8.0  # each held-still recording with injections
 STILL_UNTOUCHED_SECONDS = 20.0  # each held-still recording without injections (false positives)
+STILL_MACRO_SECONDS = 14.0  # each held-still recording with three macro-expressions (generator defaults)
 
 
 def still_synth(amp: float, seed: int, index: int) -> SynthOptions:
@@ -443,7 +444,33 @@ def lab_like(seeds: list[int], grid: list[SpotterOptions], base: SpotterOptions)
         "rule_counts_default_options": rule_counts(still_runs),
         "false_micro_per_min": sum(u["false_micro"] for u in lab_untouched)
         / sum(u["minutes"] for u in lab_untouched),
+        "macro_expressions": lab_macro(seeds, base),
     }  # fmt: skip
+
+
+def lab_macro(seeds: list[int], options: SpotterOptions) -> dict:
+    """Macro-expressions on the lab-like recordings: three per recording (the generator's default
+    1-3 s and 3-6 px, 0.8 s apart; no micro-expression, no jitter), scored as MEGC scores them
+    (IoU >= 0.5, macro events against the injected macro-expressions), and the micro-expressions
+    falsely reported there."""
+    tp = fp = fn = false_micro = 0
+    ious: list[float] = []
+    for source, indices in STILL_FRAMES.items():
+        for index in indices:
+            for seed in seeds:
+                plan = SynthOptions(events=0, macro=3, jitter=0, seed=1000 * seed + index, spacing=0.8,
+                                    lead_in=1.5)  # fmt: skip
+                r = run_still(source, index, STILL_MACRO_SECONDS, plan, camera(seed, index), [options])
+                truth = [(n["onset"], n["offset"]) for n in r["truth"]["negatives"] if n["kind"] == "macro"]
+                found = [(e.onset, e.offset) for e in r["events"][0] if e.kind == EventKind.MACRO]
+                matches = match_intervals(truth, found)
+                tp, fp, fn = tp + len(matches), fp + len(found) - len(matches), fn + len(truth) - len(matches)
+                ious += [iou for _, _, iou in matches]
+                false_micro += sum(e.kind == EventKind.MICRO for e in r["events"][0])
+                print(f"  macro {source}#{index} s{seed}: {len(truth)} macro-expressions, {len(found)} found",
+                      file=sys.stderr)  # fmt: skip
+    return {"tp": tp, "fp": fp, "fn": fn, "f1": f1(tp, fp, fn),
+            "iou_median": float(np.median(ious)) if ious else None, "false_micro": false_micro}  # fmt: skip
 
 
 def _write(report: dict, out: Path) -> None:
@@ -626,6 +653,10 @@ def _print_lab(lab: dict) -> None:
         print(f"  untouched {u['source']}#{u['frame']}: {u['minutes'] * 60:.0f} s, false micro "
               f"{u['false_micro']}, macro {u['macro']}, calm {_shares(u['calm'])}")  # fmt: skip
     print(f"  false micro per minute (held still, untouched): {lab['false_micro_per_min']:.2f}")
+    m = lab["macro_expressions"]
+    iou = "-" if m["iou_median"] is None else f"{m['iou_median']:.2f}"
+    print(f"  macro-expressions (3 a recording, 1-3 s, 3-6 px): TP {m['tp']} FP {m['fp']} FN {m['fn']} "
+          f"F1 {m['f1']:.2f}, IoU median {iou}; false micro there {m['false_micro']}")  # fmt: skip
     print(f"  why candidates were dropped (default options): {lab['rule_counts_default_options']}")
 
 

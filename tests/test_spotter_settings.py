@@ -42,8 +42,9 @@ def test_bad_settings_say_what_is_wrong(setting, message):
 
 
 def test_export_applies_the_settings(samples, tmp_path):
-    """The smile in single_face.mp4 gives several events with the defaults; with z_on 50 hardly any
-    movement reaches the threshold, and the export's settings file records what was used."""
+    """The smile in single_face.mp4 gives two events with the defaults (a first movement, then the
+    smile, held to the end); with z_on 50 hardly any movement reaches the threshold (the smile
+    alone), and the export's settings file records what was used."""
     video = str(samples / "single_face.mp4")
     runs = {}
     for name, extra in (("default", []), ("deaf", ["--spotter", "z_on=50", "--spotter", "flow.refresh=0.4"])):
@@ -55,7 +56,7 @@ def test_export_applies_the_settings(samples, tmp_path):
         calm = doc["calm_time"]["0"]  # seconds watched, and calm per zone
         assert calm["seconds"] > 1.0 and set(calm) == {"seconds", "upper", "lower"}
         runs[name] = (events, settings)
-    assert len(runs["default"][0]) >= 3 and len(runs["deaf"][0]) < len(runs["default"][0]) / 2
+    assert len(runs["default"][0]) >= 2 and len(runs["deaf"][0]) < len(runs["default"][0])
     assert runs["default"][1]["z_on"] == SpotterOptions().z_on
     assert runs["deaf"][1]["z_on"] == 50.0 and runs["deaf"][1]["flow"]["refresh"] == 0.4
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -142,6 +142,8 @@ class Detector:
         self.refractory = np.full(len(self.zone_masks), -np.inf)
         self.last_micro: list[Found | None] = [None] * len(self.zone_masks)
         self.held: _Held | None = None
+        #: Macro bumps the micro layer found while a held expression was open over them (``_settle``).
+        self.deferred: list[Found] = []
         self.quiet = True  # no channel's bump passed z_pair in the last frame
         self.counts: dict[str, int] = {}
         #: (t, (S, zones) largest bump of each zone's channels per scale) of recent frames: the context rule.
@@ -171,6 +173,7 @@ class Detector:
         if self.held is not None:
             self._count(why)
             self.held = None
+        self.deferred.clear()  # parts of the held expression dropped with it
         self.history.clear()
         self.recent.clear()
 
@@ -266,6 +269,13 @@ class Detector:
                 self.refractory[zi] = found.offset
                 self._count("duplicate" if seen == zi else "same_event_other_zone")
                 continue
+            if found is not None and found.macro and self._in_held(found):
+                # Most likely part of the held expression open over it, which will time it whole:
+                # kept back until that one is reported (or turns out to be none).
+                self.refractory[zi] = found.offset
+                self.deferred.append(found)
+                self._count("macro_in_held")
+                continue
             if found is not None:
                 self.refractory[zi] = found.offset
                 if not found.macro:
@@ -281,12 +291,18 @@ class Detector:
                     self._count("held_was_micro")
             else:
                 self.refractory[zi] = p.centre + o.scales[p.scale]
+        if self.deferred and self.held is None:  # the held expression was dropped without an event
+            out += self._settle(None, t)
         if not (cand_any or step_any):
             skip = (blink & self.eye) | (z > o.z_learn)
             if self._tpl:
                 skip = np.hstack([skip, (skip @ self._tmember) | (zt > self._t_learn)])
             self._learn(full, dt, skip)
         return out
+
+    def _in_held(self, found: Found) -> bool:
+        """A held expression is open and ``found`` ends after it began (part of it)."""
+        return self.held is not None and found.offset >= self.held.start
 
     def _other_zone_stronger(self, zi: int, p: _Peak) -> bool:
         """Another zone holds a stronger open candidate at the same time: one movement seen by both
@@ -362,7 +378,7 @@ class Detector:
         if self.held is not None and self.last_t is not None:
             held, self.held = self.held, None
             found = self._close_held(held, self.last_t, truncated=True)
-            out += [found] if found is not None else []
+            out += self._settle(found, self.last_t) + ([found] if found is not None else [])
         return out
 
     # ------------------------------------------------------------------ micro layer
@@ -552,9 +568,13 @@ class Detector:
         held.pos.append(pos)
         held.involved |= (z > o.z_on) & self.expressive
         np.maximum(held.top, excess, out=held.top)
-        # Back when every involved channel is under z_off deviations or half its own peak.
+        # Back when every channel that carries it (involved, its peak at least back_share of the
+        # strongest one's) is under z_off deviations or half its own peak.
         back = (z <= o.z_off) | (excess <= 0.5 * held.top)
-        quiet = not (held.involved & ~back).any()
+        carry = held.involved
+        if o.back_share > 0 and carry.any():
+            carry = carry & (held.top >= o.back_share * held.top[carry].max())
+        quiet = not (carry & ~back).any()
         held.quiet_since = (held.quiet_since if held.quiet_since is not None else t) if quiet else None
 
     def _observe_held(self, t: float, pos: np.ndarray, blink: bool) -> list[Found]:
@@ -568,25 +588,44 @@ class Detector:
             held.end = self._held_end(held)
         if (held.end is not None and t >= held.end) or t - held.start > o.max_event:
             self.held = None
-            found = self._close_held(held, t, truncated=False)
-            if found is None:
-                return []
-            if not found.macro:  # timed here: the micro layer must not report it again
-                zi = found.zone
-                if found.apex <= self.refractory[zi]:
-                    self._count("duplicate")  # the micro layer reported this movement already
-                    return []
-                self.refractory[zi] = max(self.refractory[zi], found.offset)
-                seen = self._reported_as_micro(found)
-                if seen is not None and seen != zi:
-                    self._count("same_event_other_zone")
-                    return []
-                self.last_micro[zi] = found
-                p = self.peaks[zi]
-                if p is not None and found.onset - o.hold <= p.centre <= found.offset + o.hold:
-                    self.peaks[zi] = None
-            return [found]
+            found = self._held_report(self._close_held(held, t, truncated=False))
+            return self._settle(found, t) + ([found] if found is not None else [])
         return []
+
+    def _held_report(self, found: Found | None) -> Found | None:
+        """A closed held expression's event, or None when the micro layer reported it already."""
+        if found is None:
+            return None
+        if found.macro:  # its falling edge opens no new held expression
+            self.refractory[found.zone] = max(self.refractory[found.zone], found.offset)
+            return found
+        zi = found.zone  # timed here: the micro layer must not report it again
+        if found.apex <= self.refractory[zi]:
+            self._count("duplicate")  # the micro layer reported this movement already
+            return None
+        self.refractory[zi] = max(self.refractory[zi], found.offset)
+        seen = self._reported_as_micro(found)
+        if seen is not None and seen != zi:
+            self._count("same_event_other_zone")
+            return None
+        self.last_micro[zi] = found
+        p = self.peaks[zi]
+        o = self.options
+        if p is not None and found.onset - o.hold <= p.centre <= found.offset + o.hold:
+            self.peaks[zi] = None
+        return found
+
+    def _settle(self, found: Found | None, now: float) -> list[Found]:
+        """The macro bumps deferred while a held expression was open over them, once it is gone:
+        the ones its event (``found``) does not cover for the most part, all of them when it made
+        none (rejected, say), decided ``now``."""
+        def covered(f: Found) -> bool:
+            inside = min(f.offset, found.offset) - max(f.onset, found.onset) if found is not None else 0.0
+            return inside >= 0.5 * (f.offset - f.onset)
+
+        out = [replace(f, emitted_at=now) for f in self.deferred if not covered(f)]
+        self.deferred.clear()
+        return out
 
     def _held_shape(self, held: _Held) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int, float]:
         """(times, scores, strongest channel's excess, that channel, apex index, onset) of a held

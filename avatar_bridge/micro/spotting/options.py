@@ -83,7 +83,11 @@ class SpotterOptions:
     motion; nose_ratio: the nose groups (landmarks only) moving this fraction of the peak mark it
     too. z_off: a held expression is back when its channels are under this many deviations or half
     their own peak (``hold`` seconds on end); a brief one is then closed and timed where its fall
-    ends, twice the time from its apex to that half-way point. lighting: relative change of face
+    ends, twice the time from its apex to that half-way point. back_share: only the channels whose
+    peak is at least this fraction of the strongest channel's say whether a held expression is back
+    (the ones that carry it; a patch that drifts a little against the held reference, or barely
+    follows, would keep it open past its end and into the next expression; 0 = every involved
+    channel). lighting: relative change of face
     brightness (needs frames) that marks a lighting change. region_z: z a channel must reach to be
     listed in the event's regions. side_ratio: left/right contrast that names a side.
     sd_floor: least deviation used to score (px).
@@ -150,6 +154,7 @@ class SpotterOptions:
     busy_peak: float = 4.0
     zones: bool = True
     z_off: float = 2.0
+    back_share: float = 0.5
     au_min: float = 0.25
     au_px: float = 2.0
     label: bool = True
@@ -184,6 +189,8 @@ class SpotterOptions:
             raise InputError(f"classifier must be {choices}, got {self.classifier!r}")
         if self.classifier_model is not None and self.classifier != "tp-ha3dnet":
             raise InputError(f"a classifier model ({self.classifier_model}) needs classifier 'tp-ha3dnet'")
+        if not 0 <= self.back_share <= 1:
+            raise InputError(f"back_share must be a fraction (0-1) of a peak, got {self.back_share}")
         if self.max_event <= self.max_micro:
             raise InputError(f"max_event ({self.max_event}) must exceed max_micro ({self.max_micro})")
 
