@@ -70,10 +70,10 @@ class HeadPose:
 
     @property
     def rotation(self) -> np.ndarray:
-        """3x3 rotation matrix (scale removed); solved once per pose (FACS, spotting and export all ask)."""
+        """3x3 rotation matrix (scale removed); solved once per pose (spotting, retargeting and export
+        all ask)."""
         if self._rotation is None:
-            u, _, vt = np.linalg.svd(self.matrix[:3, :3].astype(np.float64))
-            rotation = (u @ vt).astype(np.float32)
+            rotation = np.array(_polar(self.matrix[:3, :3].astype(np.float64).tolist()), dtype=np.float32)
             rotation.flags.writeable = False
             object.__setattr__(self, "_rotation", rotation)
         return self._rotation
@@ -112,6 +112,35 @@ class HeadPose:
     def identity(cls) -> HeadPose:
         return cls(np.eye(4, dtype=np.float32))
 
+
+
+def _polar(m: list[list[float]], tol: float = 1e-12) -> list[list[float]]:
+    """The orthogonal factor of a 3x3 matrix (what SVD's U V^T gives), by Newton's iteration
+    R <- (R + R^-T) / 2 on the matrix scaled to unit determinant, in plain floats: MediaPipe's
+    matrices are a rotation times a scale, so two or three steps reach it, at half of
+    ``np.linalg.svd``'s cost per frame. A singular or far-from-rotation matrix falls back to SVD."""
+    (a, b, c), (d, e, f), (g, h, i) = m
+    det = a * (e * i - f * h) + b * (f * g - d * i) + c * (d * h - e * g)
+    if abs(det) > 1e-12:
+        k = abs(det) ** (-1.0 / 3.0)
+        a, b, c, d, e, f, g, h, i = a * k, b * k, c * k, d * k, e * k, f * k, g * k, h * k, i * k
+        for _ in range(8):
+            c0, c1, c2 = e * i - f * h, f * g - d * i, d * h - e * g  # cofactors: R^-T = C / det
+            det = a * c0 + b * c1 + c * c2
+            if abs(det) < 1e-12:
+                break
+            w = 0.5 / det
+            a2, b2, c2 = 0.5 * a + w * c0, 0.5 * b + w * c1, 0.5 * c + w * c2
+            d2, e2 = 0.5 * d + w * (c * h - b * i), 0.5 * e + w * (a * i - c * g)
+            f2, g2 = 0.5 * f + w * (b * g - a * h), 0.5 * g + w * (b * f - c * e)
+            h2, i2 = 0.5 * h + w * (c * d - a * f), 0.5 * i + w * (a * e - b * d)
+            step = abs(a2 - a) + abs(b2 - b) + abs(c2 - c) + abs(d2 - d) + abs(e2 - e) + abs(f2 - f)
+            step += abs(g2 - g) + abs(h2 - h) + abs(i2 - i)
+            a, b, c, d, e, f, g, h, i = a2, b2, c2, d2, e2, f2, g2, h2, i2
+            if step < tol:
+                return [[a, b, c], [d, e, f], [g, h, i]]
+    u, _, vt = np.linalg.svd(np.array(m))
+    return (u @ vt).tolist()
 
 @dataclass(frozen=True, slots=True)
 class FaceObservation:

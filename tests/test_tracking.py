@@ -125,3 +125,26 @@ def test_head_rotation_is_orthonormal_and_solved_once(single_face_recording):
     assert r is pose.rotation and not r.flags.writeable  # shared by FACS, spotting and export
     np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-5)
     assert np.linalg.det(r) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_head_rotation_is_the_polar_factor_svd_gives(single_face_recording):
+    """The rotation is solved in plain floats, not by SVD; it must be what SVD's U V^T gives: on
+    every tracked pose of the sample, and on scaled, noisy, mirrored and singular matrices (the
+    last falls back to SVD)."""
+    from avatar_bridge.records import HeadPose
+
+    def svd_polar(m: np.ndarray) -> np.ndarray:
+        u, _, vt = np.linalg.svd(m.astype(np.float64))
+        return u @ vt
+
+    for result in single_face_recording:
+        for face in result.faces:
+            np.testing.assert_allclose(face.pose.rotation, svd_polar(face.pose.matrix[:3, :3]), atol=1e-6)
+    rng = np.random.default_rng(0)
+    for k in range(300):
+        q, _ = np.linalg.qr(rng.normal(size=(3, 3)))  # a rotation or a reflection
+        m = np.eye(4, dtype=np.float32)
+        m[:3, :3] = rng.uniform(0.01, 100) * (q + rng.normal(0, (0, 1e-4, 1e-2, 0.3)[k % 4], (3, 3)))
+        np.testing.assert_allclose(HeadPose(m).rotation, svd_polar(m[:3, :3]), atol=1e-5)
+    flat = np.diag([0.0, 1.0, 1.0, 1.0]).astype(np.float32)
+    np.testing.assert_allclose(HeadPose(flat).rotation, svd_polar(flat[:3, :3]), atol=1e-6)

@@ -28,15 +28,14 @@ _EYE_CORNERS = [33, 133, 362, 263]
 
 
 def _eye_centres(face: FaceObservation) -> tuple[float, float, float, float]:
-    """(x, y) of the subject's right then left eye centre in pixels (float32 landmarks, like landmarks_px)."""
+    """(x, y) of the subject's right then left eye centre in pixels."""
     w, h = face.image_size
-    p = face.landmarks[_EYE_CORNERS, :2] * np.array([w, h], dtype=np.float32)
-    right, left = (p[0] + p[1]) / 2.0, (p[2] + p[3]) / 2.0
-    return float(right[0]), float(right[1]), float(left[0]), float(left[1])
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = face.landmarks[_EYE_CORNERS, :2].tolist()
+    return (x0 + x1) * w / 2.0, (y0 + y1) * h / 2.0, (x2 + x3) * w / 2.0, (y2 + y3) * h / 2.0
 
 
-def alignment_matrix(face: FaceObservation, size: int = ALIGNED_SIZE) -> np.ndarray:
-    """2x3 similarity mapping image pixels to the ``size`` x ``size`` aligned face.
+def alignment_similarity(face: FaceObservation, size: int = ALIGNED_SIZE) -> tuple[float, ...]:
+    """(c, s, tx, ty) of the similarity [[c, -s, tx], [s, c, ty]] that :func:`alignment_matrix` gives.
 
     Plain float arithmetic: it runs for every face of every frame (the spotter's flow), where
     NumPy's per-call overhead on two points cost three times the maths.
@@ -48,7 +47,13 @@ def alignment_matrix(face: FaceObservation, size: int = ALIGNED_SIZE) -> np.ndar
     scale = math.hypot(dx, dy) / max(math.hypot(lx - rx, ly - ry), 1e-6)
     angle = math.atan2(dy, dx) - math.atan2(ly - ry, lx - rx)
     c, s = scale * math.cos(angle), scale * math.sin(angle)
-    return np.array([[c, -s, ax - (c * rx - s * ry)], [s, c, ay - (s * rx + c * ry)]])
+    return c, s, ax - (c * rx - s * ry), ay - (s * rx + c * ry)
+
+
+def alignment_matrix(face: FaceObservation, size: int = ALIGNED_SIZE) -> np.ndarray:
+    """2x3 similarity mapping image pixels to the ``size`` x ``size`` aligned face."""
+    c, s, tx, ty = alignment_similarity(face, size)
+    return np.array([[c, -s, tx], [s, c, ty]])
 
 
 def _image(frame: Frame | np.ndarray) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Head-pose angles and quaternions without an SVD per call (retargeter and sinks).
 
 The retargeter emits pure rotation matrices (and MediaPipe's are orthonormal to ~1e-6), so the
-orthonormalisation :class:`HeadPose` does (an SVD, ~20 us) is only needed when a matrix is not
-orthonormal; these helpers check first, in plain float maths (~2 us instead of ~7 us).
+orthonormalisation :class:`HeadPose` does (Newton steps, ~4 us) is only needed when a matrix is not
+orthonormal; these helpers check first, in plain float maths (~2 us).
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ motion and alignment wobble) is subtracted. Tracks are in pixels at 640 px face 
 
 The reference is kept while the caller says something moves (``hold``), so a movement is
 measured against one image, not a chain. One LK step on lightly blurred images suits the
-sub-pixel shifts involved; box sums come from integral images, and the reference's gradients and
-structure tensors are computed once per refresh, so every patch together costs little more than
-the warp of the face (cost measured in ``benchmarks/bench_spotting.py``).
+sub-pixel shifts involved; a frame reads only the patches' pixels (one gather, one sum per patch),
+and the reference's gradients and structure tensors are computed once per refresh, so every patch
+together costs less than the warp of the face (cost measured in ``benchmarks/bench_spotting.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from avatar_bridge.micro.flow import ALIGNED_SIZE, alignment_matrix, grey
+from avatar_bridge.micro.flow import ALIGNED_SIZE, alignment_similarity, grey
 from avatar_bridge.records import FaceObservation, Frame
 
 #: Face width (landmarks 234-454) in pixels of the 128 x 128 aligned face.
@@ -75,13 +75,18 @@ class FlowTracks:
         boxes = [p.box for p in patches] + [rigid]
         self._boxes = np.array(boxes)
         x0, y0, x1, y1 = self._boxes.T
-        w = ALIGNED_SIZE + 1  # width of an integral image of the aligned face
-        # Flat index of each box's four corners in an integral image (one gather per sum).
-        self._corners = np.stack([y1 * w + x1, y0 * w + x1, y1 * w + x0, y0 * w + x0])
+        n = ALIGNED_SIZE
+        # The flat index in the aligned face of every box's pixels, box after box, and where each
+        # box starts: a frame's flow reads only these (a third of the face), with one gather and
+        # one sum per box.
+        self._pixels = np.concatenate(
+            [(np.arange(b, d)[:, None] * n + np.arange(a, c)[None, :]).ravel() for a, b, c, d in boxes]
+        )
+        self._starts = np.cumsum([0] + [(c - a) * (d - b) for a, b, c, d in boxes])[:-1]
         self._area = ((x1 - x0) * (y1 - y0)).astype(np.float64)
         self._buffer: np.ndarray | None = None  # frame-sized; holds the pixels the warp reads
-        self._ref: np.ndarray | None = None
-        self._grad: tuple[np.ndarray, np.ndarray] | None = None
+        self._ref: np.ndarray | None = None  # the reference's box pixels (float64)
+        self._grad: np.ndarray | None = None  # (2, N) its x and y gradients at those pixels
         self._inv: np.ndarray | None = None  # (B, 2, 2) inverse structure tensors of the reference
         self._ok: np.ndarray | None = None
         self._ref_t = -np.inf
@@ -118,9 +123,12 @@ class FlowTracks:
         """(the aligned grey face, whether it was averaged: ``antialias``); sets :attr:`brightness`."""
         img = frame.image if isinstance(frame, Frame) else frame
         n = ALIGNED_SIZE
-        m = alignment_matrix(face, n)
-        # The aligned square's bounding box in the frame (+-2 px): what either path reads.
-        (a, b, tx), (c, d, ty) = cv2.invertAffineTransform(m).tolist()
+        sim = cs, sn, u, v = alignment_similarity(face, n)
+        # The aligned square's bounding box in the frame (+-2 px): what either path reads. The
+        # inverse similarity in plain floats (cheaper than cv2.invertAffineTransform).
+        k = 1.0 / (cs * cs + sn * sn)
+        a, b, c, d = cs * k, sn * k, -sn * k, cs * k
+        tx, ty = -(a * u + b * v), -(c * u + d * v)
         e = ALIGNED_SIZE - 1.0  # the square's corners: x and y each 0 or e
         xs = (tx + min(0.0, a * e) + min(0.0, b * e), tx + max(0.0, a * e) + max(0.0, b * e))
         ys = (ty + min(0.0, c * e) + min(0.0, d * e), ty + max(0.0, c * e) + max(0.0, d * e))
@@ -131,7 +139,7 @@ class FlowTracks:
         x1 = max(min(math.ceil(xs[1]) + 3, w), x0 + 1)
         y1 = max(min(math.ceil(ys[1]) + 3, h), y0 + 1)
         levels = int(math.log2(math.hypot(a, c))) if self.options.antialias else 0  # camera px per aligned px
-        g = self._averaged(img, m, (x0, y0, x1, y1), levels) if levels > 0 else None
+        g = self._averaged(img, sim, (x0, y0, x1, y1), levels) if levels > 0 else None
         averaged = g is not None
         if g is None:
             # The warp samples scattered rows of the frame; on a large face their cache misses cost
@@ -140,17 +148,19 @@ class FlowTracks:
             if self._buffer is None or self._buffer.shape != img.shape or self._buffer.dtype != img.dtype:
                 self._buffer = np.empty_like(img)
             self._buffer[y0:y1, x0:x1] = img[y0:y1, x0:x1]
+            m = np.array([[cs, -sn, u], [sn, cs, v]])
             g = grey(cv2.warpAffine(self._buffer, m, (n, n), flags=cv2.INTER_LINEAR,
                                     borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
         self.brightness = float(cv2.mean(g)[0])
         return g, averaged
 
     @staticmethod
-    def _averaged(img: np.ndarray, m: np.ndarray, box: tuple[int, int, int, int],
+    def _averaged(img: np.ndarray, sim: tuple[float, ...], box: tuple[int, int, int, int],
                   levels: int) -> np.ndarray | None:  # fmt: skip
-        """The aligned grey face warped from the face's box greyed and halved ``levels`` times by
-        2 x 2 pixel averages (OpenCV's fast path; the box grows to a multiple of 2**levels); None
-        when the frame holds too little of the box to average (a face almost wholly outside it)."""
+        """The aligned grey face warped (``sim``: :func:`micro.flow.alignment_similarity`) from the
+        face's box greyed and halved ``levels`` times by 2 x 2 pixel averages (OpenCV's fast path;
+        the box grows to a multiple of 2**levels); None when the frame holds too little of the box
+        to average (a face almost wholly outside it)."""
         q = 1 << levels
         x0, y0, x1, y1 = box
         h, w = img.shape[:2]
@@ -164,33 +174,34 @@ class FlowTracks:
             small = cv2.resize(small, half, interpolation=cv2.INTER_AREA)
         # Pixel (j, i) of ``small`` averages the camera's pixels whose centre is (x0, y0) + q (j, i)
         # + (q - 1) / 2: the alignment, composed with that map.
-        centre = np.array([x0 + (q - 1) / 2.0, y0 + (q - 1) / 2.0])
-        ms = np.hstack([m[:, :2] * q, (m[:, :2] @ centre + m[:, 2])[:, None]])
+        cs, sn, u, v = sim
+        cx, cy = x0 + (q - 1) / 2.0, y0 + (q - 1) / 2.0
+        ms = np.array([[cs * q, -sn * q, cs * cx - sn * cy + u], [sn * q, cs * q, sn * cx + cs * cy + v]])
         n = ALIGNED_SIZE
         return cv2.warpAffine(small, ms, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def _set_reference(self, img: np.ndarray, t: float) -> None:
         ix = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3) / 8.0
         iy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3) / 8.0
-        a, c, b = self._sums(ix * ix), self._sums(iy * iy), self._sums(ix * iy)
+        g = np.stack([ix.ravel()[self._pixels], iy.ravel()[self._pixels]]).astype(np.float64)
+        a, c, b = self._sums(np.vstack([g * g, g[:1] * g[1:]]))  # xx, yy, xy
         det = a * c - b * b
         self._ok = det / self._area**2 > self.options.min_texture
         det = np.where(self._ok, det, 1.0)
         self._inv = np.stack([np.stack([c, -b], 1), np.stack([-b, a], 1)], 1) / det[:, None, None]
-        self._ref, self._grad, self._ref_t = img, (ix, iy), t
+        self._ref = img.ravel()[self._pixels].astype(np.float64)
+        self._grad, self._ref_t = g, t
 
-    def _sums(self, image: np.ndarray) -> np.ndarray:
-        """Sum of ``image`` over every box, from its integral image."""
-        c = cv2.integral(image, sdepth=cv2.CV_64F).ravel()[self._corners]
-        return c[0] - c[1] - c[2] + c[3]
+    def _sums(self, values: np.ndarray) -> np.ndarray:
+        """(K, B) sums of each row of ``values`` (K, N: per box pixel) over every box."""
+        return np.add.reduceat(values, self._starts, axis=1)
 
     def flows(self, img: np.ndarray) -> np.ndarray:
         """(B, 2) LK displacement of each box (patches, then the rigid box) from the reference, aligned px."""
         assert self._ref is not None and self._grad is not None and self._inv is not None
-        it = img - self._ref
-        ix, iy = self._grad
-        e = np.stack([self._sums(ix * it), self._sums(iy * it)], axis=1)
-        d = -np.einsum("bij,bj->bi", self._inv, e)
+        it = img.ravel()[self._pixels] - self._ref
+        ex, ey = self._sums(self._grad * it)
+        d = -np.einsum("bij,bj->bi", self._inv, np.stack([ex, ey], axis=1))
         return np.where(self._ok[:, None], d, 0.0)
 
     def update(

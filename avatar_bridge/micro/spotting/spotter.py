@@ -13,6 +13,7 @@ timestamps are skipped, a time jump or a face lost for longer than ``max_gap`` d
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -55,7 +56,7 @@ class _Face:
         self.detector = Detector(opts, self.layout)
         self.last_t: float | None = None
         self.last_pos: np.ndarray | None = None
-        self.rotation: np.ndarray | None = None
+        self.rotation: list[float] | None = None  # the last frame's head rotation, row by row
         self.au_base: np.ndarray | None = None
         self.au_recent: deque[tuple[float, np.ndarray]] = deque(maxlen=256)
         self.frames: FaceFrames | None = None  # the aligned faces, when TP-HA3DNet labels the events
@@ -226,11 +227,11 @@ class MicroSpotter:
             # before the warp (``FlowTrackOptions.antialias``).
             st.frames.push(t, aligned_face(grey(frame.image), face))
         dt = 0.0 if st.last_t is None else t - st.last_t
-        rot = face.pose.rotation.astype(np.float64)
+        rot = face.pose.rotation.ravel().tolist()  # plain floats: 9 numbers, cheaper than NumPy calls
         speed = 0.0
-        if st.rotation is not None and dt > 0:
-            cos = np.clip((np.trace(st.rotation.T @ rot) - 1.0) / 2.0, -1.0, 1.0)
-            speed = float(np.degrees(np.arccos(cos)) / dt)
+        if st.rotation is not None and dt > 0:  # the angle of the rotation between the two frames
+            cos = (sum(a * b for a, b in zip(st.rotation, rot, strict=True)) - 1.0) / 2.0
+            speed = math.degrees(math.acos(min(max(cos, -1.0), 1.0))) / dt
         st.rotation, st.last_t, st.last_pos = rot, t, pos
         bl = face.blendshapes
         blink = max(float(bl[ARKIT_INDEX["eyeBlinkLeft"]]), float(bl[ARKIT_INDEX["eyeBlinkRight"]]))
