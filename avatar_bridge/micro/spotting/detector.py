@@ -652,7 +652,8 @@ class Detector:
         ts, _, sig, _, i_apex, onset = self._held_shape(held)
         apex = float(ts[i_apex])
         end = 2.0 * half_crossing(ts, sig, i_apex, float(sig[i_apex]), +1) - apex
-        return -np.inf if end - onset > self.options.max_micro else end
+        brief = end - _rise_onset(ts, sig, i_apex, onset, self.options.probe) <= self.options.max_micro
+        return end if brief else -np.inf
 
     def _close_held(self, held: _Held, now: float, truncated: bool) -> Found | None:
         o = self.options
@@ -664,6 +665,11 @@ class Detector:
         else:
             offset = min(2.0 * half_crossing(ts, sig, i_apex, peak, +1) - apex, now)
         offset = max(offset, apex)
+        # Brief, small and back: a micro-expression after all, its onset timed as the micro layer
+        # times a rise (not walked back into the noise or an earlier drift before it).
+        brief_onset = _rise_onset(ts, sig, i_apex, onset, o.probe)
+        macro = truncated or offset - brief_onset > o.max_micro or peak > o.max_peak
+        onset = onset if macro else brief_onset
         inside = (ts >= onset) & (ts <= offset)
         zone = int(self.zone_of[j])
         involved = peak_z >= o.region_z
@@ -678,8 +684,6 @@ class Detector:
             self._count("rejected_head_motion")
             return None
         movement = held.pos[i_apex] - held.ref
-        # Brief, small and back: a micro-expression after all.
-        macro = truncated or offset - onset > o.max_micro or peak > o.max_peak
         if self._head_motion(movement, onset, offset):
             return None
         if not macro:
@@ -689,6 +693,15 @@ class Detector:
         return Found(
             macro, onset, apex, offset, now, involved, movement, peak, float(peak_z[j]), truncated, zone
         )
+
+
+def _rise_onset(ts: np.ndarray, sig: np.ndarray, i_apex: int, onset: float, slack: float) -> float:
+    """A brief held expression's onset: as the micro layer times a rise (the apex mirrored about the
+    rise's half-way point) less ``slack`` (a probe's half-width: that timing's resolution), or
+    ``onset`` (walked back from the half-way point while the signal stays over a tenth of the peak)
+    when that is later. The walk alone can run back into noise or an earlier drift."""
+    apex = float(ts[i_apex])
+    return max(onset, 2.0 * half_crossing(ts, sig, i_apex, float(sig[i_apex]), -1) - apex - slack)
 
 
 def half_crossing(ts: np.ndarray, sig: np.ndarray, i_apex: int, peak: float, step: int) -> float:
