@@ -663,6 +663,29 @@ def test_a_brief_movement_timed_by_the_held_layer_ends_where_its_fall_ends():
         assert e.offset <= e.emitted_at <= g["offset"] + 0.25
 
 
+def test_a_brief_held_expression_is_timed_from_its_rise_not_an_earlier_drift():
+    """A 3 px brow movement on WolfgangLanger frame 245 (development seed 106, true 1.75-1.91 s)
+    first looks held and is timed by the held layer. Walking back from its rise's half-way point
+    while the signal stayed over a tenth of its peak ran into the drift before it: onset 1.63 s,
+    IoU 0.53, a hair from a miss. Its onset is now timed as the micro layer times a rise (less a
+    probe's half-width) whenever the walk went further back than that."""
+    from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
+    from avatar_bridge.micro.synth.still import lab_recording
+
+    source = "WolfgangLanger_Pexels.mp4"
+    options, cam = lab_recording(3.0, 106, 245)
+    prepared, results, truth = tracked_still(source, 245, 8.0, options, cam)
+    spotter = MicroSpotter(SpotterOptions())
+    frames = still_frames_of(source, 245, 8.0, prepared, cam)
+    events = [e for f, r in zip(frames, results, strict=True) for e in spotter.update(r, (), f)]
+    micro = [e for e in events + spotter.flush() if e.kind is EventKind.MICRO]
+    g = min(truth["events"], key=lambda g: g["onset"])
+    assert abs(g["onset"] - 1.75) < 0.01
+    best = max(micro, key=lambda e: interval_iou((e.onset, e.offset), (g["onset"], g["offset"])))
+    assert interval_iou((best.onset, best.offset), (g["onset"], g["offset"])) >= 0.8
+    assert best.onset >= g["onset"] - 2 * SpotterOptions().probe
+
+
 def test_three_macro_expressions_are_three_macro_events_timed_whole():
     """Three macro-expressions (AU4 1.7 s, AU1+2 0.9 s, AU4 1.9 s; 4-10 px) on WolfgangLanger frame
     245, held still and filmed. Before, the first one's held expression stayed open past its end
