@@ -664,7 +664,7 @@ def test_a_brief_movement_timed_by_the_held_layer_ends_where_its_fall_ends():
 
 
 def test_a_brief_held_expression_is_timed_from_its_rise_not_an_earlier_drift():
-    """A 3 px brow movement on WolfgangLanger frame 245 (development seed 106, true 1.75-1.91 s)
+    """A 3 px AU15+17 on WolfgangLanger frame 245 (development seed 106, true 1.75-1.90 s)
     first looks held and is timed by the held layer. Walking back from its rise's half-way point
     while the signal stayed over a tenth of its peak ran into the drift before it: onset 1.63 s,
     IoU 0.53, a hair from a miss. Its onset is now timed as the micro layer times a rise (less a
