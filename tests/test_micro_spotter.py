@@ -640,6 +640,20 @@ def test_a_crying_face_in_close_up_makes_no_micro_expression():
     assert any(e.kind is EventKind.MACRO and e.onset < 16.6 < e.offset for e in events)
 
 
+def lab_micro_events(source: str, index: int, amplitude: float, seed: int) -> tuple[list, dict]:
+    """(micro events found by the default spotter, truth) on an 8 s lab-like recording of ``source``
+    frame ``index`` (``lab_recording``: micro-expressions at ``amplitude`` px and one head jitter)."""
+    from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
+    from avatar_bridge.micro.synth.still import lab_recording
+
+    options, cam = lab_recording(amplitude, seed, index)
+    prepared, results, truth = tracked_still(source, index, 8.0, options, cam)
+    spotter = MicroSpotter(SpotterOptions())
+    frames = still_frames_of(source, index, 8.0, prepared, cam)
+    events = [e for f, r in zip(frames, results, strict=True) for e in spotter.update(r, (), f)]
+    return [e for e in events + spotter.flush() if e.kind is EventKind.MICRO], truth
+
+
 def test_a_brief_movement_timed_by_the_held_layer_ends_where_its_fall_ends():
     """A micro-expression whose patch does not look back at the decision opens a held expression,
     which turns out brief. Its channels are back under half their peak half-way down the fall:
@@ -647,16 +661,7 @@ def test_a_brief_movement_timed_by_the_held_layer_ends_where_its_fall_ends():
     the half-way point, as the micro layer times a fall) and times it there. A 2 px AU4 on
     WolfgangLanger frame 300 (seed 104), true 1.96-2.41 s: 2.00-2.21 s before (IoU 0.47, a miss
     and a false event), 1.94-2.34 s now."""
-    from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
-    from avatar_bridge.micro.synth.still import lab_recording
-
-    source = "WolfgangLanger_Pexels.mp4"
-    options, cam = lab_recording(2.0, 104, 300)
-    prepared, results, truth = tracked_still(source, 300, 8.0, options, cam)
-    spotter = MicroSpotter(SpotterOptions())
-    frames = still_frames_of(source, 300, 8.0, prepared, cam)
-    events = [e for f, r in zip(frames, results, strict=True) for e in spotter.update(r, (), f)]
-    micro = [e for e in events + spotter.flush() if e.kind is EventKind.MICRO]
+    micro, truth = lab_micro_events("WolfgangLanger_Pexels.mp4", 300, 2.0, 104)
     assert len(micro) == len(truth["events"]) == 3
     for g in truth["events"]:
         (e,) = [e for e in micro if interval_iou((e.onset, e.offset), (g["onset"], g["offset"])) >= 0.6]
@@ -669,16 +674,7 @@ def test_a_brief_held_expression_is_timed_from_its_rise_not_an_earlier_drift():
     while the signal stayed over a tenth of its peak ran into the drift before it: onset 1.63 s,
     IoU 0.53, a hair from a miss. Its onset is now timed as the micro layer times a rise (less a
     probe's half-width) whenever the walk went further back than that."""
-    from avatar_bridge.micro.synth.cache import still_frames_of, tracked_still
-    from avatar_bridge.micro.synth.still import lab_recording
-
-    source = "WolfgangLanger_Pexels.mp4"
-    options, cam = lab_recording(3.0, 106, 245)
-    prepared, results, truth = tracked_still(source, 245, 8.0, options, cam)
-    spotter = MicroSpotter(SpotterOptions())
-    frames = still_frames_of(source, 245, 8.0, prepared, cam)
-    events = [e for f, r in zip(frames, results, strict=True) for e in spotter.update(r, (), f)]
-    micro = [e for e in events + spotter.flush() if e.kind is EventKind.MICRO]
+    micro, truth = lab_micro_events("WolfgangLanger_Pexels.mp4", 245, 3.0, 106)
     g = min(truth["events"], key=lambda g: g["onset"])
     assert abs(g["onset"] - 1.75) < 0.01
     best = max(micro, key=lambda e: interval_iou((e.onset, e.offset), (g["onset"], g["offset"])))
