@@ -113,7 +113,6 @@ class HeadPose:
         return cls(np.eye(4, dtype=np.float32))
 
 
-
 def _polar(m: list[list[float]], tol: float = 1e-12) -> list[list[float]]:
     """The orthogonal factor of a 3x3 matrix (what SVD's U V^T gives), by Newton's iteration
     R <- (R + R^-T) / 2 on the matrix scaled to unit determinant, in plain floats: MediaPipe's
@@ -125,12 +124,12 @@ def _polar(m: list[list[float]], tol: float = 1e-12) -> list[list[float]]:
         k = abs(det) ** (-1.0 / 3.0)
         a, b, c, d, e, f, g, h, i = a * k, b * k, c * k, d * k, e * k, f * k, g * k, h * k, i * k
         for _ in range(8):
-            c0, c1, c2 = e * i - f * h, f * g - d * i, d * h - e * g  # cofactors: R^-T = C / det
-            det = a * c0 + b * c1 + c * c2
+            q0, q1, q2 = e * i - f * h, f * g - d * i, d * h - e * g  # cofactors: R^-T = Q / det
+            det = a * q0 + b * q1 + c * q2
             if abs(det) < 1e-12:
                 break
             w = 0.5 / det
-            a2, b2, c2 = 0.5 * a + w * c0, 0.5 * b + w * c1, 0.5 * c + w * c2
+            a2, b2, c2 = 0.5 * a + w * q0, 0.5 * b + w * q1, 0.5 * c + w * q2
             d2, e2 = 0.5 * d + w * (c * h - b * i), 0.5 * e + w * (a * i - c * g)
             f2, g2 = 0.5 * f + w * (b * g - a * h), 0.5 * g + w * (b * f - c * e)
             h2, i2 = 0.5 * h + w * (c * d - a * f), 0.5 * i + w * (a * e - b * d)
@@ -141,6 +140,7 @@ def _polar(m: list[list[float]], tol: float = 1e-12) -> list[list[float]]:
                 return [[a, b, c], [d, e, f], [g, h, i]]
     u, _, vt = np.linalg.svd(np.array(m))
     return (u @ vt).tolist()
+
 
 @dataclass(frozen=True, slots=True)
 class FaceObservation:
