@@ -124,6 +124,15 @@ BACKGROUND_BINS = (0.0, 2.0, 4.0, 8.0, 16.0, np.inf)
 BACKGROUND_MARGIN = SynthOptions().calm_margin
 
 
+def _scored(run: dict, t0: float, label: str, **keys: object) -> dict:
+    """``run`` with ``keys`` and its scores per option set (IoU >= 0.5); its progress line printed."""
+    run.update(keys)
+    run["scores"] = [score_injected(run["truth"], ev) for ev in run["events"]]
+    took = time.perf_counter() - t0
+    print(f"  {label}: {len(run['truth']['events'])} events, {took:.0f} s", file=sys.stderr)
+    return run
+
+
 def background(motion: tuple[np.ndarray, np.ndarray | None], onset: float, offset: float) -> float:
     ts, m = motion
     if m is None:
@@ -285,11 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.seeds:
                 t0 = time.perf_counter()
                 r = run_grid(source, SynthOptions(amplitudes=(amp,), seed=seed), grid)
-                r.update(source=source, amplitude=amp, seed=seed)
-                r["scores"] = [score_injected(r["truth"], ev) for ev in r["events"]]
-                runs.append(r)
-                print(f"  {source} a{amp:g} s{seed}: {len(r['truth']['events'])} events, "
-                      f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)  # fmt: skip
+                label = f"{source} a{amp:g} s{seed}"
+                runs.append(_scored(r, t0, label, source=source, amplitude=amp, seed=seed))
 
     chosen = choose_z_on(runs, zs, base.z_on)
     rows = []
@@ -413,11 +419,9 @@ def lab_like(seeds: list[int], grid: list[SpotterOptions], base: SpotterOptions)
                     t0 = time.perf_counter()
                     opts, cam = still_synth(amp, seed, index), camera(seed, index)
                     r = run_still(source, index, STILL_SECONDS, opts, cam, grid)
-                    r.update(source=source, index=index, amplitude=amp, seed=seed)
-                    r["scores"] = [score_injected(r["truth"], ev) for ev in r["events"]]
-                    still_runs.append(r)
-                    print(f"  still {source}#{index} a{amp:g} s{seed}: {len(r['truth']['events'])} events, "
-                          f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)  # fmt: skip
+                    label = f"still {source}#{index} a{amp:g} s{seed}"
+                    keys = {"source": source, "index": index, "amplitude": amp, "seed": seed}
+                    still_runs.append(_scored(r, t0, label, **keys))
     still_chosen = choose_z_on(still_runs, zs, base.z_on)
     lab_rows = []
     for amp in AMPLITUDES:
