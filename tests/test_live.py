@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
+import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from pythonosc.osc_packet import OscPacket
 
 from avatar_bridge.cli import main
-from avatar_bridge.errors import SinkError
+from avatar_bridge.errors import InputError, SinkError
 from avatar_bridge.pipeline.live import LiveOptions, LivePipeline
 from avatar_bridge.records import FrameOutput
+from avatar_bridge.tracking import FaceTracker
 
 
 class Collect:
@@ -236,3 +240,65 @@ def test_live_reports_how_long_the_face_was_calm(samples, capsys):
     assert line.startswith("face 0 calm enough to look for micro-expressions: upper face")
     # Calm under a tenth of the time in both halves: the summary says why and how to look everywhere.
     assert calm["upper"] < 0.1 * calm["seconds"] and any("--spotter busy_window=0" in ln for ln in out)
+
+
+class WhereTracked(FaceTracker):
+    """Real MediaPipe, noting the thread each frame was tracked on; optionally failing at one frame."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.threads: list[str] = []
+        self.switch: set[float] = set()  # Python's thread switch interval while tracking
+        self.fail_at = fail_at
+
+    def detect(self, frame):
+        if frame.index == self.fail_at:
+            raise InputError(f"frame {frame.index}: the camera went away")
+        self.threads.append(threading.current_thread().name)
+        self.switch.add(sys.getswitchinterval())
+        return super().detect(frame)
+
+
+@pytest.mark.slow
+def test_overlapped_tracking_gives_the_same_outputs_as_frame_by_frame(samples):
+    """With --overlap MediaPipe tracks each next frame in a thread of its own; every frame is still
+    analysed in order and the avatar, AUs and events come out exactly as without it."""
+    got, before = {}, sys.getswitchinterval()
+    for overlap in (False, True):
+        sink, tracker = Collect(), WhereTracked()
+        opts = LiveOptions(source=str(samples / "WolfgangLanger_Pexels.mp4"), sinks=("osc://127.0.0.1:9",),
+                           fast=True, max_frames=160, overlap=overlap)  # fmt: skip
+        with tracker:
+            stats = LivePipeline(opts, tracker=tracker, extra_sinks=[sink]).run()
+        assert stats.frames == len(sink.outputs) == 160 and 160 <= len(tracker.threads) <= 162
+        assert set(tracker.threads) == {"avatar-bridge-track" if overlap else threading.current_thread().name}
+        assert tracker.switch == {opts.switch_interval if overlap else before}  # the GIL handed over sooner
+        assert sys.getswitchinterval() == before  # and put back
+        got[overlap] = sink.outputs
+    serial, overlapped = got[False], got[True]
+    assert [o.index for o in overlapped] == list(range(160))
+    events = [[(e.kind, e.onset, e.apex, e.offset) for o in run for e in o.events]
+              for run in (serial, overlapped)]  # fmt: skip
+    assert len(events[0]) >= 5 and events[0] == events[1]  # her first expressions, as macro events
+    for a, b in zip(serial, overlapped, strict=True):
+        np.testing.assert_array_equal(a.weights[0].values, b.weights[0].values)
+        np.testing.assert_array_equal(a.aus[0].intensity, b.aus[0].intensity)
+    assert not [t for t in threading.enumerate() if t.name == "avatar-bridge-track"]  # stopped with the run
+
+
+@pytest.mark.slow
+def test_overlapped_tracking_stops_cleanly_on_max_frames_and_hands_errors_over(samples):
+    sink = Collect()
+    opts = LiveOptions(source=str(samples / "single_face.mp4"), sinks=("osc://127.0.0.1:9",), fast=True,
+                       overlap=True, max_frames=10)  # fmt: skip
+    with WhereTracked() as tracker:
+        stats = LivePipeline(opts, tracker=tracker, extra_sinks=[sink]).run()
+    assert stats.frames == len(sink.outputs) == 10 and sink.closed == 1
+    assert len(tracker.threads) <= 12  # at most the queued frame and the one in MediaPipe beyond the tenth
+    # An error while tracking frame 7 reaches the caller after frames 0-6 went out; sinks are closed.
+    sink = Collect()
+    opts = replace(opts, max_frames=None)
+    with WhereTracked(fail_at=7) as tracker, pytest.raises(InputError, match="camera went away"):
+        LivePipeline(opts, tracker=tracker, extra_sinks=[sink]).run()
+    assert [o.index for o in sink.outputs] == list(range(7)) and sink.closed == 1
+    assert not [t for t in threading.enumerate() if t.name == "avatar-bridge-track"]

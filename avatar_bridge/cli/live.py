@@ -98,6 +98,12 @@ def live(
         None, "--camera-size", help="Ask the camera for WIDTHxHEIGHT (it may give another; we report it)."
     ),
     camera_fps: float = typer.Option(None, "--camera-fps", help="Ask the camera for this rate (e.g. 120)."),
+    overlap: bool = typer.Option(
+        True,
+        "--overlap/--no-overlap",
+        help="Track the next frame while this one is analysed and sent (more frames a second from a source "
+        "faster than the pipeline: a 120 fps camera, --fast); --no-overlap: one frame at a time, one thread.",
+    ),
     max_frames: int = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     num_faces: int = typer.Option(1, "--num-faces", help="Most faces to track."),
     replay_events: bool = typer.Option(False, help="Replay detected micro-expressions on the avatar."),
@@ -139,6 +145,7 @@ def live(
         capture=CaptureOptions(max_size=1280, width=cam_w, height=cam_h, fps=camera_fps),
         replay_events=replay_events,
         spotter=micro,
+        overlap=overlap,
     )
     show = not quiet and console.is_terminal
 

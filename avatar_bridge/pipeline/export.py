@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, is_dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -32,7 +31,7 @@ from avatar_bridge.export.landmarks import LandmarksWriter
 from avatar_bridge.export.plot import AUPlot
 from avatar_bridge.facs import AUEstimator, FACSOptions
 from avatar_bridge.micro import MicroSpotter, SpotterOptions
-from avatar_bridge.pipeline.threads import lower_priority, opencv_threads, run_yielding
+from avatar_bridge.pipeline.threads import Prefetched, lower_priority, opencv_threads, run_yielding
 from avatar_bridge.records import ActionUnits, ExpressionEvent, Frame, TrackingResult
 from avatar_bridge.tracking import Detection, FaceTracker, TrackerOptions
 
@@ -107,56 +106,6 @@ class ExportSummary:
         return self.frames / self.elapsed if self.elapsed > 0 else 0.0
 
 
-_END = object()  # end of a prefetched stream
-
-
-class _Prefetched(Generic[T]):
-    """``items`` run ahead in a thread of their own, at most ``depth`` items ahead; an exception
-    there re-raises in the consumer, in order. A context manager: the thread starts on enter (so
-    the caller can set up its own stage meanwhile) and is stopped and joined on exit, before
-    whatever it reads from (a source, a tracker) is closed."""
-
-    def __init__(self, items: Iterator[T], depth: int, name: str, nice: int | None = None) -> None:
-        self._items = items
-        self._nice = nice  # the thread's priority (threads.lower_priority); None: the caller's
-        self._q: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
-        self._worker = threading.Thread(target=self._produce, name=name, daemon=True)
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        lower_priority(self._nice)
-        try:
-            for item in self._items:
-                if not self._put(item):
-                    return
-            self._put(_END)
-        except BaseException as e:  # handed to the consumer, which re-raises it
-            self._put(e)
-
-    def __enter__(self) -> _Prefetched[T]:
-        self._worker.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._worker.join(timeout=2.0)
-
-    def __iter__(self) -> Iterator[T]:
-        while (item := self._q.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-
-
 def _in_background(make: Callable[[], T], nice: int | None = None) -> Future[T]:
     """Start ``make`` in a thread of its own (at priority ``nice``, see :func:`lower_priority`);
     ``.result()`` waits for it (and re-raises its error)."""
@@ -222,8 +171,8 @@ def export_video(
         opencv_threads(opts.opencv_threads),
         FaceTracker(opts.tracker) as tracker,
         AtomicOutputs(Path(outdir)) as outs,
-        _Prefetched(iter(source), opts.prefetch, "avatar-bridge-decode", opts.nice) as decoded,
-        _Prefetched((tracker.detect(f) for f in decoded), opts.prefetch, "avatar-bridge-track") as detected,
+        Prefetched(iter(source), opts.prefetch, "avatar-bridge-decode", opts.nice) as decoded,
+        Prefetched((tracker.detect(f) for f in decoded), opts.prefetch, "avatar-bridge-track") as detected,
     ):
         paths = (
             outs.path(f"{stem}.csv"),

@@ -1,4 +1,5 @@
-"""Thread settings the pipelines share: OpenCV's worker count, and background work that yields.
+"""Threads the pipelines share: OpenCV's worker count, background work that yields, and stages
+that run ahead of the next one in a thread of their own (:class:`Prefetched`).
 
 MediaPipe's FaceLandmarker runs its graph on threads of its own. On a machine with few cores, any
 other runnable thread (decoding, FACS, spotting, writing, plotting) delays those threads a little
@@ -11,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 import cv2
 
@@ -31,6 +33,22 @@ def opencv_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         cv2.setNumThreads(before)
+
+
+@contextlib.contextmanager
+def gil_switch_interval(seconds: float | None) -> Iterator[None]:
+    """Python's thread switch interval set to ``seconds`` (None: unchanged) for the block, then put back.
+
+    A thread that returns from MediaPipe or OpenCV waits for the GIL while another runs Python code,
+    up to the switch interval (5 ms by default) each time, several times a frame: a shorter interval
+    lets the tracking thread back in at once. The setting is the whole process's."""
+    before = sys.getswitchinterval()
+    if seconds is not None:
+        sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)
 
 
 def lower_priority(nice: int | None) -> None:
@@ -78,3 +96,53 @@ def run_yielding(work: Callable[[threading.Event], T], nice: int | None, name: s
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["result"]  # type: ignore[return-value]
+
+
+_END = object()  # end of a prefetched stream
+
+
+class Prefetched(Generic[T]):
+    """``items`` run ahead in a thread of their own, at most ``depth`` items ahead; an exception
+    there re-raises in the consumer, in order. A context manager: the thread starts on enter (so
+    the caller can set up its own stage meanwhile) and is stopped and joined on exit, before
+    whatever it reads from (a source, a tracker) is closed."""
+
+    def __init__(self, items: Iterator[T], depth: int, name: str, nice: int | None = None) -> None:
+        self._items = items
+        self._nice = nice  # the thread's priority (threads.lower_priority); None: the caller's
+        self._q: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._produce, name=name, daemon=True)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        lower_priority(self._nice)
+        try:
+            for item in self._items:
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            self._put(e)
+
+    def __enter__(self) -> Prefetched[T]:
+        self._worker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._worker.join(timeout=2.0)
+
+    def __iter__(self) -> Iterator[T]:
+        while (item := self._q.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
