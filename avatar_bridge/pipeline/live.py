@@ -2,6 +2,8 @@
 
 Videos play at their own frame rate (``fast`` = as fast as possible); cameras are read by a thread
 that keeps only the newest frame, so latency stays bounded when tracking is slower than the camera.
+MediaPipe tracks each next frame in a thread of its own while the frame before is analysed and sent
+(``LiveOptions.overlap``); every frame still goes through every stage, in order.
 One :class:`FaceRetargeter` runs per face and serves every distinct profile (the session's plus any
 a sink declares) from one smoothing filter and one stacked matmul. A sink that fails while sending
 is reported once and the others keep running; a receiver that goes away never stops the loop. Ctrl-C

@@ -24,31 +24,29 @@ T = TypeVar("T")
 
 
 @contextlib.contextmanager
-def opencv_threads(n: int | None) -> Iterator[None]:
-    """OpenCV's thread count set to ``n`` (None: unchanged) for the block, then put back."""
-    before = cv2.getNumThreads()
-    if n is not None:
-        cv2.setNumThreads(n)
+def _set_for_block(get: Callable[[], T], put: Callable[[T], object], value: T | None) -> Iterator[None]:
+    """A process-wide setting changed to ``value`` (None: unchanged) for the block, then put back."""
+    before = get()
+    if value is not None:
+        put(value)
     try:
         yield
     finally:
-        cv2.setNumThreads(before)
+        put(before)
 
 
-@contextlib.contextmanager
-def gil_switch_interval(seconds: float | None) -> Iterator[None]:
+def opencv_threads(n: int | None) -> contextlib.AbstractContextManager[None]:
+    """OpenCV's thread count set to ``n`` (None: unchanged) for the block, then put back."""
+    return _set_for_block(cv2.getNumThreads, cv2.setNumThreads, n)
+
+
+def gil_switch_interval(seconds: float | None) -> contextlib.AbstractContextManager[None]:
     """Python's thread switch interval set to ``seconds`` (None: unchanged) for the block, then put back.
 
     A thread that returns from MediaPipe or OpenCV waits for the GIL while another runs Python code,
     up to the switch interval (5 ms by default) each time, several times a frame: a shorter interval
     lets the tracking thread back in at once. The setting is the whole process's."""
-    before = sys.getswitchinterval()
-    if seconds is not None:
-        sys.setswitchinterval(seconds)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
+    return _set_for_block(sys.getswitchinterval, sys.setswitchinterval, seconds)
 
 
 def lower_priority(nice: int | None) -> None:
