@@ -66,7 +66,7 @@ class LiveOptions:
     switch_interval: with ``overlap``, Python's thread switch interval during the run (seconds; restored
     after; None leaves it): 0.5 ms, so that the tracking thread, back from MediaPipe, need not wait
     for the analysis to yield the GIL. At Python's 5 ms, overlapping gave 0.98-1.05 times the frames a
-    second and up to 1 ms more latency at 30 fps.
+    second and up to 1.3 ms more latency at 30 fps.
     """
 
     source: str | int = 0
