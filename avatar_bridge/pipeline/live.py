@@ -420,7 +420,6 @@ class LivePipeline:
         except KeyboardInterrupt:
             stats.interrupted = True
         finally:
-            halt.set()
             stats.elapsed = time.perf_counter() - t_start
             if micro is not None:
                 stats.calm = micro.calm_time()
