@@ -186,10 +186,12 @@ def test_export_round_trip_equals_eager(tmp_path, lab_clipset):
     with torch.no_grad():
         eager = torch.softmax(model(torch.from_numpy(x)), dim=1).numpy()
     path = export(model, tmp_path / "tp.pt", meta={"trained_on": "nothing"})
-    loaded = load_exported(path)
-    assert np.allclose(loaded.predict_proba(x), eager, atol=1e-5)
-    assert loaded.options == model.options and loaded.meta == {"trained_on": "nothing"}
-    assert set(loaded.predict(x)) <= {"negative", "positive", "surprise"}
+    for optimize in (True, False):  # as loaded for inference (frozen, fused), and as traced
+        loaded = load_exported(path, optimize=optimize)
+        for batch in (1, 5):
+            assert np.allclose(loaded.predict_proba(x[:batch]), eager[:batch], atol=1e-5)
+        assert loaded.options == model.options and loaded.meta == {"trained_on": "nothing"}
+        assert set(loaded.predict(x)) <= {"negative", "positive", "surprise"}
 
 
 def test_missing_or_corrupt_model_is_one_line_error(tmp_path):

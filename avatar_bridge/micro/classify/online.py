@@ -96,7 +96,8 @@ class OnlineTPHA3DNet:
     from ``$AVATAR_BRIDGE_MODEL_DIR`` or the packaged models folder). ``threads``: torch's CPU
     threads (:func:`tp_ha3dnet.load_exported` sets them; one event is a batch of one clip).
     ``warmup``: predictions on an empty clip made at load, so that the first events do not pay for
-    TorchScript's optimisation of the model (measured: first call 68 ms of CPU, second 25, then 12-15).
+    TorchScript's optimisation of the model (measured, optimised at load: first calls 7-9 ms of CPU, then
+    2-2.5).
     A missing or corrupt file raises :class:`~avatar_bridge.errors.ModelError` naming the path."""
 
     def __init__(

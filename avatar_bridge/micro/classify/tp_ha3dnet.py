@@ -307,8 +307,12 @@ class ExportedModel:
         return [self.options.classes[k] for k in self.predict_proba(x).argmax(axis=1)]
 
 
-def load_exported(path: str | Path, threads: int = 1) -> ExportedModel:
-    """Load a model written by :func:`export`."""
+def load_exported(path: str | Path, threads: int = 1, optimize: bool = True) -> ExportedModel:
+    """Load a model written by :func:`export`.
+
+    ``optimize``: freeze it and let torch fold and fuse it for CPU inference
+    (``torch.jit.optimize_for_inference``, some 25 ms at load): about 3 ms per clip against 26-29 ms
+    as traced or eager (``benchmarks/bench_classifiers.py --cost-only``), the same probabilities."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(
@@ -327,6 +331,8 @@ def load_exported(path: str | Path, threads: int = 1) -> ExportedModel:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]  # torch's messages run to many lines
         raise ModelError(f"{path} is not a TP-HA3DNet model of this version ({first})") from e
     module.eval()
+    if optimize:
+        module = torch.jit.optimize_for_inference(module)
     return ExportedModel(module, options, meta)
 
 
