@@ -311,7 +311,7 @@ def load_exported(path: str | Path, threads: int = 1, optimize: bool = True) -> 
     """Load a model written by :func:`export`.
 
     ``optimize``: freeze it and let torch fold and fuse it for CPU inference
-    (``torch.jit.optimize_for_inference``, some 25 ms at load): about 3 ms per clip against 26-29 ms
+    (``torch.jit.optimize_for_inference``, some 25 ms at load): 3.0-3.4 ms per clip against 20-29 ms
     as traced or eager (``benchmarks/bench_classifiers.py --cost-only``), the same probabilities."""
     path = Path(path)
     if not path.is_file():
