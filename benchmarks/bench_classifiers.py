@@ -21,7 +21,7 @@ only (seeds 100-103, other frames): the settings were chosen there, never on the
 
 Run:  .venv/bin/python benchmarks/bench_classifiers.py [--protocol dev|test] [--epochs N] [--out FILE]
       [--save-model models/tp_ha3dnet.pt]   (then one model on every clip of both people, exported)
-      .venv/bin/python benchmarks/bench_classifiers.py --cost-only   (the costs alone, about a minute)
+      .venv/bin/python benchmarks/bench_classifiers.py --cost-only   (the costs alone, in seconds)
 Writes benchmarks/results/bench_classifiers.json (or --out). The first run makes the clips (about
 15 s of CPU per recording, 100 recordings; the recordings' tracking is shared with bench_spotting).
 """
@@ -125,7 +125,7 @@ def main() -> None:
     ap.add_argument("--steady-alignment", action="store_true", help="one alignment per clip, not per frame")
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--no-cost", action="store_true")
-    ap.add_argument("--cost-only", action="store_true", help="only the costs (about a minute), no training")
+    ap.add_argument("--cost-only", action="store_true", help="only the costs (seconds), no training")
     ap.add_argument("--out", type=Path, default=None,
                     help=f"default {OUT.name} ({COST_OUT.name} with --cost-only)")  # fmt: skip
     ap.add_argument("--save-model", type=Path, default=None,
