@@ -124,8 +124,9 @@ def main() -> None:
     ap.add_argument("--no-flip", action="store_true")
     ap.add_argument("--steady-alignment", action="store_true", help="one alignment per clip, not per frame")
     ap.add_argument("--repeat", type=int, default=20)
-    ap.add_argument("--no-cost", action="store_true")
-    ap.add_argument("--cost-only", action="store_true", help="only the costs (seconds), no training")
+    cost = ap.add_mutually_exclusive_group()
+    cost.add_argument("--no-cost", action="store_true")
+    cost.add_argument("--cost-only", action="store_true", help="only the costs (seconds), no training")
     ap.add_argument("--out", type=Path, default=None,
                     help=f"default {OUT.name} ({COST_OUT.name} with --cost-only)")  # fmt: skip
     ap.add_argument("--save-model", type=Path, default=None,
