@@ -1,7 +1,8 @@
 """Micro-expression classifiers: cost on CPU, and leave-one-subject-out UF1/UAR on generated data.
 
-- TP-HA3DNet milliseconds per event (one clip, batch 1, 1 thread, CPU time): eager, the exported
-  TorchScript file as traced, and as ``load_exported`` gives it (optimised for inference);
+- TP-HA3DNet milliseconds per event (one clip, batch 1, 1 thread, CPU time): its input made from the
+  clip's crops (the optical flow, by default), then the model: eager, the exported TorchScript file
+  as traced, and as ``load_exported`` gives it (optimised for inference);
 - DCT-LDA milliseconds per face (DCT of the aligned grey face + LDA), on real face crops;
 - AU rules milliseconds per event;
 - recognition, leave one *person* out (the two people of the bundled face samples: single_face and
@@ -36,18 +37,21 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from avatar_bridge import sample_media
 from avatar_bridge.capture import open_source
 from avatar_bridge.micro.classify.au_rules import AURuleClassifier
-from avatar_bridge.micro.classify.clips import LAB_PLANS, lab_clips
+from avatar_bridge.micro.classify.clips import LAB_PLANS, event_window, lab_clips
 from avatar_bridge.micro.classify.dct_lda import DCTLDA, dct_features, face_image
 from avatar_bridge.micro.classify.tp_ha3dnet import (
+    MOTIONS,
     TPHA3DNet,
     TPHA3DNetOptions,
     TrainOptions,
+    clip_tensor,
     export,
     label_indices,
     load_exported,
@@ -73,11 +77,11 @@ def timed(fn, repeat: int, warmup: int = 1) -> float:
     return (time.process_time() - t) / repeat * 1000.0
 
 
-def model_costs(one: torch.Tensor, repeat: int, rounds: int = 3) -> dict:
+def model_costs(one: torch.Tensor, repeat: int, options: TPHA3DNetOptions, rounds: int = 3) -> dict:
     """TP-HA3DNet per event (batch 1): eager, the exported file as traced, and as loaded (optimised
     for inference), the three interleaved over ``rounds`` so that the machine's noise hits all
     alike; each the median of its rounds, after TorchScript's warm-up (its first calls optimise)."""
-    model = TPHA3DNet(TPHA3DNetOptions())
+    model = TPHA3DNet(options)
     model.eval()
     path = export(model, Path(tempfile.gettempdir()) / "bench_tp_ha3dnet.pt")
     kinds = {"eager": model, "torchscript": load_exported(path, optimize=False).module,
@@ -90,8 +94,12 @@ def model_costs(one: torch.Tensor, repeat: int, rounds: int = 3) -> dict:
     return {f"tp_ha3dnet_{k}_per_event": float(np.median(v)) for k, v in ms.items()}
 
 
-def costs(x: np.ndarray, repeat: int) -> dict:
+def costs(x: np.ndarray, repeat: int, windows: list[np.ndarray], options: TPHA3DNetOptions) -> dict:
+    """The costs above; ``windows``: real clips (3, T, 64, 64) cut onset to offset, whose model input
+    (:func:`clip_tensor`, the flow with ``motion="flow"``) is timed too: a part of each event's cost."""
     one = torch.from_numpy(x[:1])
+    w = iter(range(10**9))
+    prep_ms = timed(lambda: clip_tensor(windows[next(w) % len(windows)], options), repeat)
     frames = list(open_source(sample_media.sample("single_face.mp4")))
     rec = load_recording(sample_media.sample_recording("single_face.mp4"))
     faces = [(f.image, r.faces[0]) for f, r in zip(frames, rec, strict=True) if r.faces]
@@ -105,7 +113,8 @@ def costs(x: np.ndarray, repeat: int) -> dict:
     clf = AURuleClassifier()
     au_ms = timed(lambda: clf.classify({"AU06": 0.8, "AU12": 1.6, "AU25": 0.2}), repeat * 50)
     return {
-        **model_costs(one, repeat),
+        "tp_ha3dnet_preprocessing_per_event": prep_ms,
+        **model_costs(one, repeat, options),
         "dct_lda_per_face": dct_ms,
         "reference_face_alignment_per_face": align_ms,
         "au_rules_per_event": au_ms,
@@ -118,6 +127,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=TrainOptions().epochs)
     ap.add_argument("--channels", type=int, default=TPHA3DNetOptions().channels)
     ap.add_argument("--blur", type=float, default=TPHA3DNetOptions().blur)
+    ap.add_argument("--motion", choices=MOTIONS, default=TPHA3DNetOptions().motion,
+                    help="motion input: frame minus onset frame, or optical flow from it")  # fmt: skip
+    ap.add_argument("--flow-gain", type=float, default=TPHA3DNetOptions().flow_gain)
     ap.add_argument(
         "--pool", type=int, nargs=3, default=list(TPHA3DNetOptions().pool), help="MaxPool3D t y x"
     )
@@ -134,15 +146,19 @@ def main() -> None:
     args = ap.parse_args()
     args.out = args.out or (COST_OUT if args.cost_only else OUT)
     torch.set_num_threads(1)
-    results: dict = {"machine": platform.processor() or platform.machine(), "torch_threads": 1}
+    cv2.setNumThreads(1)  # the clips' flow: OpenCV's threads cost CPU, not time, on 64 x 64 crops
+    results: dict = {"machine": platform.processor() or platform.machine(), "torch_threads": 1,
+                     "opencv_threads": 1}  # fmt: skip
 
     # --cost-only: one recording's clips are input enough for the timings
     clips = lab_clips(LAB_PLANS[:1] if args.cost_only else LAB_PLANS, steady=args.steady_alignment)
-    o = TPHA3DNetOptions(channels=args.channels, blur=args.blur, pool=tuple(args.pool))
+    o = TPHA3DNetOptions(channels=args.channels, blur=args.blur, pool=tuple(args.pool), motion=args.motion,
+                         flow_gain=args.flow_gain)
     to = TrainOptions(epochs=args.epochs, flip=not args.no_flip)
     x = tensors(clips, o)
     if not args.no_cost:
-        results["cost_ms"] = costs(x, args.repeat)
+        windows = [event_window(c, src) for c, src in zip(clips.clips, clips.sources, strict=True)]
+        results["cost_ms"] = costs(x, args.repeat, windows, o)
         print(f"{'cost (CPU, 1 thread)':44s} {'ms':>8s}")
         for name, ms in results["cost_ms"].items():
             print(f"{name:44s} {ms:8.3f}")

@@ -25,6 +25,7 @@ from avatar_bridge.micro.classify.tp_ha3dnet import (
     export,
     label_indices,
     load_exported,
+    onset_flow,
     predict_proba,
     train,
 )
@@ -44,7 +45,7 @@ def real_clips(wolfgang_frames, wolfgang_recording):
     """24 real 8-frame clips from three stretches of the video (sad, cry/surprise, smile), by stretch."""
     by_index = {r.index: r for r in wolfgang_recording}
     fps = 23.976
-    opts = TPHA3DNetOptions(channels=2)
+    opts = TPHA3DNetOptions(channels=2, motion="difference")
     x, y = [], []
     for label, (a, b) in enumerate([(20, 120), (200, 300), (380, 460)]):
         for start in np.linspace(a, b - 8, 8).astype(int):
@@ -61,7 +62,7 @@ def test_region_crops_are_real_faces(wolfgang_frames, wolfgang_recording):
 
 
 def test_forward_shapes_and_softmax():
-    model = TPHA3DNet(TPHA3DNetOptions(channels=2))
+    model = TPHA3DNet(TPHA3DNetOptions(channels=2, motion="difference"))
     x = torch.randn(model.input_shape(2))
     assert x.shape == (2, len(REGIONS), 2, 8, 64, 64)
     assert model(x).shape == (2, 3)
@@ -95,13 +96,66 @@ def test_clip_tensor_motion_channel_shows_a_sub_pixel_shift(wolfgang_frames, wol
                                        borderMode=cv2.BORDER_REPLICATE) for c in crops])  # fmt: skip
     moving = np.stack([crops] * 4 + [shifted] * 4, axis=1)  # (3, 8, 64, 64), onset first
     still = np.stack([crops] * 8, axis=1)
-    opts = TPHA3DNetOptions(channels=2)
+    opts = TPHA3DNetOptions(channels=2, motion="difference")
     x, x0 = clip_tensor(moving, opts), clip_tensor(still, opts)
     assert x.shape == (3, 2, 8, 64, 64)
     assert np.allclose(x[:, 0, 0], 0.0) and np.allclose(x0[:, 0], 0.0)
     assert np.abs(x[:, 0, -1]).max() > 0.5  # a few grey levels x motion_gain 0.25
     assert np.abs(x[:, 0, -1]).max() > 5 * np.abs(x[:, 0, :4]).max() + 0.5
     assert abs(float(x[:, 1].mean())) < 1e-4 and abs(float(x[:, 1].std()) - 1.0) < 1e-2
+
+
+def _shifted_clip(crops: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """(3, 8, 64, 64): four frames of ``crops``, then four moved by (dx, dy) px, onset first."""
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    moved = np.stack([cv2.warpAffine(c, m, (64, 64), borderMode=cv2.BORDER_REPLICATE) for c in crops])
+    return np.stack([crops] * 4 + [moved] * 4, axis=1)
+
+
+def test_flow_motion_measures_a_sub_pixel_shift_and_its_direction(wolfgang_frames, wolfgang_recording):
+    """With ``motion="flow"`` the model reads the flow from the onset frame: a real crop moved by
+    0.3 px right, or up, gives that vector (x, y in px, times flow_gain) over the crop, and still
+    frames give none."""
+    crops = frame_crops(wolfgang_frames[10].image, wolfgang_recording[10].faces[0]).astype(np.float32)
+    opts = TPHA3DNetOptions(motion="flow", channels=2)
+    assert opts.input_channels == 3 and opts.vector_channels == (0, 1)
+    for dx, dy in ((0.3, 0.0), (0.0, -0.3)):
+        x = clip_tensor(_shifted_clip(crops, dx, dy), opts)
+        assert x.shape == (3, 3, 8, 64, 64)
+        inner = x[:, :2, -1, 8:56, 8:56] / opts.flow_gain  # away from the replicated border
+        assert np.median(inner[:, 0]) == pytest.approx(dx, abs=0.03)
+        assert np.median(inner[:, 1]) == pytest.approx(dy, abs=0.03)
+        assert np.abs(x[:, :2, :4]).max() < 0.05 * opts.flow_gain  # the still frames
+    assert onset_flow(np.stack([crops] * 3, axis=1)).shape == (3, 3, 64, 64, 2)
+    with pytest.raises(InputError, match="motion"):
+        TPHA3DNetOptions(motion="optical")
+
+
+def test_augment_turns_and_mirrors_the_flow_with_the_image(wolfgang_frames, wolfgang_recording):
+    """Augmenting a flow clip gives the flow of the augmented grey clip: the same rotation and
+    crop turn and scale its vectors, and a mirror image points them the other way in x."""
+    crops = frame_crops(wolfgang_frames[10].image, wolfgang_recording[10].faces[0]).astype(np.float32)
+    clip = _shifted_clip(crops, 0.4, 0.1)
+    opts = TPHA3DNetOptions(motion="flow")
+    flow = torch.from_numpy(clip_tensor(clip, opts)[None])
+    grey = torch.from_numpy(clip[:, None][None])  # (1, 3, 1, 8, 64, 64)
+    for seed in range(4):  # the same random draws for the flow and for the grey clip
+        kw = {"rotation": 20.0, "crop": 0.3, "brightness": 0.0, "contrast": 0.0}
+        got = augment(flow, np.random.default_rng(seed), vectors=(0, 1), **kw)[0, :, :, -1, 16:48, 16:48]
+        moved = augment(grey, np.random.default_rng(seed), **kw)[0, :, 0].numpy()
+        want = np.moveaxis(onset_flow(moved)[:, -1, 16:48, 16:48], -1, 1) * opts.flow_gain
+        g = np.median(got.numpy(), axis=(0, 2, 3))  # (x, y)
+        w = np.median(want, axis=(0, 2, 3))
+        angle = np.degrees(np.arctan2(g[1], g[0]) - np.arctan2(w[1], w[0]))
+        assert abs(angle) < 3.0 and np.hypot(*g) == pytest.approx(np.hypot(*w), rel=0.15)
+    # Mirror images only: x of the flow changes sign, y stays.
+    off = {"rotation": 0.0, "crop": 0.0, "brightness": 0.0, "contrast": 0.0}
+    outs = [augment(flow, np.random.default_rng(s), vectors=(0, 1), **off)[0] for s in range(6)]
+    mirrored = [o for o in outs if not torch.allclose(o, flow[0])]
+    assert mirrored and len(mirrored) < len(outs)
+    for o in mirrored:
+        assert torch.allclose(o[2, 0], -torch.flip(flow[0, 2, 0], dims=[-1]), atol=1e-5)
+        assert torch.allclose(o[2, 1], torch.flip(flow[0, 2, 1], dims=[-1]), atol=1e-5)
 
 
 def test_augment_keeps_shape_and_changes_pixels():
@@ -169,7 +223,7 @@ def test_short_training_lowers_loss_on_generated_clips(lab_clipset):
 
 def test_short_training_lowers_loss_on_real_clips(real_clips):
     x, y = real_clips
-    model = TPHA3DNet(TPHA3DNetOptions(channels=2))
+    model = TPHA3DNet(TPHA3DNetOptions(channels=2, motion="difference"))
     report = train(model, x, y, TrainOptions(epochs=6, batch=8, augment=False, seed=0))
     assert len(report.losses) == 6
     assert report.losses[-1] < 0.7 * report.losses[0]
@@ -192,6 +246,25 @@ def test_export_round_trip_equals_eager(tmp_path, lab_clipset):
             assert np.allclose(loaded.predict_proba(x[:batch]), eager[:batch], atol=1e-5)
         assert loaded.options == model.options and loaded.meta == {"trained_on": "nothing"}
         assert set(loaded.predict(x)) <= {"negative", "positive", "surprise"}
+
+
+def test_a_model_file_from_before_the_flow_input_loads_as_a_difference_model(tmp_path, lab_clipset):
+    """Files written before ``motion`` existed (the shipped model of 2026-11-22, say) carry no
+    ``motion`` in their options: they load as the frame-difference model they are, not as flow."""
+    import json
+
+    opts = TPHA3DNetOptions(motion="difference")
+    model = TPHA3DNet(opts)
+    path = export(model, tmp_path / "new.pt")
+    extra = {"options.json": "", "meta.json": ""}
+    module = torch.jit.load(str(path), _extra_files=extra)
+    raw = json.loads(extra["options.json"])
+    del raw["motion"], raw["flow_gain"]
+    torch.jit.save(module, str(tmp_path / "old.pt"), _extra_files={**extra, "options.json": json.dumps(raw)})
+    old = load_exported(tmp_path / "old.pt")
+    assert old.options == opts and old.options.motion != TPHA3DNetOptions().motion
+    x = tensors(lab_clipset, old.options)[:3]
+    assert x.shape[2] == 1 and np.allclose(old.predict_proba(x), predict_proba(model, x), atol=1e-5)
 
 
 def test_missing_or_corrupt_model_is_one_line_error(tmp_path):

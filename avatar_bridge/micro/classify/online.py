@@ -109,7 +109,7 @@ class OnlineTPHA3DNet:
         self.path: Path = Path(model) if model is not None else resolve_model(MODEL_FILE)
         self.model = load_exported(self.path, threads)
         o = self.model.options
-        empty = np.zeros((1, len(REGIONS), o.channels, o.frames, o.size, o.size), np.float32)
+        empty = np.zeros((1, len(REGIONS), o.input_channels, o.frames, o.size, o.size), np.float32)
         for _ in range(warmup):
             self.model.predict_proba(empty)
 

@@ -9,10 +9,13 @@ exported as TorchScript for fast CPU inference.
 Input: a float tensor (batch, 3 regions, channels, frames, 64, 64) made by :func:`clip_tensor`, the
 model's preprocessing, used identically in training and inference. A micro-expression moves the face
 by 1-4 px at 640 px face width, a fraction of a pixel in the 128 x 128 aligned face, so raw pixels
-barely show it; channel 0 is therefore the *motion*: each frame minus the clip's first (onset)
-frame, lightly smoothed against sensor noise and multiplied by a fixed gain (``motion_gain`` per
-grey level), so its scale means the same in every clip. Channel 1 (``channels`` = 2) is the
-appearance: the grey clip normalised to zero mean and unit variance.
+barely show it; the input is therefore the *motion*. By default (``motion="flow"``) two channels:
+the dense optical flow (x, y) from the clip's first (onset) frame to each frame, times a fixed gain,
+so the direction of a movement (a mouth corner up or down) is in the numbers, and the same for
+every face. With ``motion="difference"`` (the model of 2026-11-22 and before) one channel: each
+frame minus the onset frame, lightly smoothed and times ``motion_gain`` per grey level, which
+shows a movement as the grey edges it shifts, different on every face. The appearance
+(``channels`` = 2) follows: the grey clip normalised to zero mean and unit variance.
 """
 
 from __future__ import annotations
@@ -32,16 +35,20 @@ from avatar_bridge.errors import InputError, ModelError, OutputError
 
 REGIONS = ("left_eye", "right_eye", "mouth")
 CLASSES = ("negative", "positive", "surprise")
+MOTIONS = ("difference", "flow")
 
 
 @dataclass(frozen=True)
 class TPHA3DNetOptions:
     """Architecture and preprocessing. ``frames``: clip length after temporal resampling (onset to
     offset); ``size``: crop side in px; ``channels``: 1 = motion only, 2 = motion and appearance;
-    ``motion_gain``: scale of the motion channel per grey level of change; ``blur``: sigma in px of
-    the Gaussian smoothing before the difference (0 = none); ``filters``: Conv3D filters per path;
-    ``pool``: MaxPool3D kernel (time, y, x), large enough that the dense layer stays small for CPU
-    training; ``dense``: units per path; ``dropout``: rate."""
+    ``motion``: "flow" (optical flow from the onset frame, :func:`onset_flow`: x and y channels,
+    times ``flow_gain`` per pixel of the crop) or "difference" (frame minus onset frame, one
+    channel: ``motion_gain`` per grey level of change, after a Gaussian blur of ``blur`` px, 0 =
+    none); flow, gain 4, was chosen on the development recordings (``bench_classifiers.py
+    --protocol dev``: UF1 0.952 against 0.734 for the difference); ``filters``: Conv3D filters per
+    path; ``pool``: MaxPool3D kernel (time, y, x), large enough that the dense layer stays small for
+    CPU training; ``dense``: units per path; ``dropout``: rate."""
 
     classes: tuple[str, ...] = CLASSES
     frames: int = 8
@@ -54,12 +61,29 @@ class TPHA3DNetOptions:
     dense: int = 32
     dropout: float = 0.5
     attention_kernel: int = 7
+    motion: str = "flow"
+    flow_gain: float = 4.0
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 2):
             raise InputError(f"channels must be 1 (motion) or 2 (motion and appearance), got {self.channels}")
         if self.motion_gain <= 0 or self.blur < 0:
             raise InputError(f"motion_gain must be > 0 and blur >= 0, got {self.motion_gain}, {self.blur}")
+        if self.motion not in MOTIONS:
+            raise InputError(f"motion must be one of {', '.join(MOTIONS)}, got {self.motion!r}")
+        if self.flow_gain <= 0:
+            raise InputError(f"flow_gain must be > 0, got {self.flow_gain}")
+
+    @property
+    def input_channels(self) -> int:
+        """Channels of the model input: the motion's (1, or 2 for flow), then the appearance's."""
+        return (2 if self.motion == "flow" else 1) + (self.channels == 2)
+
+    @property
+    def vector_channels(self) -> tuple[int, int] | None:
+        """The input channels holding a vector field's x and y (flow), turned and mirrored with the
+        image by :func:`augment`; None for the difference."""
+        return (0, 1) if self.motion == "flow" else None
 
 
 class HybridAttention(nn.Module):
@@ -88,7 +112,7 @@ class Path3D(nn.Module):
 
     def __init__(self, o: TPHA3DNetOptions) -> None:
         super().__init__()
-        self.conv = nn.Conv3d(o.channels, o.filters, 3, padding=1)
+        self.conv = nn.Conv3d(o.input_channels, o.filters, 3, padding=1)
         self.pool = nn.MaxPool3d(o.pool)
         self.attention = HybridAttention(o.filters, o.attention_kernel)
         t, h, w = (o.frames // o.pool[0], o.size // o.pool[1], o.size // o.pool[2])
@@ -122,7 +146,7 @@ class TPHA3DNet(nn.Module):
 
     def input_shape(self, batch: int = 1) -> tuple[int, ...]:
         o = self.options
-        return (batch, len(REGIONS), o.channels, o.frames, o.size, o.size)
+        return (batch, len(REGIONS), o.input_channels, o.frames, o.size, o.size)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -139,19 +163,24 @@ def resample_frames(n_in: int, n_out: int) -> np.ndarray:
 def clip_tensor(crops: np.ndarray, options: TPHA3DNetOptions) -> np.ndarray:
     """(3 regions, T_in, size, size) grey uint8/float crops, onset first -> (3, channels, frames, size, size).
 
-    Resamples time to ``options.frames``; channel 0: (frame - onset frame) x ``motion_gain`` after a
-    Gaussian blur of ``blur`` px; channel 1 (``channels`` = 2): each region's clip normalised."""
+    Resamples time to ``options.frames``; the motion: (frame - onset frame) x ``motion_gain`` after a
+    Gaussian blur of ``blur`` px, or with ``motion="flow"`` the flow's x and y from the onset frame
+    (:func:`onset_flow`) x ``flow_gain``; then (``channels`` = 2) each region's clip normalised."""
     crops = np.asarray(crops, dtype=np.float32)
     if crops.ndim != 4 or crops.shape[0] != len(REGIONS) or crops.shape[2:] != (options.size, options.size):
         raise InputError(f"crops must have shape (3, T, {options.size}, {options.size}), got {crops.shape}")
     x = crops[:, resample_frames(crops.shape[1], options.frames)]
-    smooth = x
-    if options.blur > 0:
-        import cv2
+    if options.motion == "flow":
+        flow = onset_flow(x) * np.float32(options.flow_gain)
+        chans = [flow[..., 0], flow[..., 1]]
+    else:
+        smooth = x
+        if options.blur > 0:
+            import cv2
 
-        flat = x.reshape(-1, options.size, options.size)
-        smooth = np.stack([cv2.GaussianBlur(f, (0, 0), options.blur) for f in flat]).reshape(x.shape)
-    chans = [(smooth - smooth[:, :1]) * np.float32(options.motion_gain)]
+            flat = x.reshape(-1, options.size, options.size)
+            smooth = np.stack([cv2.GaussianBlur(f, (0, 0), options.blur) for f in flat]).reshape(x.shape)
+        chans = [(smooth - smooth[:, :1]) * np.float32(options.motion_gain)]
     if options.channels == 2:
         mean = x.mean(axis=(1, 2, 3), keepdims=True)
         std = x.std(axis=(1, 2, 3), keepdims=True) + 1e-3
@@ -159,19 +188,41 @@ def clip_tensor(crops: np.ndarray, options: TPHA3DNetOptions) -> np.ndarray:
     return np.stack(chans, axis=1).astype(np.float32)
 
 
+def onset_flow(crops: np.ndarray) -> np.ndarray:
+    """(R, T, S, S, 2) dense optical flow (x right, y down, px) from each region's first frame to each
+    of its frames (the first: zeros), of (R, T, S, S) grey crops. OpenCV's DIS flow, medium preset
+    (as :mod:`micro.spotting.regionflow` offers it): on real 64 x 64 crops moved by 0.15-0.3 px it
+    reads the shift to 0.05 px (median), none where nothing moved, in about 0.2 ms a frame
+    (Farneback: 0.6 ms, and up to 0.23 px of false flow along the crop's border)."""
+    import cv2
+
+    grey = np.clip(np.rint(crops), 0, 255).astype(np.uint8)
+    out = np.zeros((*grey.shape, 2), np.float32)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    for r, frames in enumerate(grey):
+        for k in range(1, len(frames)):
+            out[r, k] = dis.calc(frames[0], frames[k], None)
+    return out
+
+
 def augment(batch: torch.Tensor, rng: np.random.Generator, rotation: float = 8.0, crop: float = 0.1,
-            brightness: float = 0.2, contrast: float = 0.2, flip: bool = True) -> torch.Tensor:  # fmt: skip
+            brightness: float = 0.2, contrast: float = 0.2, flip: bool = True,
+            vectors: tuple[int, int] | None = None) -> torch.Tensor:  # fmt: skip
     """Random rotation (degrees), crop-and-rescale (fraction), brightness and contrast per sample,
     the same for every frame of a clip so the motion stays intact. Operates on normalised clips.
 
     ``flip``: half the clips mirrored, the left and right eye regions swapped with them (a face's
-    mirror image shows the same expression on the other side: the labels do not change)."""
+    mirror image shows the same expression on the other side: the labels do not change).
+    ``vectors``: the channels (x, y) of a vector field (:attr:`TPHA3DNetOptions.vector_channels`),
+    whose vectors turn, scale and mirror with the image, as the flow of the changed clip would."""
     b = batch.shape[0]
     r, c, t, h, w = batch.shape[1:]
     if flip:
         mirror = torch.from_numpy(rng.random(b) < 0.5)
         swapped = torch.flip(batch[:, [REGIONS.index("right_eye"), REGIONS.index("left_eye"),
                                        REGIONS.index("mouth")]], dims=[-1])  # fmt: skip
+        if vectors is not None:  # a mirrored flow points the other way in x
+            swapped[:, :, vectors[0]] = -swapped[:, :, vectors[0]]
         batch = torch.where(mirror[:, None, None, None, None, None], swapped, batch)
     flat = batch.reshape(b, r * c * t, h, w)
     ang = torch.tensor(rng.uniform(-rotation, rotation, b) * math.pi / 180, dtype=batch.dtype)
@@ -185,6 +236,11 @@ def augment(batch: torch.Tensor, rng: np.random.Generator, rotation: float = 8.0
     theta[:, :, 2] = shift
     grid = F.affine_grid(theta, list(flat.shape), align_corners=False)
     out = F.grid_sample(flat, grid, padding_mode="border", align_corners=False).reshape(batch.shape)
+    if vectors is not None:  # each output pixel reads the input at theta p: vectors map by its inverse
+        cos, sin = ((f(ang) / scale).reshape(b, 1, 1, 1, 1) for f in (torch.cos, torch.sin))
+        u, v = out[:, :, vectors[0]], out[:, :, vectors[1]]
+        out = out.clone()
+        out[:, :, vectors[0]], out[:, :, vectors[1]] = cos * u + sin * v, cos * v - sin * u
     gain = torch.tensor(1.0 + rng.uniform(-contrast, contrast, b), dtype=batch.dtype)
     bias = torch.tensor(rng.uniform(-brightness, brightness, b), dtype=batch.dtype)
     return out * gain[:, None, None, None, None, None] + bias[:, None, None, None, None, None]
@@ -199,9 +255,10 @@ class TrainOptions:
     """Adam at ``lr``, ``epochs`` over the data in batches of ``batch``, class-weighted cross-entropy
     (weights = inverse class frequency), augmentation on unless ``augment`` is False (``flip``:
     mirrored clips among the augmentations, see :func:`augment`); ``threads`` limits torch's CPU
-    threads (training shares the machine)."""
+    threads (training shares the machine). 20 epochs, not 12, since the flow input (development
+    recordings: UF1 0.888 -> 0.938 at flow gain 2)."""
 
-    epochs: int = 12
+    epochs: int = 20
     batch: int = 16
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -248,7 +305,7 @@ def train(model: TPHA3DNet, x: np.ndarray, y: np.ndarray, options: TrainOptions 
             idx = torch.from_numpy(order[start : start + o.batch])
             xb = xt[idx]
             if o.augment:
-                xb = augment(xb, rng, flip=o.flip)
+                xb = augment(xb, rng, flip=o.flip, vectors=model.options.vector_channels)
             opt.zero_grad()
             loss = loss_fn(model(xb), yt[idx])
             loss.backward()
@@ -325,6 +382,7 @@ def load_exported(path: str | Path, threads: int = 1, optimize: bool = True) -> 
         raw = json.loads(extra["options.json"])
         raw["classes"] = tuple(raw["classes"])
         raw["pool"] = tuple(raw["pool"])
+        raw.setdefault("motion", "difference")  # files written before the flow input read differences
         options = TPHA3DNetOptions(**raw)
         meta = json.loads(extra["meta.json"] or "{}")
     except (RuntimeError, ValueError, TypeError, KeyError, InputError) as e:

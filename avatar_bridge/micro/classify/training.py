@@ -28,7 +28,7 @@ Progress = Callable[[str, int, int], None]
 def tensors(clips: ClipSet, options: TPHA3DNetOptions, spotted: bool = False) -> np.ndarray:
     """Model input of every clip, cut from its event's onset to offset (:func:`clips.event_window`:
     the ground truth's, or the spotter's with ``spotted``, all zeros where the spotter missed)."""
-    out = np.zeros((len(clips.clips), len(REGIONS), options.channels, options.frames, options.size,
+    out = np.zeros((len(clips.clips), len(REGIONS), options.input_channels, options.frames, options.size,
                     options.size), np.float32)  # fmt: skip
     for i, (clip, source) in enumerate(zip(clips.clips, clips.sources, strict=True)):
         window = event_window(clip, source, spotted)
