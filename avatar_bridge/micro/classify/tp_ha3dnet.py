@@ -239,8 +239,7 @@ def augment(batch: torch.Tensor, rng: np.random.Generator, rotation: float = 8.0
     if vectors is not None:  # each output pixel reads the input at theta p: vectors map by its inverse
         cos, sin = ((f(ang) / scale).reshape(b, 1, 1, 1, 1) for f in (torch.cos, torch.sin))
         u, v = out[:, :, vectors[0]], out[:, :, vectors[1]]
-        out = out.clone()
-        out[:, :, vectors[0]], out[:, :, vectors[1]] = cos * u + sin * v, cos * v - sin * u
+        out[:, :, vectors[0]], out[:, :, vectors[1]] = cos * u + sin * v, cos * v - sin * u  # new tensors
     gain = torch.tensor(1.0 + rng.uniform(-contrast, contrast, b), dtype=batch.dtype)
     bias = torch.tensor(rng.uniform(-brightness, brightness, b), dtype=batch.dtype)
     return out * gain[:, None, None, None, None, None] + bias[:, None, None, None, None, None]
