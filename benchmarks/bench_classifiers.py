@@ -17,10 +17,13 @@ Protocol (``--protocol test``, the default): each fold trains on every clip of t
 is scored on this person's *test* recordings only (seeds 1-3; frames 2, 17, 71 of single_face and
 240, 380 of WolfgangLanger). ``--protocol dev`` trains and scores on the *development* recordings
 only (seeds 100-103, other frames): the settings were chosen there, never on the test recordings
-(dev UF1: per-frame alignment 0.73, one per clip 0.70 (24 epochs: 0.70), per-frame with appearance
-0.70, pool (2, 4, 4) 0.74 with 4x the parameters: a 12 MB file, not kept).
+(dev UF1 with the frame difference: per-frame alignment 0.73, one per clip 0.70 (24 epochs: 0.70),
+per-frame with appearance 0.70, pool (2, 4, 4) 0.74 with 4x the parameters: a 12 MB file, not
+kept; with the optical flow, eighteenth session: gain 2 0.89, gain 4 0.92, gain 1 0.74, gain 8
+0.90, gain 2 and 20 epochs 0.94, gain 4 and 20 epochs 0.95 (kept), with appearance 0.65).
 
 Run:  .venv/bin/python benchmarks/bench_classifiers.py [--protocol dev|test] [--epochs N] [--out FILE]
+      [--motion flow|difference] [--flow-gain G]
       [--save-model models/tp_ha3dnet.pt]   (then one model on every clip of both people, exported)
       .venv/bin/python benchmarks/bench_classifiers.py --cost-only   (the costs alone, in seconds)
 Writes benchmarks/results/bench_classifiers.json (or --out). The first run makes the clips (about
