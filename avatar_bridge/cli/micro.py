@@ -402,6 +402,7 @@ def _recognise_clips(ds: LoadedDataset, learned: OnlineTPHA3DNet, quiet: bool) -
     from avatar_bridge.micro.classify.clips import dataset_clips
     from avatar_bridge.micro.classify.training import tensors
     from avatar_bridge.micro.evaluation import chance_reference, recognition_scores
+    from avatar_bridge.pipeline.threads import opencv_threads
 
     classes = learned.classes
     samples = [s for s in ds.samples if s.kind == "micro" and s.label in classes and s.folder is not None]
@@ -416,7 +417,9 @@ def _recognise_clips(ds: LoadedDataset, learned: OnlineTPHA3DNet, quiet: bool) -
         console.print(f"[yellow]problem[/] {p}")
     if not clips.clips:
         raise InputError("no clip could be cut for TP-HA3DNet (see above)")
-    predictions = learned.model.predict(tensors(clips, learned.model.options))
+    with opencv_threads(1):  # the clips' optical flow: a second thread costs CPU, not time, here
+        x = tensors(clips, learned.model.options)
+    predictions = learned.model.predict(x)
     rec = recognition_scores(clips.labels, predictions, classes).as_dict()
     rows = {f"TP-HA3DNet ({learned.path.name})": rec}
     chance = None
