@@ -46,6 +46,7 @@ import torch
 
 from avatar_bridge import sample_media
 from avatar_bridge.capture import open_source
+from avatar_bridge.errors import InputError
 from avatar_bridge.micro.classify.au_rules import AURuleClassifier
 from avatar_bridge.micro.classify.clips import LAB_PLANS, event_window, lab_clips
 from avatar_bridge.micro.classify.dct_lda import DCTLDA, dct_features, face_image
@@ -153,10 +154,13 @@ def main() -> None:
     results: dict = {"machine": platform.processor() or platform.machine(), "torch_threads": 1,
                      "opencv_threads": 1}  # fmt: skip
 
+    try:
+        o = TPHA3DNetOptions(channels=args.channels, blur=args.blur, pool=tuple(args.pool),
+                             motion=args.motion, flow_gain=args.flow_gain)
+    except InputError as e:
+        ap.error(str(e))
     # --cost-only: one recording's clips are input enough for the timings
     clips = lab_clips(LAB_PLANS[:1] if args.cost_only else LAB_PLANS, steady=args.steady_alignment)
-    o = TPHA3DNetOptions(channels=args.channels, blur=args.blur, pool=tuple(args.pool), motion=args.motion,
-                         flow_gain=args.flow_gain)
     to = TrainOptions(epochs=args.epochs, flip=not args.no_flip)
     x = tensors(clips, o)
     if not args.no_cost:
