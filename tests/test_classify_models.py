@@ -139,8 +139,8 @@ def test_augment_turns_and_mirrors_the_flow_with_the_image(wolfgang_frames, wolf
     opts = TPHA3DNetOptions(motion="flow")
     flow = torch.from_numpy(clip_tensor(clip, opts)[None])
     grey = torch.from_numpy(clip[:, None][None])  # (1, 3, 1, 8, 64, 64)
+    kw = {"rotation": 20.0, "crop": 0.3, "brightness": 0.0, "contrast": 0.0}
     for seed in range(4):  # the same random draws for the flow and for the grey clip
-        kw = {"rotation": 20.0, "crop": 0.3, "brightness": 0.0, "contrast": 0.0}
         got = augment(flow, np.random.default_rng(seed), vectors=(0, 1), **kw)[0, :, :, -1, 16:48, 16:48]
         moved = augment(grey, np.random.default_rng(seed), **kw)[0, :, 0].numpy()
         want = np.moveaxis(onset_flow(moved)[:, -1, 16:48, 16:48], -1, 1) * opts.flow_gain
