@@ -1,8 +1,8 @@
 """Micro-expression classifiers: cost on CPU, and leave-one-subject-out UF1/UAR on generated data.
 
 - TP-HA3DNet milliseconds per event (one clip, batch 1, 1 thread, CPU time): its input made from the
-  clip's crops (the optical flow, by default), then the model: eager, the exported TorchScript file
-  as traced, and as ``load_exported`` gives it (optimised for inference);
+  clip's crops (the optical flow, by default), then the model as loaded, and path by path (the
+  reference for its grouped convolution);
 - DCT-LDA milliseconds per face (DCT of the aligned grey face + LDA), on real face crops;
 - AU rules milliseconds per event;
 - recognition, leave one *person* out (the two people of the bundled face samples: single_face and
@@ -82,20 +82,19 @@ def timed(fn, repeat: int, warmup: int = 1) -> float:
 
 
 def model_costs(one: torch.Tensor, repeat: int, options: TPHA3DNetOptions, rounds: int = 3) -> dict:
-    """TP-HA3DNet per event (batch 1): eager, the exported file as traced, and as loaded (optimised
-    for inference), the three interleaved over ``rounds`` so that the machine's noise hits all
-    alike; each the median of its rounds, after TorchScript's warm-up (its first calls optimise)."""
-    model = TPHA3DNet(options)
-    model.eval()
-    path = export(model, Path(tempfile.gettempdir()) / "bench_tp_ha3dnet.pt")
-    kinds = {"eager": model, "torchscript": load_exported(path, optimize=False).module,
-             "torchscript_optimized": load_exported(path).module}  # fmt: skip
+    """TP-HA3DNet per event (batch 1): the model as ``load_exported`` gives it back from its file, and
+    the reference, each path's convolution on its own (``forward_path_by_path``, the dissertation's
+    drawing; ``forward`` runs the three as one grouped convolution). The two are interleaved over
+    ``rounds`` so that the machine's noise hits both alike; each the median of its rounds."""
+    path = export(TPHA3DNet(options), Path(tempfile.gettempdir()) / "bench_tp_ha3dnet.pt")
+    model = load_exported(path).module
+    kinds = {"tp_ha3dnet_per_event": model, "tp_ha3dnet_path_by_path_per_event": model.forward_path_by_path}
     ms: dict[str, list[float]] = {k: [] for k in kinds}
     with torch.no_grad():
         for _ in range(rounds):
             for k, m in kinds.items():
                 ms[k].append(timed(lambda m=m: m(one), repeat, warmup=3))
-    return {f"tp_ha3dnet_{k}_per_event": float(np.median(v)) for k, v in ms.items()}
+    return {k: float(np.median(v)) for k, v in ms.items()}
 
 
 def costs(x: np.ndarray, repeat: int, windows: list[np.ndarray], options: TPHA3DNetOptions) -> dict:
@@ -146,7 +145,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None,
                     help=f"default {OUT.name} ({COST_OUT.name} with --cost-only)")  # fmt: skip
     ap.add_argument("--save-model", type=Path, default=None,
-                    help="then train on every clip (both people) and export TorchScript here")  # fmt: skip
+                    help="then train on every clip (both people) and export the model here")  # fmt: skip
     args = ap.parse_args()
     args.out = args.out or (COST_OUT if args.cost_only else OUT)
     torch.set_num_threads(1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import cv2
 import numpy as np
 import pytest
@@ -68,6 +70,29 @@ def test_forward_shapes_and_softmax():
     assert model(x).shape == (2, 3)
     p = predict_proba(model, x)
     assert p.shape == (2, 3) and np.allclose(p.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("motion", ["flow", "difference"])
+def test_grouped_convolution_is_the_three_paths(lab_clipset, motion):
+    """``forward`` runs the paths' convolutions as one grouped convolution: the same outputs and the
+    same gradients as each path on its own region (``forward_path_by_path``), on real clips."""
+    opts = TPHA3DNetOptions(motion=motion)
+    x = torch.from_numpy(tensors(lab_clipset, opts)[:3])
+    model = TPHA3DNet(opts, seed=3)
+    model.eval()  # no dropout: the two must see the same units
+    grads = []
+    for fn in (model, model.forward_path_by_path):
+        model.zero_grad()
+        out = fn(x)
+        out[:, 1].sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+        assert out.shape == (3, 3)
+        if fn is model:
+            grouped = out.detach()
+    assert torch.allclose(grouped, out.detach(), atol=1e-5)
+    assert grouped.std() > 0  # the clips get different outputs
+    for a, b in zip(*grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
 
 
 def test_initial_weights_follow_the_seed_and_leave_torch_rng_alone():
@@ -236,33 +261,38 @@ def test_export_round_trip_equals_eager(tmp_path, lab_clipset):
     x = tensors(lab_clipset, opts)[:5]
     model = TPHA3DNet(opts)
     train(model, x, np.arange(len(x)) % 3, TrainOptions(epochs=1, batch=4))
-    model.eval()
-    with torch.no_grad():
-        eager = torch.softmax(model(torch.from_numpy(x)), dim=1).numpy()
+    eager = predict_proba(model, x)
     path = export(model, tmp_path / "tp.pt", meta={"trained_on": "nothing"})
-    for optimize in (True, False):  # as loaded for inference (frozen, fused), and as traced
-        loaded = load_exported(path, optimize=optimize)
-        for batch in (1, 5):
-            assert np.allclose(loaded.predict_proba(x[:batch]), eager[:batch], atol=1e-5)
-        assert loaded.options == model.options and loaded.meta == {"trained_on": "nothing"}
-        assert set(loaded.predict(x)) <= {"negative", "positive", "surprise"}
+    assert [p.name for p in tmp_path.iterdir()] == ["tp.pt"]  # no temporary file left
+    loaded = load_exported(path)
+    for batch in (1, 5):
+        assert np.allclose(predict_proba(loaded.module, x[:batch], batch), eager[:batch], atol=1e-5)
+    assert loaded.options == model.options and loaded.meta == {"trained_on": "nothing"}
+    assert set(loaded.predict(x)) <= {"negative", "positive", "surprise"}
 
 
-def test_a_model_file_from_before_the_flow_input_loads_as_a_difference_model(tmp_path, lab_clipset):
-    """Files written before ``motion`` existed (the shipped model of 2026-11-22, say) carry no
-    ``motion`` in their options: they load as the frame-difference model they are, not as flow."""
+def test_a_torchscript_file_from_before_the_flow_input_loads_as_a_difference_model(tmp_path, lab_clipset):
+    """Model files were TorchScript until the nineteenth session; those written before ``motion`` existed
+    (the shipped model of 2026-11-22, say) carry no ``motion`` in their options. Such a file loads
+    as the frame-difference model it is, its weights in this version's model, and loading it
+    shows no TorchScript deprecation warning."""
     import json
+    import warnings
 
     opts = TPHA3DNetOptions(motion="difference")
-    model = TPHA3DNet(opts)
-    path = export(model, tmp_path / "new.pt")
-    extra = {"options.json": "", "meta.json": ""}
-    module = torch.jit.load(str(path), _extra_files=extra)
-    raw = json.loads(extra["options.json"])
-    del raw["motion"], raw["flow_gain"]
-    torch.jit.save(module, str(tmp_path / "old.pt"), _extra_files={**extra, "options.json": json.dumps(raw)})
-    old = load_exported(tmp_path / "old.pt")
+    model = TPHA3DNet(opts, seed=1)
+    model.eval()
+    raw = {k: v for k, v in asdict(opts).items() if k not in ("motion", "flow_gain")}
+    extra = {"options.json": json.dumps(raw), "meta.json": json.dumps({"trained_on": "then"})}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(model, torch.zeros(model.input_shape(1)))
+        torch.jit.save(traced, str(tmp_path / "old.pt"), _extra_files=extra)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        old = load_exported(tmp_path / "old.pt")
     assert old.options == opts and old.options.motion != TPHA3DNetOptions().motion
+    assert old.meta == {"trained_on": "then"}
     x = tensors(lab_clipset, old.options)[:3]
     assert x.shape[2] == 1 and np.allclose(old.predict_proba(x), predict_proba(model, x), atol=1e-5)
 

@@ -78,7 +78,7 @@ def train_tp(
         None,
         "--out",
         "-o",
-        help="Where to write the TorchScript model (default: models/tp_ha3dnet.pt; with --dataset, "
+        help="Where to write the model (default: models/tp_ha3dnet.pt; with --dataset, "
         "tp_ha3dnet-DATASET.pt here).",
     ),
     dataset: str | None = typer.Option(
@@ -116,7 +116,7 @@ def train_tp(
 
     Generates labelled events with the project's own generator, cuts 64x64 clips of the left eye/brow,
     right eye/brow and mouth, reports leave-one-subject-out UF1/UAR beside chance, then trains on
-    everything and exports TorchScript plus a JSON report next to the model.
+    everything and writes the model plus a JSON report next to it.
 
     With --dataset and --root, on a dataset you hold the licence for instead: its labelled
     micro-expressions, each tracked and cut from onset to offset, leave-one-subject-out by its own

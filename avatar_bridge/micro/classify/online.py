@@ -96,8 +96,7 @@ class OnlineTPHA3DNet:
     from ``$AVATAR_BRIDGE_MODEL_DIR`` or the packaged models folder). ``threads``: torch's CPU
     threads (:func:`tp_ha3dnet.load_exported` sets them; one event is a batch of one clip).
     ``warmup``: predictions on an empty clip made at load, so that the first events do not pay for
-    TorchScript's optimisation of the model (measured, optimised at load: first calls 7-9 ms of CPU, then
-    2-2.5).
+    torch's first calls (measured, one-off: 14-22 ms of CPU, then 10, then 4-5).
     A missing or corrupt file raises :class:`~avatar_bridge.errors.ModelError` naming the path."""
 
     def __init__(
