@@ -33,7 +33,8 @@ def atomic_path(
     except OSError as e:
         raise error(f"cannot write {what} {path}: {e.strerror or e}") from e
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # when the folder is not there, the error above says why
+            tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(

@@ -12,7 +12,7 @@ import torch
 from avatar_bridge import sample_media
 from avatar_bridge.capture import open_source
 from avatar_bridge.channels import ARKIT_INDEX
-from avatar_bridge.errors import InputError, ModelError
+from avatar_bridge.errors import InputError, ModelError, OutputError
 from avatar_bridge.micro.classify.clips import event_clip, frame_crops
 from avatar_bridge.micro.classify.dct_lda import DCTLDA, dct_features, face_image
 from avatar_bridge.micro.classify.tp_ha3dnet import (
@@ -269,6 +269,9 @@ def test_export_round_trip_equals_eager(tmp_path, lab_clipset):
         assert np.allclose(predict_proba(loaded.module, x[:batch], batch), eager[:batch], atol=1e-5)
     assert loaded.options == model.options and loaded.meta == {"trained_on": "nothing"}
     assert set(loaded.predict(x)) <= {"negative", "positive", "surprise"}
+    with pytest.raises(OutputError, match="cannot write model") as e:  # a file where a folder should be
+        export(model, tmp_path / "tp.pt" / "inside.pt")
+    assert "\n" not in str(e.value) and [p.name for p in tmp_path.iterdir()] == ["tp.pt"]
 
 
 def test_a_torchscript_file_from_before_the_flow_input_loads_as_a_difference_model(tmp_path, lab_clipset):
