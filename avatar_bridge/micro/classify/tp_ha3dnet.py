@@ -44,8 +44,8 @@ CLASSES = ("negative", "positive", "surprise")
 MOTIONS = ("difference", "flow")
 FILE_FORMAT = "avatar-bridge TP-HA3DNet weights 1"  # what :func:`export` writes
 #: What reading a damaged model file raises: torch.load's error depends on where the damage is.
-DAMAGED = (RuntimeError, ValueError, TypeError, KeyError, EOFError, struct.error, pickle.UnpicklingError,
-           InputError)  # fmt: skip
+_DAMAGED = (RuntimeError, ValueError, TypeError, KeyError, EOFError, struct.error, pickle.UnpicklingError,
+            InputError)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -409,18 +409,18 @@ def load_exported(path: str | Path, threads: int = 1) -> ExportedModel:
     torch.set_num_threads(threads)
     try:
         if _is_torchscript(path):
-            extra = {"options.json": "", "meta.json": ""}
-            weights = _torchscript_weights(path, extra)
+            stored = {"options.json": "", "meta.json": ""}
+            weights = _torchscript_weights(path, stored)
         else:
-            extra = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(extra, dict) or extra.get("format") != FILE_FORMAT:
+            stored = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(stored, dict) or stored.get("format") != FILE_FORMAT:
                 raise ValueError(f"no {FILE_FORMAT!r} inside")
-            weights = extra["weights"]
-        options = _read_options(extra["options.json"])
-        meta = json.loads(extra["meta.json"] or "{}")
+            weights = stored["weights"]
+        options = _read_options(stored["options.json"])
+        meta = json.loads(stored["meta.json"] or "{}")
         model = TPHA3DNet(options)
         model.load_state_dict(weights)
-    except DAMAGED as e:
+    except _DAMAGED as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]  # torch's messages run to many lines
         raise ModelError(f"{path} is not a TP-HA3DNet model of this version ({first})") from e
     model.eval()
