@@ -365,8 +365,8 @@ def export(model: TPHA3DNet, path: str | Path, meta: dict | None = None) -> Path
     Weights, not a program: they load in 0.1 s with ``torch.load(weights_only=True)`` (no pickled
     code runs) into this package's model, whose grouped convolution is the fast CPU form. TorchScript,
     the format before, is deprecated in torch 2.13; a ``torch.export`` program took 1.5 s
-    to load (it imports torch's compiler) and ran slower than eager: 4.3-5.0 against 3.6-4.3 ms a
-    clip (one-off measurements)."""
+    to load (it imports torch's compiler) and ran no faster than eager: 4.3-6.4 against 3.6-5.2 ms
+    a clip (one-off measurements)."""
     path = Path(path)
     payload = {
         "format": FILE_FORMAT,
