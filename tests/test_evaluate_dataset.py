@@ -205,8 +205,8 @@ def casme2(casme, tmp_path_factory):
     return root, sheet
 
 
-def _recognise(root, out) -> dict:
-    args = ["--classifier", "tp-ha3dnet", "--json", str(out), "-q"]
+def _recognise(root, out, *more: str) -> dict:
+    args = ["--classifier", "tp-ha3dnet", "--json", str(out), "-q", *more]
     assert main(["evaluate", "casme2", str(root), *args]) == 0
     return json.loads(out.read_text())
 
@@ -226,6 +226,11 @@ def test_the_learned_classifier_recognises_a_datasets_clips(casme2, tmp_path):
     assert [c["onset"] for c in rec["clips"]] == [row[2] for row in sheet]
     right = [c["predicted"] == label for c, label in zip(rec["clips"], labels, strict=True)]
     assert rec["accuracy"] == pytest.approx(sum(right) / len(right)) and rec["accuracy"] >= 2 / 3
+    # The confusion matrices beside the JSON: the AU rules' (on the sheet's codes) and the model's.
+    picture = cv2.imread(str(tmp_path / "rec.recognition.png"))
+    assert picture is not None and picture.shape[1] > 1.8 * picture.shape[0]  # two panels side by side
+    _recognise(root, tmp_path / "quiet.json", "--no-plot")
+    assert not (tmp_path / "quiet.recognition.png").exists()
     # Without frames the clip cannot be cut: listed, the rest scored, the result partial.
     fewer = tmp_path / "fewer"
     shutil.copytree(root, fewer)
@@ -263,6 +268,8 @@ def test_train_on_a_dataset_leave_one_subject_out(casme2, tmp_path, capsys):
     report = json.loads(model.with_suffix(".json").read_text())
     assert report["clips"] == len(sheet) and report["subjects"] == ["sub01", "sub02"]
     assert report["loso"]["n"] == len(sheet) and report["loso"]["folds"] == 2
+    picture = cv2.imread(str(model.with_suffix(".png")))  # the LOSO confusion matrix, one panel
+    assert picture is not None and picture.shape[1] < 1.5 * picture.shape[0]
     loaded = load_exported(model)
     assert loaded.meta["tier"] == "dataset" and loaded.meta["dataset"] == "casme2"
     assert "licensed" in loaded.meta["trained_on"]

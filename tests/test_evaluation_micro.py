@@ -94,6 +94,16 @@ def test_uf1_uar_hand_case():
     assert r.uar == pytest.approx((5 / 6 + 2 / 3 + 1) / 3)
     assert r.accuracy == pytest.approx(8 / 10)
     assert r.confusion.tolist() == [[5, 1, 0], [1, 2, 0], [0, 0, 1]]
+    assert r.unlabelled == (0, 0, 0)
+
+
+def test_predictions_outside_the_classes_are_counted_as_unlabelled():
+    """They are misses of the true class, and the confusion matrix has no column for them: the
+    count per true class goes to ``unlabelled`` (a picture's "no label" column)."""
+    r = recognition_scores(["neg", "neg", "pos"], ["neg", "(none)", "pos"], ["neg", "pos"])
+    assert r.confusion.tolist() == [[1, 0], [0, 1]] and r.unlabelled == (1, 0)
+    assert r.per_class_recall == pytest.approx((0.5, 1.0))
+    assert r.as_dict()["unlabelled"] == {"neg": 1, "pos": 0}
 
 
 def test_majority_guess_gets_high_accuracy_but_low_uf1():

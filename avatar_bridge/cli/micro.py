@@ -116,7 +116,8 @@ def train_tp(
 
     Generates labelled events with the project's own generator, cuts 64x64 clips of the left eye/brow,
     right eye/brow and mouth, reports leave-one-subject-out UF1/UAR beside chance, then trains on
-    everything and writes the model plus a JSON report next to it.
+    everything and writes the model plus a JSON report next to it, and the leave-one-subject-out
+    confusion matrix as a picture (the model's path with .png).
 
     With --dataset and --root, on a dataset you hold the licence for instead: its labelled
     micro-expressions, each tracked and cut from onset to offset, leave-one-subject-out by its own
@@ -175,11 +176,11 @@ def train_tp(
         def step(desc: str, done: int, total: int) -> None:
             bar.update(task, description=desc, completed=done, total=total)
 
+        where = ds.name if ds is not None else "generated data"
         if loso:
             result, chance = loso_tp_ha3dnet(clips, train_options=to, progress=step)
             report["loso"] = result.as_dict()
             report["chance"] = chance
-            where = ds.name if ds is not None else "generated data"
             out.print(_scores_table(f"leave-one-subject-out ({where})",
                                     {"TP-HA3DNet": result.as_dict(), "chance: majority": chance["majority"],
                                      "chance: uniform": chance["uniform_random"]}))  # fmt: skip
@@ -192,7 +193,14 @@ def train_tp(
         meta |= {"sources": list(sources), "seeds": seeds}
     export(model, out_path, meta=meta)
     _write_json(out_path.with_suffix(".json"), report)
-    out.print(f"model: {out_path}; report: {out_path.with_suffix('.json')}")
+    written = f"model: {out_path}; report: {out_path.with_suffix('.json')}"
+    if loso:
+        from avatar_bridge.export.recognition_plot import plot_confusions
+
+        picture = plot_confusions(out_path.with_suffix(".png"), {"TP-HA3DNet": report["loso"]},
+                                  f"leave-one-subject-out ({where})")  # fmt: skip
+        written += f"; confusion matrix: {picture}"
+    out.print(written)
 
 
 @train_app.command("dct-lda")
@@ -280,7 +288,8 @@ def evaluate(
     no_plot: bool = typer.Option(
         False,
         "--no-plot",
-        help="synth and spotting: skip the picture (the --json path with .png: found, missed, false).",
+        help="Skip the pictures: the --json path with .png (spotting and synth: found, missed, false) "
+        "and with .recognition.png (datasets: a confusion matrix per classifier).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -356,6 +365,14 @@ def evaluate(
     if learned is not None:
         report["recognition_tp_ha3dnet"] = _recognise_clips(ds, learned, quiet)
         partial = partial or bool(report["recognition_tp_ha3dnet"]["problems"])
+    confusions = {"AU rules (sheet's AU codes)": report.get("recognition_au_rules"),
+                  "TP-HA3DNet (clips)": report.get("recognition_tp_ha3dnet")}  # fmt: skip
+    drawn = None
+    if not no_plot and any(r and r.get("confusion") for r in confusions.values()):
+        from avatar_bridge.export.recognition_plot import plot_confusions
+
+        drawn = plot_confusions(json_out.with_name(json_out.stem + ".recognition.png"), confusions,
+                                f"{ds.name}: 3-class recognition")  # fmt: skip
     picture = None
     if spot or (spotted is not None and spotted.is_dir()):
         picture = None if no_plot else json_out.with_suffix(".png")
@@ -378,7 +395,7 @@ def evaluate(
         out.print(_spotting_table(report["spotting"]))
     report["partial"] = partial
     _write_json(json_out, report)
-    saved = [str(json_out)] + ([str(picture)] if picture is not None else [])
+    saved = [str(p) for p in (json_out, drawn, picture) if p is not None]
     out.print(f"saved {', '.join(saved)}" + (" (partial: see 'problems')" if partial else ""))
 
 

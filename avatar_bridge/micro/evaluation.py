@@ -168,6 +168,8 @@ class RecognitionScores:
     per_class_recall: tuple[float, ...]
     confusion: np.ndarray
     n: int
+    #: Per true class, the predictions outside ``classes`` (no label): missing from ``confusion``.
+    unlabelled: tuple[int, ...] = ()
 
     def as_dict(self) -> dict:
         """JSON-ready: a class absent from the truth has no recall (and maybe no F1): null, not NaN,
@@ -182,6 +184,7 @@ class RecognitionScores:
             "per_class_f1": per_class(self.per_class_f1),
             "per_class_recall": per_class(self.per_class_recall),
             "confusion": self.confusion.tolist(),
+            "unlabelled": dict(zip(self.classes, self.unlabelled, strict=True)),
         }  # fmt: skip
 
 
@@ -228,6 +231,7 @@ def recognition_scores(
         per_class_recall=tuple(float(v) for v in ra),
         confusion=conf,
         n=len(y_true),
+        unlabelled=tuple(int(true_counts[c] - conf[k].sum()) for k, c in enumerate(cls)),
     )
 
 
