@@ -77,6 +77,13 @@ def test_evaluate_synth_scores_every_injected_event_against_the_exported_events(
             if row["found"]:
                 assert row["iou"] == pytest.approx(best)
         assert scored["tp"] + scored["fp"] == len(micro)
+    # The labels of the events found, scored as recognition: the same counts as label_ok.
+    found = [r for v in report["videos"].values() for r in v["events"] if r["found"]]
+    rec = s["recognition"]
+    assert rec["n"] == s["tp"] == len(found) and rec["classes"] == ["negative", "positive", "surprise"]
+    assert rec["accuracy"] * rec["n"] == pytest.approx(sum(r["label_ok"] for r in found))
+    assert sum(map(sum, rec["confusion"])) + sum(rec["unlabelled"].values()) == rec["n"]
+    assert cv2.imread(str(folder / "evaluation.recognition.png")) is not None  # its confusion matrix
 
 
 def test_evaluation_picture_shows_found_missed_and_false_events(lab, tmp_path, has_colour):
@@ -116,7 +123,7 @@ def test_evaluate_spotted_exports_gives_the_same_scores(lab, tmp_path):
     ]
     assert main(args) == 0
     assert json.loads(again.read_text())["summary"] == report["summary"]
-    assert not again.with_suffix(".png").exists()
+    assert not again.with_suffix(".png").exists() and not (tmp_path / "again.recognition.png").exists()
 
 
 def test_evaluate_synth_applies_spotter_settings(lab, tmp_path):

@@ -613,6 +613,7 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, spot
     import tempfile
 
     from avatar_bridge.errors import AvatarBridgeError
+    from avatar_bridge.micro.datasets import CLASSES_3
     from avatar_bridge.micro.evaluation import score_injected, summarise_injected
     from avatar_bridge.micro.synth import TRUTH_SUFFIX, load_truth
     from avatar_bridge.pipeline.export import ExportOptions
@@ -654,7 +655,7 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, spot
         console.print(f"[yellow]skipped[/] {name}: {why}")
     if not per_video:
         raise InputError(f"no video in {root} could be scored (see above)")
-    summary = summarise_injected(per_video, minutes)
+    summary = summarise_injected(per_video, minutes, CLASSES_3)
     out.print(_synth_table(summary))
     found = ", ".join(f"{k} {v['found']}/{v['events']}" for k, v in summary["per_pattern"].items())
     out.print(f"found per AU pattern: {found}")
@@ -663,6 +664,10 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, spot
     out.print(f"all: TP {summary['tp']}, FP {summary['fp']}, FN {summary['fn']}; precision "
               f"{summary['precision']:.3f}, recall {summary['recall']:.3f}, F1 {summary['f1']:.3f} "
               f"(IoU >= 0.5); false micro-expressions {fpm:.2f} a minute (overlapping: {over})")  # fmt: skip
+    recognition = summary["recognition"]
+    labeller = ("the exports' labels" if options is None else options.classifier) + " on the events found"
+    if recognition is not None:
+        out.print(_scores_table(f"3-class recognition: {labeller}", {labeller: recognition}))
     partial = bool(problems)
     report = {"dataset": "synth", "root": str(root), **_spotter_used(spotter, spotted), "summary": summary,
               "videos": per_video, "problems": problems, "partial": partial}  # fmt: skip
@@ -674,6 +679,12 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, spot
         title = (f"{root}: F1 {summary['f1']:.2f} (IoU >= 0.5), TP {summary['tp']}, FP {summary['fp']}, "
                  f"FN {summary['fn']}")  # fmt: skip
         saved.append(str(plot_injected(json_out.with_suffix(".png"), per_video, truths_read, title)))
+        if recognition is not None:
+            from avatar_bridge.export.recognition_plot import plot_confusions
+
+            picture = json_out.with_name(json_out.stem + ".recognition.png")
+            title = f"{root}: 3-class recognition"
+            saved.append(str(plot_confusions(picture, {labeller: recognition}, title)))
     out.print(f"saved {', '.join(saved)}" + (" (partial: see 'problems')" if partial else ""))
 
 

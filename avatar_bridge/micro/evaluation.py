@@ -367,7 +367,8 @@ def score_injected(
             j, iou = found[i]
             e = micro[j]
             row |= {"spotted": [e.onset, e.offset], "iou": iou, "delay": e.emitted_at - g["offset"],
-                    "side_ok": e.side == g.get("side"), "label_ok": e.label == g.get("label")}  # fmt: skip
+                    "side_ok": e.side == g.get("side"), "label_ok": e.label == g.get("label"),
+                    "label": g.get("label"), "predicted": e.label}  # fmt: skip
         rows.append(row)
     hit = {j for j, _ in found.values()}
     negatives = list(truth.get("negatives", ()))
@@ -387,10 +388,13 @@ def score_injected(
     }  # fmt: skip
 
 
-def summarise_injected(videos: Mapping[str, dict], minutes: float) -> dict:
+def summarise_injected(
+    videos: Mapping[str, dict], minutes: float, classes: Sequence[str] | None = None
+) -> dict:
     """Pool :func:`score_injected` results of several videos (``minutes`` of video in all): the
-    spotting scores over the whole set, recall per amplitude and per AU pattern, and false
-    micro-expressions per minute and by what they overlap."""
+    spotting scores over the whole set, recall per amplitude and per AU pattern, false
+    micro-expressions per minute and by what they overlap, and ``recognition``: UF1/UAR over
+    ``classes`` of the labels of the events found (None when no found event has a true label)."""
     tp = sum(v["tp"] for v in videos.values())
     fp = sum(v["fp"] for v in videos.values())
     fn = sum(v["fn"] for v in videos.values())
@@ -412,6 +416,9 @@ def summarise_injected(videos: Mapping[str, dict], minutes: float) -> dict:
         per_pattern[pattern] = {"events": len(sel), "found": sum(r["found"] for r in sel)}
     false = [f for v in videos.values() for f in v["false"]]
     precision, recall, f1 = precision_recall_f1(tp, fp, fn)
+    named = [r for r in rows if r["found"] and r.get("label")]
+    recognition = (recognition_scores([r["label"] for r in named], [r["predicted"] or "" for r in named],
+                                      classes).as_dict() if named else None)  # fmt: skip
     return {
         "videos": len(videos), "minutes": minutes, "iou_threshold": IOU_THRESHOLD,
         "tp": tp, "fp": fp, "fn": fn, "precision": precision, "recall": recall,
@@ -420,4 +427,5 @@ def summarise_injected(videos: Mapping[str, dict], minutes: float) -> dict:
         "per_pattern": per_pattern,
         "false_micro_per_minute": len(false) / minutes if minutes > 0 else None,
         "false_micro_overlapping": dict(Counter(f["overlaps"] for f in false)),
+        "recognition": recognition,
     }  # fmt: skip
