@@ -365,14 +365,6 @@ def evaluate(
     if learned is not None:
         report["recognition_tp_ha3dnet"] = _recognise_clips(ds, learned, quiet)
         partial = partial or bool(report["recognition_tp_ha3dnet"]["problems"])
-    confusions = {"AU rules (sheet's AU codes)": report.get("recognition_au_rules"),
-                  "TP-HA3DNet (clips)": report.get("recognition_tp_ha3dnet")}  # fmt: skip
-    drawn = None
-    if not no_plot and any(r and r.get("confusion") for r in confusions.values()):
-        from avatar_bridge.export.recognition_plot import plot_confusions
-
-        drawn = plot_confusions(json_out.with_name(json_out.stem + ".recognition.png"), confusions,
-                                f"{ds.name}: 3-class recognition")  # fmt: skip
     picture = None
     if spot or (spotted is not None and spotted.is_dir()):
         picture = None if no_plot else json_out.with_suffix(".png")
@@ -395,6 +387,14 @@ def evaluate(
         out.print(_spotting_table(report["spotting"]))
     report["partial"] = partial
     _write_json(json_out, report)
+    confusions = {"AU rules (sheet's AU codes)": report.get("recognition_au_rules"),
+                  "TP-HA3DNet (clips)": report.get("recognition_tp_ha3dnet")}  # fmt: skip
+    drawn = None  # after the figures are saved: a picture that cannot be written loses nothing
+    if not no_plot and any(r and r.get("confusion") for r in confusions.values()):
+        from avatar_bridge.export.recognition_plot import plot_confusions
+
+        drawn = plot_confusions(json_out.with_name(json_out.stem + ".recognition.png"), confusions,
+                                f"{ds.name}: 3-class recognition")  # fmt: skip
     saved = [str(p) for p in (json_out, drawn, picture) if p is not None]
     out.print(f"saved {', '.join(saved)}" + (" (partial: see 'problems')" if partial else ""))
 
