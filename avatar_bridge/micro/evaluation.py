@@ -394,7 +394,7 @@ def summarise_injected(
     """Pool :func:`score_injected` results of several videos (``minutes`` of video in all): the
     spotting scores over the whole set, recall per amplitude and per AU pattern, false
     micro-expressions per minute and by what they overlap, and ``recognition``: UF1/UAR over
-    ``classes`` of the labels of the events found (None when no found event has a true label)."""
+    ``classes`` of the labels of the events found whose true label is one of them (None when none is)."""
     tp = sum(v["tp"] for v in videos.values())
     fp = sum(v["fp"] for v in videos.values())
     fn = sum(v["fn"] for v in videos.values())
@@ -416,7 +416,7 @@ def summarise_injected(
         per_pattern[pattern] = {"events": len(sel), "found": sum(r["found"] for r in sel)}
     false = [f for v in videos.values() for f in v["false"]]
     precision, recall, f1 = precision_recall_f1(tp, fp, fn)
-    named = [r for r in rows if r["found"] and r.get("label")]
+    named = [r for r in rows if r["found"] and r.get("label") and (classes is None or r["label"] in classes)]
     recognition = (recognition_scores([r["label"] for r in named], [r["predicted"] or "" for r in named],
                                       classes).as_dict() if named else None)  # fmt: skip
     return {
