@@ -391,12 +391,16 @@ def evaluate(
                   "TP-HA3DNet (clips)": report.get("recognition_tp_ha3dnet")}  # fmt: skip
     drawn = None  # after the figures are saved: a picture that cannot be written loses nothing
     if not no_plot and any(r and r.get("confusion") for r in confusions.values()):
-        from avatar_bridge.export.recognition_plot import plot_confusions
-
-        drawn = plot_confusions(json_out.with_name(json_out.stem + ".recognition.png"), confusions,
-                                f"{ds.name}: 3-class recognition")  # fmt: skip
+        drawn = _draw_confusions(json_out, confusions, f"{ds.name}: 3-class recognition")
     saved = [str(p) for p in (json_out, drawn, picture) if p is not None]
     out.print(f"saved {', '.join(saved)}" + (" (partial: see 'problems')" if partial else ""))
+
+
+def _draw_confusions(json_out: Path, results: dict, title: str) -> Path:
+    """The confusion matrices beside the figures: the --json path with .recognition.png."""
+    from avatar_bridge.export.recognition_plot import plot_confusions
+
+    return plot_confusions(json_out.with_name(json_out.stem + ".recognition.png"), results, title)
 
 
 def _learned_classifier(classifier: str, model: Path | None) -> OnlineTPHA3DNet | None:
@@ -680,11 +684,8 @@ def _evaluate_synth(root: Path, spotted: Path | None, exports: Path | None, spot
                  f"FN {summary['fn']}")  # fmt: skip
         saved.append(str(plot_injected(json_out.with_suffix(".png"), per_video, truths_read, title)))
         if recognition is not None:
-            from avatar_bridge.export.recognition_plot import plot_confusions
-
-            picture = json_out.with_name(json_out.stem + ".recognition.png")
             title = f"{root}: 3-class recognition"
-            saved.append(str(plot_confusions(picture, {labeller: recognition}, title)))
+            saved.append(str(_draw_confusions(json_out, {labeller: recognition}, title)))
     out.print(f"saved {', '.join(saved)}" + (" (partial: see 'problems')" if partial else ""))
 
 
