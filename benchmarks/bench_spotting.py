@@ -16,8 +16,10 @@ runs on the tracking and the frames (optical flow). Reported, from one run:
 - lab-like tier: real frames of both people held still and filmed by a camera model (smooth head
   sway, flicker, sensor noise, JPEG; ``micro.synth.still``), one head jitter per recording as a
   hard negative, tracked by MediaPipe (cached); F1 per amplitude with z_on chosen on the other
-  person's recordings, false micro-expressions on untouched held-still recordings, and macro
-  events against three injected macro-expressions per recording (MEGC's IoU >= 0.5);
+  person's recordings, false micro-expressions on untouched held-still recordings, macro
+  events against three injected macro-expressions per recording (MEGC's IoU >= 0.5), and the
+  events reported when the room's light changes (all false; the flow with the light matched and
+  on raw grey levels, same frames);
 - the older frozen-frame rows (one frame repeated, no camera effects: too easy, kept for reference);
 - spotter cost per frame (flow and landmarks-only) against tracking time, measured in the same run;
 - decision delay after the true offset; side and label agreement of the matched events.
@@ -451,6 +453,7 @@ def lab_like(seeds: list[int], grid: list[SpotterOptions], base: SpotterOptions)
         "false_micro_per_min": sum(u["false_micro"] for u in lab_untouched)
         / sum(u["minutes"] for u in lab_untouched),
         "macro_expressions": lab_macro(seeds, base),
+        "light_changes": lab_light(seeds, base),
     }  # fmt: skip
 
 
@@ -477,6 +480,37 @@ def lab_macro(seeds: list[int], options: SpotterOptions) -> dict:
                       file=sys.stderr)  # fmt: skip
     return {"tp": tp, "fp": fp, "fn": fn, "f1": f1(tp, fp, fn),
             "iou_median": float(np.median(ious)) if ious else None, "false_micro": false_micro}  # fmt: skip
+
+
+#: The room's light changing on an untouched held-still recording (``CameraOptions.light``): a 0.3 s
+#: flash of 25 % at 3 s, 25 % darker from 6 s (over 0.1 s), and as bright as before from 9 s.
+LIGHT_CHANGES = ((3.0, 0.15, 0.25, 0.0), (6.0, 0.1, -0.25, np.inf), (9.0, 0.1, 1 / 3, np.inf))
+LIGHT_SECONDS = 12.0
+
+
+def lab_light(seeds: list[int], options: SpotterOptions) -> dict:
+    """Global changes of light on untouched held-still recordings (:data:`LIGHT_CHANGES`, three a
+    recording, nothing else injected): every event reported is false. The spotter as given and the
+    same with the flow on raw grey levels (``flow.light`` off), on the same frames."""
+    variants = {"light_matched": replace(options, flow=replace(options.flow, light=True)),
+                "raw_grey_levels": replace(options, flow=replace(options.flow, light=False))}  # fmt: skip
+    counts = {name: {"micro": 0, "macro": 0} for name in variants}
+    recordings = 0
+    for source, indices in STILL_FRAMES.items():
+        for index in indices:
+            for seed in seeds:
+                cam = replace(camera(seed, index), light=LIGHT_CHANGES)
+                r = run_still(source, index, LIGHT_SECONDS, SynthOptions(events=0, macro=0, jitter=0), cam,
+                              list(variants.values()))  # fmt: skip
+                recordings += 1
+                for name, events in zip(variants, r["events"], strict=True):
+                    for kind in ("micro", "macro"):
+                        counts[name][kind] += sum(e.kind == EventKind(kind) for e in events)
+                found = ", ".join(f"{n} {len(ev)}" for n, ev in zip(variants, r["events"], strict=True))
+                print(f"  light {source}#{index} s{seed}: events {found}", file=sys.stderr)
+    return {"what": "untouched held-still recordings, the light changed three times each (a 0.3 s flash of "
+                    "25 %, 25 % darker, back): events reported (all false)", "recordings": recordings,
+            "changes": recordings * len(LIGHT_CHANGES), "events": counts}  # fmt: skip
 
 
 def _write(report: dict, out: Path) -> None:
@@ -664,6 +698,11 @@ def _print_lab(lab: dict) -> None:
     print(f"  macro-expressions (3 a recording, 1-3 s, 3-6 px): TP {m['tp']} FP {m['fp']} FN {m['fn']} "
           f"F1 {m['f1']:.2f}, IoU median {iou}; false micro there {m['false_micro']}")  # fmt: skip
     print(f"  why candidates were dropped (default options): {lab['rule_counts_default_options']}")
+    if "light_changes" in lab:
+        lc = lab["light_changes"]
+        print(f"  {lc['changes']} changes of light on {lc['recordings']} untouched recordings, events (all "
+              f"false): " + "; ".join(f"{n.replace('_', ' ')}: micro {c['micro']}, macro {c['macro']}"
+                                       for n, c in lc["events"].items()))  # fmt: skip
 
 
 def _print(r: dict) -> None:

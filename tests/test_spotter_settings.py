@@ -42,23 +42,26 @@ def test_bad_settings_say_what_is_wrong(setting, message):
 
 
 def test_export_applies_the_settings(samples, tmp_path):
-    """The smile in single_face.mp4 gives two events with the defaults (a first movement, then the
-    smile, held to the end); with z_on 50 hardly any movement reaches the threshold (the smile
-    alone), and the export's settings file records what was used."""
+    """With the defaults the smile in single_face.mp4 is one held macro event, and the context rule
+    keeps the lower face from being calm while it lasts; with the rule off (busy_window 0) the whole
+    face counts as calm and brief bumps inside the smile come out as events of their own. The
+    export's settings file records what was used."""
     video = str(samples / "single_face.mp4")
     runs = {}
-    for name, extra in (("default", []), ("deaf", ["--spotter", "z_on=50", "--spotter", "flow.refresh=0.4"])):
+    opened = ["--spotter", "busy_window=0", "--spotter", "flow.refresh=0.4"]
+    for name, extra in (("default", []), ("open", opened)):
         out = tmp_path / name
         assert main(["export", video, "-o", str(out), "-q", "--no-plot", *extra]) == 0
-        events = json.loads((out / "single_face.events.json").read_text())["events"]
         doc = json.loads((out / "single_face.events.json").read_text())
         settings = json.loads((out / "single_face.json").read_text())["settings"]["micro"]
         calm = doc["calm_time"]["0"]  # seconds watched, and calm per zone
         assert calm["seconds"] > 1.0 and set(calm) == {"seconds", "upper", "lower"}
-        runs[name] = (events, settings)
-    assert len(runs["default"][0]) >= 2 and len(runs["deaf"][0]) < len(runs["default"][0])
-    assert runs["default"][1]["z_on"] == SpotterOptions().z_on
-    assert runs["deaf"][1]["z_on"] == 50.0 and runs["deaf"][1]["flow"]["refresh"] == 0.4
+        runs[name] = (doc["events"], settings, calm)
+    (default, default_settings, default_calm), (opened, open_settings, open_calm) = runs.values()
+    assert [e["kind"] for e in default] == ["macro"] and default_calm["lower"] < 0.5 * default_calm["seconds"]
+    assert len(opened) > len(default) and open_calm["lower"] == open_calm["upper"] == open_calm["seconds"]
+    assert default_settings["busy_window"] == SpotterOptions().busy_window
+    assert open_settings["busy_window"] == 0.0 and open_settings["flow"]["refresh"] == 0.4
 
 
 @pytest.mark.parametrize("command", ["export", "live"])

@@ -104,6 +104,7 @@ class Detector:
         self.mu = np.zeros((len(o.scales), n + t))
         self.var = np.full((len(o.scales), n + t), 0.25)  # cautious prior (0.5 px) until learnt
         self.sd = np.maximum(np.sqrt(self.var), o.sd_floor)  # kept with var: the scale z is scored in
+        self._lum_ref = float("nan")  # the face's brightness the noise was learnt in (_learn)
         # Probe times of the bumps relative to now (now, h and 2h ago per scale), each averaged once
         # per frame; _mid, _old: per scale, the indices of its middle and old probes.
         rel = sorted({0.0} | {-s for s in o.scales} | {-2 * s for s in o.scales}, reverse=True)
@@ -213,8 +214,12 @@ class Detector:
                 else:
                     spans.append([prev, t])
         full = np.hstack([bump, tb]) if self._tpl else bump
-        rise_all = full - self.mu
-        z_all = rise_all / self.sd
+        # In a darker light than the noise was learnt in, the flow's noise is larger in proportion
+        # (the camera's own noise, on a face of less contrast): its usual bump and deviation are
+        # scaled up until they are learnt again there. Never down: not all of the noise is the camera's.
+        dim = self._lum_ref / lum if lum > 0 and self._lum_ref > lum else 1.0
+        rise_all = full - dim * self.mu
+        z_all = rise_all / (dim * self.sd)
         n = self.n_channels  # the channels' columns, then the templates'
         rise, z, zt = rise_all[:, :n], z_all[:, :n], z_all[:, n:]
         horizon = t - 2 * self.max_scale - o.probe
@@ -297,7 +302,7 @@ class Detector:
             skip = (blink & self.eye) | (z > o.z_learn)
             if self._tpl:
                 skip = np.hstack([skip, (skip @ self._tmember) | (zt > self._t_learn)])
-            self._learn(full, dt, skip)
+            self._learn(full, dt, skip, lum)
         return out
 
     def _in_held(self, found: Found) -> bool:
@@ -318,10 +323,7 @@ class Detector:
         (the same movement, seen again), or None; another zone's before ``found``'s own."""
         for k in sorted(range(len(self.last_micro)), key=lambda k: k == found.zone):
             f = self.last_micro[k]
-            if f is None or f is found:
-                continue
-            inter = min(f.offset, found.offset) - max(f.onset, found.onset)
-            if inter > 0.5 * min(f.offset - f.onset, found.offset - found.onset):
+            if f is not None and f is not found and same_movement(f, found):
                 return k
         return None
 
@@ -499,10 +501,15 @@ class Detector:
         """True (and counted) for a candidate inside ongoing activity of its zone (the context rule)."""
         o = self.options
         if o.busy_window > 0:
+            lo = onset - o.busy_window
+            if self.first_t is None or lo < self.first_t:
+                # The face was not watched for busy_window before it (a stream or a face that just
+                # began): at rest or in motion, nobody knows, and a face already moving is the rule.
+                self._count("rejected_unseen_context")
+                return True
             # A bump measured at t (scale h) is a movement centred at t - h: it counts when that
             # centre lies within busy_window before the onset (a head jitter whose last probes
             # reach into the window is not activity there). Only the candidate's own zone counts.
-            lo = onset - o.busy_window
             before = [np.where(t - self.scales >= lo, v[:, zone], 0.0) for t, v in self.recent if t <= onset]
             if before and float(np.max(before)) > o.busy_peak:
                 self._count("rejected_busy")
@@ -515,8 +522,9 @@ class Detector:
         end = offset + 2 * self.max_scale
         self.recent = deque((t, v) for t, v in self.recent if not onset <= t <= end)
 
-    def _learn(self, bump: np.ndarray, dt: float, skip: np.ndarray) -> None:
-        """Running mean and variance of the bumps (clipped at 2.5 deviations: a robust scale)."""
+    def _learn(self, bump: np.ndarray, dt: float, skip: np.ndarray, lum: float) -> None:
+        """Running mean and variance of the bumps (clipped at 2.5 deviations: a robust scale), and
+        the face's brightness (``lum``) they were learnt in."""
         o = self.options
         if self.learnt == 0:
             a = 1.0
@@ -525,6 +533,9 @@ class Detector:
         else:
             a = 1.0 - np.exp(-dt / o.noise_tau)
         self.learnt += dt
+        if np.isfinite(lum):
+            ref = self._lum_ref
+            self._lum_ref = ref + a * (lum - ref) if ref > 0 else lum
         if a >= 1.0:
             self.mu = bump.copy()
             return
@@ -618,12 +629,16 @@ class Detector:
     def _settle(self, found: Found | None, now: float) -> list[Found]:
         """The macro bumps deferred while a held expression was open over them, once it is gone:
         the ones its event (``found``) does not cover for the most part, all of them when it made
-        none (rejected, say), decided ``now``."""
+        none (rejected, say), decided ``now``; one movement deferred twice (by both halves of the
+        face, or at two scales) is reported once, the first time."""
         def covered(f: Found) -> bool:
             inside = min(f.offset, found.offset) - max(f.onset, found.onset) if found is not None else 0.0
             return inside >= 0.5 * (f.offset - f.onset)
 
-        out = [replace(f, emitted_at=now) for f in self.deferred if not covered(f)]
+        out: list[Found] = []
+        for f in self.deferred:
+            if not covered(f) and not any(same_movement(f, g) for g in out):
+                out.append(replace(f, emitted_at=now))
         self.deferred.clear()
         return out
 
@@ -693,6 +708,12 @@ class Detector:
         return Found(
             macro, onset, apex, offset, now, involved, movement, peak, float(peak_z[j]), truncated, zone
         )
+
+
+def same_movement(a: Found, b: Found) -> bool:
+    """``a`` and ``b`` overlap by more than half of the shorter: one movement, found twice."""
+    inter = min(a.offset, b.offset) - max(a.onset, b.onset)
+    return inter > 0.5 * min(a.offset - a.onset, b.offset - b.onset)
 
 
 def _rise_onset(ts: np.ndarray, sig: np.ndarray, i_apex: int, onset: float, slack: float) -> float:

@@ -55,6 +55,11 @@ class FlowTrackOptions:
     with less of their noise and aliasing; off, or on a smaller face, the colour face is warped
     directly. averaged_blur: the blur for an averaged face, which needs less (chosen on the
     development recordings, at 640 px face width; ``blur`` was chosen there before the averaging).
+    light: match the light of each frame to the reference's before the flow, by one gain for the
+    whole face (the ratio of the patches' summed grey levels), so that a change of light (a lamp,
+    a cloud, the camera's exposure or flicker) is not read as movement; off, raw grey levels are
+    compared, and a face growing brighter reads as patches moving. A gain and an offset per patch
+    were tried too: noisier, they made more false events (``docs/micro_expressions.md``).
     """
 
     refresh: float = 0.5
@@ -63,6 +68,7 @@ class FlowTrackOptions:
     min_texture: float = 1e-3
     antialias: bool = True
     averaged_blur: float = 0.5
+    light: bool = True
 
 
 class FlowTracks:
@@ -86,6 +92,7 @@ class FlowTracks:
         self._area = ((x1 - x0) * (y1 - y0)).astype(np.float64)
         self._buffer: np.ndarray | None = None  # frame-sized; holds the pixels the warp reads
         self._ref: np.ndarray | None = None  # the reference's box pixels (float64)
+        self._ref_sum = 0.0  # and their sum: the light a frame's is matched to (``light``)
         self._grad: np.ndarray | None = None  # (2, N) its x and y gradients at those pixels
         self._inv: np.ndarray | None = None  # (B, 2, 2) inverse structure tensors of the reference
         self._ok: np.ndarray | None = None
@@ -190,6 +197,7 @@ class FlowTracks:
         det = np.where(self._ok, det, 1.0)
         self._inv = np.stack([np.stack([c, -b], 1), np.stack([-b, a], 1)], 1) / det[:, None, None]
         self._ref = img.ravel()[self._pixels].astype(np.float64)
+        self._ref_sum = float(self._ref.sum())
         self._grad, self._ref_t = g, t
 
     def _sums(self, values: np.ndarray) -> np.ndarray:
@@ -199,7 +207,10 @@ class FlowTracks:
     def flows(self, img: np.ndarray) -> np.ndarray:
         """(B, 2) LK displacement of each box (patches, then the rigid box) from the reference, aligned px."""
         assert self._ref is not None and self._grad is not None and self._inv is not None
-        it = img.ravel()[self._pixels] - self._ref
+        now = img.ravel()[self._pixels].astype(np.float64)
+        if self.options.light:  # the face's light matched to the reference's: one gain
+            now *= self._ref_sum / max(float(now.sum()), 1e-9)
+        it = now - self._ref
         ex, ey = self._sums(self._grad * it)
         d = -np.einsum("bij,bj->bi", self._inv, np.stack([ex, ey], axis=1))
         return np.where(self._ok[:, None], d, 0.0)

@@ -99,7 +99,8 @@ class SpotterOptions:
     bump larger than ``busy_peak`` px (any channel of its zone, see ``zones``; any scale) within
     ``busy_window`` seconds before its onset sits inside ongoing non-rigid activity (speech, crying,
     an expression coming and going) and is not reported as micro (counted as ``rejected_busy``;
-    busy_window 0 = off).
+    busy_window 0 = off). Nor is one whose ``busy_window`` before its onset was not watched (the
+    first second of a face: ``rejected_unseen_context``).
     A bump counts by its centre (when the movement happened, not when it was measured), and a
     movement rejected as head motion does not count as activity. zones: the upper face (brows, eyes)
     and the lower face (mouth) are watched apart: each has its own candidate, refractory time and

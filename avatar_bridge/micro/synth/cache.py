@@ -43,8 +43,18 @@ def cache_folder() -> Path:
     return sample_media.cache_dir().parent / "synth-cache" / f"v{GENERATOR_VERSION}"
 
 
+#: Fields added after recordings were cached, left out of the key at these defaults (the keys of before).
+_ADDED_DEFAULTS = {"light": []}
+
+
 def key(source: str, options: SynthOptions, *extra: object) -> str:
-    parts = [asdict(options)] + [asdict(e) if hasattr(e, "__dataclass_fields__") else e for e in extra]
+    def fields(obj: object) -> object:
+        if not hasattr(obj, "__dataclass_fields__"):
+            return obj
+        d = json.loads(json.dumps(asdict(obj)))  # type: ignore[call-overload]
+        return {k: v for k, v in d.items() if _ADDED_DEFAULTS.get(k, object()) != v}
+
+    parts = [fields(options)] + [fields(e) for e in extra]
     text = json.dumps(parts if extra else parts[0], sort_keys=True)  # no extras: the keys of before
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     return f"{Path(source).stem}-{digest}"

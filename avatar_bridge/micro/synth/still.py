@@ -7,7 +7,8 @@ camera model here adds, to every output image, in this order (each a documented 
 1. head sway: a smooth random similarity transform (translation, roll, scale) about the image
    centre, Gaussian-smoothed white noise with correlation time ``sway_time``, scaled to the given
    rms (a seated person drifts a few pixels at 640 px face width; out-of-plane turns are not modelled);
-2. lighting flicker: a smooth random global gain around 1;
+2. lighting: a smooth random global gain around 1 (flicker), and the room's light changing when
+   asked (``light``: a lamp switched, a cloud, a passing reflection), hard negatives for a spotter;
 3. sensor noise: Gaussian, per pixel and channel, in grey levels;
 4. a codec round trip: per-frame JPEG at ``quality`` (as lab datasets store their frames), an
    MPEG-4 video written with ``cv2.VideoWriter`` and read back, or none.
@@ -48,6 +49,11 @@ class CameraOptions:
     its correlation time in seconds. noise: sensor noise deviation in grey levels (0-255).
     codec: 'jpeg' (per-frame JPEG at ``quality``, 0-100), 'mp4v' (an MPEG-4 video round trip
     through OpenCV) or 'none'. seed: the random state of sway, flicker and noise.
+    light: changes of the room's light, each (start, ramp, change, hold): from ``start`` seconds the
+    light's gain goes from 1 to 1 + ``change`` over ``ramp`` seconds (a raised cosine), stays there
+    ``hold`` seconds (inf: to the end) and comes back over ``ramp``; (2, 0.15, 0.25, 0) is a brief
+    flash of 25 %, (3.5, 0.1, -0.25, inf) a room 25 % darker from 3.5 s on. Before the sensor
+    noise, as the scene's light is.
     """
 
     sway_px: float = 1.5
@@ -60,6 +66,7 @@ class CameraOptions:
     codec: str = "jpeg"
     quality: int = 85
     seed: int = 0
+    light: tuple[tuple[float, float, float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.codec not in CODECS:
@@ -71,6 +78,20 @@ class CameraOptions:
                 raise InputError(f"{name} must not be negative, got {getattr(self, name)}")
         if self.sway_time <= 0 or self.flicker_time <= 0:
             raise InputError("sway_time and flicker_time must be positive seconds")
+        for change in self.light:
+            if len(change) != 4 or not (change[1] > 0 and change[2] > -1 and change[3] >= 0):
+                raise InputError(f"a light change is (start, ramp > 0, change > -1, hold >= 0), got {change}")
+
+
+def light_gain(times: np.ndarray, changes: Iterable[tuple[float, float, float, float]]) -> np.ndarray:
+    """The room's light at ``times`` (1 = unchanged): :attr:`CameraOptions.light`'s changes, multiplied."""
+    gain = np.ones(len(times))
+    for start, ramp, change, hold in changes:
+        up = np.clip((times - start) / ramp, 0.0, 1.0)
+        down = np.clip((times - start - ramp - hold) / ramp, 0.0, 1.0) if np.isfinite(hold) else 0.0
+        level = 0.5 - 0.5 * np.cos(np.pi * up) - (0.5 - 0.5 * np.cos(np.pi * down))
+        gain *= 1.0 + change * level
+    return gain
 
 
 def smooth_noise(rng: np.random.Generator, n: int, fps: float, tau: float, rms: float) -> np.ndarray:
@@ -96,7 +117,7 @@ def film(images: Iterable[np.ndarray], times: np.ndarray, options: CameraOptions
     dx, dy = (smooth_noise(rng, n, fps, o.sway_time, o.sway_px) for _ in range(2))
     roll = smooth_noise(rng, n, fps, o.sway_time, o.sway_deg)
     scale = 1.0 + smooth_noise(rng, n, fps, o.sway_time, o.sway_scale)
-    gain = 1.0 + smooth_noise(rng, n, fps, o.flicker_time, o.flicker)
+    gain = (1.0 + smooth_noise(rng, n, fps, o.flicker_time, o.flicker)) * light_gain(times, o.light)
     out = []
     field = None
     for i, img in enumerate(images):
