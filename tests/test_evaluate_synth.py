@@ -54,6 +54,31 @@ def test_synth_still_writes_a_filmed_held_still_recording_and_its_truth(lab):
         assert 0.5 < diff.mean() < 8.0
 
 
+def test_synth_still_changes_the_light_and_writes_it_as_hard_negatives(tmp_path, capsys):
+    """``--light``: a flash at 2 s and a darker room from 4 s, in the video and in the truth."""
+    code = main(["synth", "single_face.mp4", "--still", "2", "--seconds", "5", "--events", "0",
+                 "--macro", "0", "--jitter", "0", "--light", "2:0.3:0", "--light", "4:-0.25",
+                 "--out", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    (path,) = tmp_path.glob("*.truth.json")
+    truth = load_truth(path)
+    lights = [n for n in truth["negatives"] if n["kind"] == "light"]
+    assert [(n["onset"], n["offset"], n["change"]) for n in lights] == [(2.0, 2.2, 0.3), (4.0, 4.1, -0.25)]
+    with open_source(tmp_path / truth["video"]) as src:
+        level = np.array([f.image.mean() for f in src])
+    t = np.array(truth["timestamps"])
+    before = level[t < 1.9].mean()
+    assert level[np.abs(t - 2.1) < 0.02].mean() / before == pytest.approx(1.3, abs=0.05)
+    assert level[t > 4.2].mean() / before == pytest.approx(0.75, abs=0.03)
+    for bad in (["--light", "2:0.3"], ["--still", "2", "--light", "2"]):
+        capsys.readouterr()
+        args = ["synth", "single_face.mp4", *bad, "--out", str(tmp_path / "bad")]
+        assert main(args) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: --light") and len(err.splitlines()) == 1
+        assert not (tmp_path / "bad").exists()
+
+
 def test_evaluate_synth_scores_every_injected_event_against_the_exported_events(lab):
     folder, report = lab
     s = report["summary"]

@@ -199,6 +199,15 @@ def test_camera_sways_flickers_adds_noise_and_compresses(samples, single_face_re
     assert 0.3 < loss < 5  # JPEG loses detail, and keeps the picture
     once, twice = (list(film(images[:5], times[:5], CameraOptions(seed=4))) for _ in range(2))
     assert all((a == b).all() for a, b in zip(once, twice, strict=True))  # deterministic for a seed
+    # The room's light: a flash of 20 % at 1 s (0.1 s up, 0.1 s down), darker by 20 % from 2 s on.
+    still = CameraOptions(sway_px=0.0, sway_deg=0.0, sway_scale=0.0, flicker=0.0, noise=0.0, codec="none",
+                          light=((1.0, 0.1, 0.2, 0.0), (2.0, 0.1, -0.2, np.inf)))  # fmt: skip
+    level = np.array([f.mean() for f in film(images, times, still)]) / images[0].mean()
+    t = np.asarray(times)
+    assert level[t < 0.95] == pytest.approx(1.0, abs=0.002) and level.max() == pytest.approx(1.2, abs=0.02)
+    assert t[np.argmax(level)] == pytest.approx(1.1, abs=0.04)
+    assert level[(t > 1.25) & (t < 1.95)] == pytest.approx(1.0, abs=0.002)
+    assert level[t > 2.15] == pytest.approx(0.8, abs=0.005)  # and it stays
 
 
 def cv2_shift(reference: np.ndarray, image: np.ndarray) -> np.ndarray:
@@ -220,6 +229,10 @@ def test_camera_option_errors():
         CameraOptions(noise=-1.0)
     with pytest.raises(InputError, match="no frames to hold still"):
         held_still([], [], 3, 1.0, 30.0)
+    with pytest.raises(InputError, match="light change"):
+        CameraOptions(light=((1.0, 0.0, 0.2, 0.0),))  # no ramp
+    with pytest.raises(InputError, match="light change"):
+        CameraOptions(light=((1.0, 0.1, -1.0, 0.0),))  # no light at all
 
 
 def test_micro_expressions_go_where_the_whole_video_is_calmest(samples, wolfgang_recording):

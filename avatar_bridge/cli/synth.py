@@ -39,6 +39,22 @@ def _track(video: Path, bar: Progress) -> list:
     return results
 
 
+#: Seconds over which a --light change ramps (a raised cosine), up and back.
+LIGHT_RAMP = 0.1
+
+
+def _light_change(text: str) -> tuple[float, float, float, float]:
+    """``START:CHANGE[:SECONDS]`` as a :attr:`CameraOptions.light` change (start, ramp, change, hold)."""
+    try:
+        parts = [float(v) for v in text.split(":")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (2, 3) or parts[0] < 0 or parts[1] <= -1 or (len(parts) == 3 and parts[2] < 0):
+        raise InputError(f"--light {text!r}: expected START:CHANGE[:SECONDS], e.g. 3:0.25:0 (a flash at "
+                         "3 s) or 5:-0.3 (30 % darker from 5 s on); CHANGE above -1, times not negative")
+    return parts[0], LIGHT_RAMP, parts[1], parts[2] if len(parts) == 3 else float("inf")
+
+
 @app.command()
 def synth(
     source: str = typer.Argument(..., help="A video file, or a bundled sample name such as single_face.mp4."),
@@ -61,6 +77,13 @@ def synth(
         "a lab-like recording, where a face at rest makes brief movements stand out.",
     ),
     seconds: float = typer.Option(8.0, min=0.1, help="Length of a --still recording."),
+    light: list[str] = typer.Option(
+        [],
+        metavar="START:CHANGE[:SECONDS]",
+        help="Change the room's light in a --still recording, a hard negative for spotters: from START s "
+        "by CHANGE (0.25: 25 % brighter, -0.25: darker) over 0.1 s, for SECONDS and back (0: a flash), "
+        "or for good without SECONDS. Repeatable; written to the truth as 'light' negatives.",
+    ),
     lead_in: float | None = typer.Option(
         None,
         help="Untouched seconds at the start, while a spotter learns the face's own noise "
@@ -89,6 +112,9 @@ def synth(
         TimeRemainingColumn(),
     )
     lead = lead_in if lead_in is not None else 1.5 if still is not None else 0.6
+    if light and still is None:
+        raise InputError("--light changes the light of a --still recording; add --still FRAME")
+    changes = tuple(_light_change(text) for text in light)
     written = []
     with Progress(*columns, console=console, transient=True) as bar:
         if is_sample:
@@ -101,7 +127,8 @@ def synth(
             opts = SynthOptions(events=events, amplitudes=tuple(amplitude), patterns=tuple(pattern),
                                 macro=macro, jitter=jitter, seed=seed + k, closeup=closeup or None,
                                 face_width=face_width, lead_in=lead)  # fmt: skip
-            held = None if still is None else HeldStill(still, seconds, CameraOptions(seed=seed + k))
+            camera = CameraOptions(seed=seed + k, light=changes)
+            held = None if still is None else HeldStill(still, seconds, camera)
             task = bar.add_task(f"variant {k + 1}/{variants}", total=len(results))
 
             def progress(done: int, total: int, task: int = task) -> None:

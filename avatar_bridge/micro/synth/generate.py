@@ -30,7 +30,7 @@ from avatar_bridge.fileio import write_text_atomic
 from avatar_bridge.micro.features import face_axes, face_width_px, reference_shape
 from avatar_bridge.micro.synth.closeup import Closeup, plan_closeup
 from avatar_bridge.micro.synth.patterns import PATTERNS, landmark_displacements, temporal_profile
-from avatar_bridge.micro.synth.still import CameraOptions, film, held_still
+from avatar_bridge.micro.synth.still import CameraOptions, film, held_still, light_spans
 from avatar_bridge.micro.synth.warp import shift_image, warp_image
 from avatar_bridge.records import FaceObservation, Frame, TrackingResult
 
@@ -479,6 +479,7 @@ def generate(
     truth = truth_document(video.name, video_out.name, fps, frames, prepared)
     if still is not None:
         truth["still"] = {"frame": still.frame, "seconds": still.seconds, "camera": asdict(still.camera)}
+        truth["negatives"] += light_spans(still.camera.light, frames[-1].timestamp)
     json_out = out_dir / f"{name}{TRUTH_SUFFIX}"
     write_text_atomic(json_out, json.dumps(truth, indent=1), "ground truth")
     return video_out, json_out

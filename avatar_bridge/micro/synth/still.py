@@ -83,6 +83,18 @@ class CameraOptions:
                 raise InputError(f"a light change is (start, ramp > 0, change > -1, hold >= 0), got {change}")
 
 
+def light_spans(changes: Iterable[tuple[float, float, float, float]], end: float) -> list[dict]:
+    """The light changes as hard negatives of the ground truth (kind "light"): each from its start to
+    where the light settles (the end of its ramp when it stays, of its return otherwise), within ``end``."""
+    out = []
+    for start, ramp, change, hold in changes:
+        stop = start + ramp if not np.isfinite(hold) else start + 2 * ramp + hold
+        if start < end:
+            out.append({"kind": "light", "onset": float(start), "offset": float(min(stop, end)),
+                        "change": float(change)})  # fmt: skip
+    return out
+
+
 def light_gain(times: np.ndarray, changes: Iterable[tuple[float, float, float, float]]) -> np.ndarray:
     """The room's light at ``times`` (1 = unchanged): :attr:`CameraOptions.light`'s changes, multiplied."""
     gain = np.ones(len(times))
