@@ -44,15 +44,14 @@ def cache_folder() -> Path:
 
 
 #: Fields added after recordings were cached, left out of the key at these defaults (the keys of before).
-_ADDED_DEFAULTS = {"light": []}
+_ADDED_DEFAULTS = {"light": ()}
 
 
 def key(source: str, options: SynthOptions, *extra: object) -> str:
     def fields(obj: object) -> object:
         if not hasattr(obj, "__dataclass_fields__"):
             return obj
-        d = json.loads(json.dumps(asdict(obj)))  # type: ignore[call-overload]
-        return {k: v for k, v in d.items() if _ADDED_DEFAULTS.get(k, object()) != v}
+        return {k: v for k, v in asdict(obj).items() if k not in _ADDED_DEFAULTS or v != _ADDED_DEFAULTS[k]}
 
     parts = [fields(options)] + [fields(e) for e in extra]
     text = json.dumps(parts if extra else parts[0], sort_keys=True)  # no extras: the keys of before
