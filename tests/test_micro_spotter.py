@@ -437,11 +437,10 @@ def light_changes(samples, single_face_recording):
 
 
 def test_a_change_of_light_is_no_expression(light_changes):
-    """Each flow patch is compared with its reference after matching their light (a gain and an
-    offset per patch, ``flow.light``): neither the flash nor the darker room is an expression. On
-    raw grey levels the same recording reads as a face that moves."""
-    from avatar_bridge.micro.spotting.flowtracks import FlowTrackOptions
-
+    """Each frame's light is matched to the flow reference's (one gain for the face, ``flow.light``),
+    and in the darker room the detector scales the noise it learnt up by the loss of light (without
+    that, a false micro-expression came 1.4 s later): neither the flash nor the darker room is an
+    expression. On raw grey levels the same recording reads as a face that moves."""
     found = {}
     for light in (True, False):
         spotter = MicroSpotter(SpotterOptions(flow=FlowTrackOptions(light=light)))
